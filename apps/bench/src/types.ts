@@ -1,0 +1,35 @@
+/** One measured case of a benchmark suite. Figures are medians over repeats after warm-up. */
+export interface BenchCase {
+  suite: string;
+  name: string;
+  /** Unit of `median`/`min`/`max`, e.g. "GFLOP/s", "images/s", "GB/s". Higher is better. */
+  unit: string;
+  median: number;
+  min: number;
+  max: number;
+  repeats: number;
+  /** The same case measured in the same run by a peer (tfjs, PyTorch, torchvision), when available. */
+  peer?: { name: string; median: number; note?: string };
+  /** ours / peer (higher is better for us). */
+  ratio?: number;
+  /** Free-form extra figures (peak bytes, dispatch counts, worker count...). */
+  extra?: Record<string, number | string>;
+}
+
+export interface BenchContext {
+  /** Fewer repeats / smaller sizes, for smoke runs. */
+  quick: boolean;
+  /** Scratch directory the suite may write into. */
+  workDir: string;
+  log: (msg: string) => void;
+}
+
+export type Suite = (ctx: BenchContext) => Promise<BenchCase[]>;
+
+/** Summary statistics of repeated measurements. */
+export function stats(values: number[]): { median: number; min: number; max: number } {
+  const s = [...values].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return { median, min: s[0]!, max: s[s.length - 1]! };
+}
