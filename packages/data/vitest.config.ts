@@ -1,3 +1,6 @@
 import { vitConfig } from "@vit/vitest-config";
 
-export default vitConfig();
+export default vitConfig({
+  globalSetup: ["test/global-setup.ts"],
+  setupFiles: ["test/setup.ts"],
+});

@@ -1,15 +1,22 @@
-// Shared vitest settings. GPU tests run on one device per worker; lavapipe already uses every core,
-// so test files run one at a time (singleFork) to avoid oversubscribing a 2-core machine.
+// Shared vitest settings. GPU tests share the machine's cores with the driver (lavapipe runs its own
+// worker threads), so test files run one at a time in one fork. When VIT_TEST_REPORT_DIR is set (the
+// root ./test.sh), each package also writes a JSON report that the closing summary line adds up.
+import { basename } from "node:path";
 import { defineConfig } from "vitest/config";
 
 export function vitConfig(overrides = {}) {
+  const reportDir = process.env.VIT_TEST_REPORT_DIR;
+  const name = basename(process.cwd());
   return defineConfig({
     test: {
       include: ["test/**/*.test.ts"],
       pool: "forks",
       poolOptions: { forks: { singleFork: true } },
+      fileParallelism: false,
       testTimeout: 120_000,
       hookTimeout: 120_000,
+      reporters: reportDir ? ["default", "json"] : ["default"],
+      outputFile: reportDir ? { json: `${reportDir}/${name}.json` } : undefined,
       ...overrides,
     },
   });

@@ -1,1 +1,5 @@
-export {};
+export * from "./config.js";
+export * from "./presets.js";
+export * from "./param-count.js";
+export * from "./posembed.js";
+export * from "./weights.js";

@@ -1,1 +1,61 @@
-export const x = 1;
+/**
+ * @vit/tensor — WebGPU tensors, WGSL kernels and define-by-run autograd.
+ * See README.md for the execution model (batched submission, scopes) and the op list.
+ */
+import { setBackwardHooks } from "./autograd.js";
+import { onesLike } from "./io.js";
+import { add, clone } from "./ops/elementwise.js";
+import "./ops/cast.js";
+
+setBackwardHooks({ add: (a, b) => add(a, b), onesLike: (t) => onesLike(t), clone: (t) => clone(t) });
+
+export { Device, getDefaultDevice, setDefaultDevice } from "./device.js";
+export type { DeviceOptions, AdapterSummary, ProgramDesc } from "./device.js";
+export type { MemoryStats } from "./allocator.js";
+export { Tensor } from "./tensor.js";
+export type { DType, HostArray } from "./dtype.js";
+export { DTYPES, bytesPerElement } from "./dtype.js";
+export * from "./errors.js";
+export { scope, keep } from "./scope.js";
+export { noGrad, enableGrad, isGradEnabled, backwardFrom as backward, needsGrad, record } from "./autograd.js";
+export type { GradNode } from "./autograd.js";
+export { checkpoint } from "./checkpoint.js";
+export { tensor, zeros, ones, full, rand, randn, zerosLike, onesLike, type CreateOptions } from "./io.js";
+export { philoxUniform, philoxNormal, philox4x32 } from "./rng.js";
+export { f32ToBf16Bits, bf16BitsToF32, f32ToF16Bits, f16BitsToF32 } from "./half.js";
+export {
+  elementwise,
+  neg,
+  exp,
+  log,
+  sqrt,
+  rsqrt,
+  tanh,
+  sigmoid,
+  relu,
+  abs,
+  square,
+  reciprocal,
+  gelu,
+  geluTanh,
+  addScalar,
+  mulScalar,
+  powScalar,
+  clone,
+  expand,
+  add,
+  sub,
+  mul,
+  div,
+  maximum,
+} from "./ops/elementwise.js";
+export { sum, mean, max, sumTo } from "./ops/reduce.js";
+export { matmul, type MatmulOptions } from "./ops/matmul.js";
+export { reshape, permute, transpose, slice, concat, indexSelect } from "./ops/movement.js";
+export { cast } from "./ops/cast.js";
+export { softmax } from "./ops/softmax.js";
+export { layerNorm } from "./ops/layernorm.js";
+export { dropout } from "./ops/dropout.js";
+export { crossEntropy, type CrossEntropyOptions } from "./ops/cross-entropy.js";
+export { attentionNaive, type AttentionOptions } from "./ops/attention.js";
+export { patchify } from "./ops/patchify.js";

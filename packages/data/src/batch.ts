@@ -1,0 +1,180 @@
+import { readFile } from "node:fs/promises";
+import { decodeImage } from "./decode.js";
+import { toBfloat16 } from "./dtype.js";
+import { DataError, DecodeError, LabelRangeError, ShapeMismatchError, TransformError } from "./errors.js";
+import { type Image, toChannels } from "./image.js";
+import { Rng, Stream } from "./rng.js";
+import { readMemorySample } from "./sources/memory.js";
+import { readSyntheticSample } from "./sources/synthetic.js";
+import type { SourceSpec } from "./sources/types.js";
+import { type MixInfo, type MixupOptions, mixBatch, softTargets } from "./transforms/mixup.js";
+import { type CompiledPipeline, compilePipeline, tensorLuts, writeChw } from "./transforms/pipeline.js";
+import type { TransformSpec } from "./transforms/spec.js";
+
+/** Everything a thread needs to turn indices into batches; sent once to each worker. */
+export interface PipelineConfig {
+  source: SourceSpec;
+  transforms: TransformSpec[];
+  seed: number;
+  rank: number;
+  channels: 1 | 3;
+  numClasses: number;
+  dtype: "float32" | "bfloat16";
+  onBadImage: "error" | "skip";
+  mixup: Required<MixupOptions> | null;
+  labelSmoothing: number;
+}
+
+/**
+ * One unit of work: a whole batch, so the per-message cost is paid once per batch, not per sample.
+ * In-memory and synthetic sets send only indices; file sets add paths and labels; streams add encoded bytes.
+ */
+export interface BatchTask {
+  epoch: number;
+  batchIndex: number;
+  /** Data set indices (map-style) or positions in the epoch's stream (iterable). Seeds each sample's RNG. */
+  indices: Int32Array;
+  labels?: Int32Array;
+  paths?: string[];
+  encoded?: Uint8Array[];
+}
+
+export interface BatchResult {
+  images: Float32Array | Uint16Array;
+  labels: Int32Array;
+  targets?: Float32Array;
+  shape: [number, number, number, number];
+  indices: Int32Array;
+  mix?: MixInfo;
+  /** Samples dropped under onBadImage: 'skip'. */
+  skipped: { path: string; reason: string }[];
+}
+
+export interface BatchContext {
+  config: PipelineConfig;
+  pipeline: CompiledPipeline;
+  luts: Map<number, Float32Array[]>;
+}
+
+export async function createBatchContext(config: PipelineConfig): Promise<BatchContext> {
+  return { config, pipeline: await compilePipeline(config.transforms), luts: new Map() };
+}
+
+/** The RNG for one sample's augmentations: a pure function of (seed, epoch, index). */
+export function sampleRng(seed: number, epoch: number, index: number): Rng {
+  return Rng.derive(seed, Stream.sample, epoch, index);
+}
+
+async function readSample(
+  cfg: PipelineConfig,
+  task: BatchTask,
+  k: number,
+): Promise<{ image: Image; label: number; path: string }> {
+  const src = cfg.source;
+  const index = task.indices[k]!;
+  switch (src.kind) {
+    case "memory": {
+      const s = readMemorySample(src, index);
+      return { ...s, path: `${src.name}[${index}]` };
+    }
+    case "synthetic": {
+      const s = readSyntheticSample(src, index);
+      return { ...s, path: `${src.name}[${index}]` };
+    }
+    case "files": {
+      const path = task.paths![k]!;
+      let bytes: Buffer;
+      try {
+        bytes = await readFile(path);
+      } catch (e) {
+        throw new DecodeError(path, `cannot read file (${(e as Error).message})`);
+      }
+      return { image: await decodeImage(bytes, path), label: task.labels![k]!, path };
+    }
+    case "encoded": {
+      const path = task.paths![k]!;
+      return { image: await decodeImage(task.encoded![k]!, path), label: task.labels![k]!, path };
+    }
+  }
+}
+
+/** Decodes, augments and collates one batch; runs identically in a worker or in the calling thread. */
+export async function processBatch(ctx: BatchContext, task: BatchTask): Promise<BatchResult> {
+  const { config: cfg, pipeline } = ctx;
+  const B = task.indices.length;
+  const skipped: BatchResult["skipped"] = [];
+  const labels = new Int32Array(B);
+  const kept = new Int32Array(B);
+  let out: Float32Array | null = null;
+  let shape: [number, number, number] | null = null;
+  let firstPath = "";
+  let n = 0;
+  for (let k = 0; k < B; k++) {
+    let sample: { image: Image; label: number; path: string };
+    try {
+      sample = await readSample(cfg, task, k);
+    } catch (e) {
+      if (cfg.onBadImage === "skip" && e instanceof DecodeError) {
+        skipped.push({ path: e.path ?? String(task.indices[k]), reason: e.message });
+        continue;
+      }
+      throw e;
+    }
+    const { label, path } = sample;
+    if (!(label >= 0 && label < cfg.numClasses)) throw new LabelRangeError(path, label, cfg.numClasses, "sample");
+    let img = toChannels(sample.image, cfg.channels);
+    const sctx = { rng: sampleRng(cfg.seed, task.epoch, task.indices[k]!), index: task.indices[k]!, epoch: task.epoch };
+    for (const step of pipeline.steps) {
+      try {
+        img = await step.run(img, sctx);
+      } catch (e) {
+        if (e instanceof DataError) throw e;
+        throw new TransformError(path, step.label, e instanceof Error ? e.message : String(e), e);
+      }
+    }
+    const chw: [number, number, number] = [img.channels, img.height, img.width];
+    if (!shape) {
+      shape = chw;
+      firstPath = path;
+      out = new Float32Array(B * chw[0] * chw[1] * chw[2]);
+    } else if (chw[0] !== shape[0] || chw[1] !== shape[1] || chw[2] !== shape[2]) {
+      throw new ShapeMismatchError(path, chw, shape, firstPath);
+    }
+    let luts = ctx.luts.get(img.channels);
+    if (!luts) {
+      luts = tensorLuts(img.channels, pipeline.normalize);
+      ctx.luts.set(img.channels, luts);
+    }
+    writeChw(img, luts, out!, n * chw[0] * chw[1] * chw[2]);
+    labels[n] = label;
+    kept[n] = task.indices[k]!;
+    n++;
+  }
+  const [C, H, W] = shape ?? [cfg.channels, 0, 0];
+  let images = out ?? new Float32Array(0);
+  if (n < B) images = images.slice(0, n * C * H * W);
+  const fullShape: [number, number, number, number] = [n, C, H, W];
+  const result: BatchResult = {
+    images,
+    labels: n < B ? labels.slice(0, n) : labels,
+    shape: fullShape,
+    indices: n < B ? kept.slice(0, n) : kept,
+    skipped,
+  };
+  if (cfg.mixup && n > 0) {
+    const rng = Rng.derive(cfg.seed, Stream.batch, task.epoch, task.batchIndex, cfg.rank);
+    result.mix = mixBatch(images, fullShape, cfg.mixup, rng);
+    result.targets = softTargets(result.labels, cfg.numClasses, cfg.labelSmoothing, result.mix.lam);
+  } else if (cfg.labelSmoothing > 0) {
+    result.targets = softTargets(result.labels, cfg.numClasses, cfg.labelSmoothing, 1);
+  }
+  if (cfg.dtype === "bfloat16") result.images = toBfloat16(images);
+  return result;
+}
+
+/** Buffers to hand over (not copy) when posting a result back from a worker. */
+export function resultTransferList(r: BatchResult): ArrayBuffer[] {
+  const list = [r.images.buffer, r.labels.buffer, r.indices.buffer];
+  if (r.targets) list.push(r.targets.buffer);
+  return [...new Set(list)] as ArrayBuffer[];
+}

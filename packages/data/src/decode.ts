@@ -1,0 +1,44 @@
+import sharp from "sharp";
+import { DecodeError } from "./errors.js";
+import type { Image } from "./image.js";
+
+// libvips' operation cache only helps when the same file is decoded repeatedly by one process; for a data
+// loader it just holds memory. The main thread must load sharp before any worker does (glibc would otherwise
+// unload libvips when the first worker exits); importing this module from the loader guarantees that.
+sharp.cache(false);
+
+/** Image file extensions the folder and WebDataset sources pick up (lower case, without the dot). */
+export const IMAGE_EXTENSIONS: readonly string[] = ["jpg", "jpeg", "png", "webp"];
+
+/**
+ * Decodes any sharp-readable image to 8-bit sRGB without alpha, whatever it was stored as (grayscale, CMYK,
+ * palette, 16-bit, RGBA), matching PIL's `convert("RGB")`, which drops alpha instead of compositing it.
+ * `name` only serves the error message.
+ */
+export async function decodeImage(bytes: Uint8Array, name: string): Promise<Image> {
+  try {
+    const { data, info } = await sharp(bytes)
+      .removeAlpha()
+      .toColourspace("srgb")
+      .raw({ depth: "uchar" })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) throw new Error(`decoder returned ${info.channels} channels`);
+    const copy = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    return { data: copy, width: info.width, height: info.height, channels: 3 };
+  } catch (e) {
+    throw new DecodeError(name, e instanceof Error ? e.message : String(e));
+  }
+}
+
+/** Encodes an RGB or grayscale image; used to write fixtures and benchmark folders. */
+export async function encodeImage(
+  img: Image,
+  format: "jpg" | "jpeg" | "png" | "webp",
+  quality = 90,
+): Promise<Buffer> {
+  let s = sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } });
+  if (img.channels === 1) s = s.toColourspace("b-w");
+  if (format === "png") return s.png().toBuffer();
+  if (format === "webp") return s.webp({ quality }).toBuffer();
+  return s.jpeg({ quality }).toBuffer();
+}

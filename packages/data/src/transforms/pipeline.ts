@@ -1,0 +1,141 @@
+import { pathToFileURL } from "node:url";
+import { isAbsolute } from "node:path";
+import { ConfigError } from "../errors.js";
+import type { Image } from "../image.js";
+import type { Rng } from "../rng.js";
+import { autoAugmentImage, drawAutoAugment, randAugmentImage } from "./auto-augment.js";
+import { adjustBrightness, adjustContrast, adjustHue, adjustSaturation } from "./color.js";
+import { centerCropImage, randomResizedCropImage, resizeImage } from "./geometry.js";
+import { hflip } from "./resample.js";
+import type { TransformSpec } from "./spec.js";
+
+export interface SampleContext {
+  rng: Rng;
+  index: number;
+  epoch: number;
+}
+
+/** Context handed to custom transforms. */
+export interface CustomTransformContext extends SampleContext {
+  options: unknown;
+}
+
+export type CustomTransform = (img: Image, ctx: CustomTransformContext) => Image | Promise<Image>;
+
+type Step = { label: string; run: (img: Image, ctx: SampleContext) => Image | Promise<Image> };
+
+export interface CompiledPipeline {
+  steps: Step[];
+  /** Mean/std from a trailing normalize(), else null (plain x/255). */
+  normalize: { mean: number[]; std: number[] } | null;
+}
+
+/** Applies ColorJitter's four adjustments in a random order with randomly drawn factors (torchvision order of draws). */
+function colorJitterStep(t: Extract<TransformSpec, { op: "colorJitter" }>): Step["run"] {
+  return (img, { rng }) => {
+    const order = rng.permutation(4);
+    const b = t.brightness ? rng.uniform(t.brightness[0], t.brightness[1]) : null;
+    const c = t.contrast ? rng.uniform(t.contrast[0], t.contrast[1]) : null;
+    const s = t.saturation ? rng.uniform(t.saturation[0], t.saturation[1]) : null;
+    const h = t.hue ? rng.uniform(t.hue[0], t.hue[1]) : null;
+    let out = img;
+    for (const fn of order) {
+      if (fn === 0 && b !== null) out = adjustBrightness(out, b);
+      else if (fn === 1 && c !== null) out = adjustContrast(out, c);
+      else if (fn === 2 && s !== null) out = adjustSaturation(out, s);
+      else if (fn === 3 && h !== null) out = adjustHue(out, h);
+    }
+    return out;
+  };
+}
+
+async function loadCustom(t: Extract<TransformSpec, { op: "custom" }>): Promise<Step["run"]> {
+  const url = t.module.startsWith("file:") ? t.module : isAbsolute(t.module) ? pathToFileURL(t.module).href : null;
+  if (!url) {
+    throw new ConfigError(`custom transform module "${t.module}" is not absolute`, "pass an absolute path or file:// URL");
+  }
+  const mod = (await import(url)) as Record<string, unknown>;
+  const fn = mod[t.name];
+  if (typeof fn !== "function") {
+    throw new ConfigError(`custom transform: ${t.module} has no function export "${t.name}"`, "check the export name");
+  }
+  const f = fn as CustomTransform;
+  return (img, ctx) => f(img, { ...ctx, options: t.options });
+}
+
+/** Turns transform specs into functions; custom modules are imported here, once per thread. */
+export async function compilePipeline(specs: readonly TransformSpec[]): Promise<CompiledPipeline> {
+  const steps: Step[] = [];
+  let norm: CompiledPipeline["normalize"] = null;
+  for (let i = 0; i < specs.length; i++) {
+    const t = specs[i]!;
+    if (norm) {
+      throw new ConfigError(`transform ${t.op} follows normalize`, "put normalize() last: it produces the float tensor");
+    }
+    switch (t.op) {
+      case "randomResizedCrop":
+        steps.push({ label: t.op, run: (img, { rng }) => randomResizedCropImage(img, rng, t.size, t.scale, t.ratio) });
+        break;
+      case "randomHorizontalFlip":
+        steps.push({ label: t.op, run: (img, { rng }) => (rng.next() < t.p ? hflip(img) : img) });
+        break;
+      case "resize":
+        steps.push({ label: t.op, run: (img) => resizeImage(img, t.size) });
+        break;
+      case "centerCrop":
+        steps.push({ label: t.op, run: (img) => centerCropImage(img, t.size) });
+        break;
+      case "colorJitter":
+        steps.push({ label: t.op, run: colorJitterStep(t) });
+        break;
+      case "autoAugment":
+        steps.push({ label: t.op, run: (img, { rng }) => autoAugmentImage(img, drawAutoAugment(rng), t.fill) });
+        break;
+      case "randAugment":
+        steps.push({ label: t.op, run: (img, { rng }) => randAugmentImage(img, rng, t) });
+        break;
+      case "normalize":
+        norm = { mean: t.mean, std: t.std };
+        break;
+      case "custom":
+        steps.push({ label: `custom(${t.name})`, run: await loadCustom(t) });
+        break;
+      default:
+        throw new ConfigError(`unknown transform ${(t as { op: string }).op}`, "build transforms with the helpers");
+    }
+  }
+  return { steps, normalize: norm };
+}
+
+/**
+ * Per-channel lookup tables from byte value to output float: a 256-entry table per channel makes
+ * ToTensor+Normalize one load per pixel.
+ */
+export function tensorLuts(channels: number, norm: CompiledPipeline["normalize"]): Float32Array[] {
+  if (norm && norm.mean.length !== 1 && norm.mean.length !== channels) {
+    throw new ConfigError(
+      `normalize has ${norm.mean.length} means but images have ${channels} channel(s)`,
+      channels === 1
+        ? "use one-channel statistics (e.g. FASHION_MNIST_MEAN/STD) or set channels: 3 on the loader"
+        : "pass one mean/std per channel",
+    );
+  }
+  return Array.from({ length: channels }, (_, c) => {
+    const lut = new Float32Array(256);
+    const mean = norm ? norm.mean[norm.mean.length === 1 ? 0 : c]! : 0;
+    const std = norm ? norm.std[norm.std.length === 1 ? 0 : c]! : 1;
+    for (let v = 0; v < 256; v++) lut[v] = (v / 255 - mean) / std;
+    return lut;
+  });
+}
+
+/** Writes an HWC byte image as CHW floats at `out[offset..]`. */
+export function writeChw(img: Image, luts: Float32Array[], out: Float32Array, offset: number): void {
+  const { width: w, height: h, channels: c, data } = img;
+  const plane = w * h;
+  for (let k = 0; k < c; k++) {
+    const lut = luts[k]!;
+    const base = offset + k * plane;
+    for (let p = 0, s = k; p < plane; p++, s += c) out[base + p] = lut[data[s]!]!;
+  }
+}

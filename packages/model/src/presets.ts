@@ -1,0 +1,137 @@
+/**
+ * Named model sizes. The large ones are the seed table's NeMo ViTs (224×224, 1000 classes, NeMo style:
+ * 8 class tokens, pretraining MLP head); `tiny` and `small` train on a CPU in minutes.
+ * Presets hold only the shape keys, so `style` and other overrides pick their own defaults and
+ * `encoder_seq_length` is recomputed when the image size changes.
+ */
+import { type ViTConfig, ViTConfigError, type ViTConfigInput, parseViTConfig } from "./config.js";
+
+interface PresetDef {
+  description: string;
+  config: ViTConfigInput;
+}
+
+const imagenet = { img_h: 224, img_w: 224, num_channels: 3, num_classes: 1000, style: "nemo" } as const;
+
+const PRESETS = {
+  "B/16": {
+    description: "ViT-Base/16 (seed: 86M params, seq 204)",
+    config: {
+      ...imagenet,
+      hidden_size: 768,
+      ffn_hidden_size: 3072,
+      num_attention_heads: 12,
+      num_layers: 12,
+      patch_dim: 16,
+    },
+  },
+  "L/16": {
+    description: "ViT-Large/16 (seed: 303M params, seq 204)",
+    config: {
+      ...imagenet,
+      hidden_size: 1024,
+      ffn_hidden_size: 4096,
+      num_attention_heads: 16,
+      num_layers: 24,
+      patch_dim: 16,
+    },
+  },
+  "H/16": {
+    description: "ViT-Huge/16 (seed: 632M params, seq 204)",
+    config: {
+      ...imagenet,
+      hidden_size: 1280,
+      ffn_hidden_size: 5120,
+      num_attention_heads: 16,
+      num_layers: 32,
+      patch_dim: 16,
+    },
+  },
+  "H/14": {
+    description: "ViT-Huge/14 (seed: 632M params, seq 264)",
+    config: {
+      ...imagenet,
+      hidden_size: 1280,
+      ffn_hidden_size: 5120,
+      num_attention_heads: 16,
+      num_layers: 32,
+      patch_dim: 14,
+    },
+  },
+  "g/14": {
+    description: "ViT-giant/14 (seed: 1011M params, seq 264)",
+    config: {
+      ...imagenet,
+      hidden_size: 1408,
+      ffn_hidden_size: 6144,
+      num_attention_heads: 16,
+      num_layers: 40,
+      patch_dim: 14,
+    },
+  },
+  "G/14": {
+    description: "ViT-Gigantic/14 (seed: 1843M params, seq 264)",
+    config: {
+      ...imagenet,
+      hidden_size: 1664,
+      ffn_hidden_size: 8192,
+      num_attention_heads: 16,
+      num_layers: 48,
+      patch_dim: 14,
+    },
+  },
+  tiny: {
+    description: "Fashion-MNIST 28×28×1, patch 7 (16 patches), 4 layers of width 128: trains on a CPU",
+    config: {
+      img_h: 28,
+      img_w: 28,
+      num_channels: 1,
+      patch_dim: 7,
+      hidden_size: 128,
+      ffn_hidden_size: 512,
+      num_attention_heads: 4,
+      num_layers: 4,
+      num_classes: 10,
+      style: "nemo",
+    },
+  },
+  small: {
+    description: "CIFAR-10 32×32×3, patch 4 (64 patches), 6 layers of width 192",
+    config: {
+      img_h: 32,
+      img_w: 32,
+      num_channels: 3,
+      patch_dim: 4,
+      hidden_size: 192,
+      ffn_hidden_size: 768,
+      num_attention_heads: 3,
+      num_layers: 6,
+      num_classes: 10,
+      style: "nemo",
+    },
+  },
+} satisfies Record<string, PresetDef>;
+
+export type PresetName = keyof typeof PRESETS;
+
+export function listPresets(): PresetName[] {
+  return Object.keys(PRESETS) as PresetName[];
+}
+
+export function presetDescription(name: PresetName): string {
+  return PRESETS[name].description;
+}
+
+/**
+ * A preset's full config. `overrides` win over the preset (e.g. `{ style: 'timm' }` switches to one
+ * class token, LN eps 1e-6 and a linear head; `{ img_h: 512, img_w: 512 }` for fine-tuning).
+ */
+export function getPreset(name: string, overrides: ViTConfigInput = {}): ViTConfig {
+  const def = (PRESETS as Record<string, PresetDef>)[name];
+  if (!def) {
+    throw new ViTConfigError([
+      { key: "preset", message: `unknown preset '${name}'; available: ${listPresets().join(", ")}` },
+    ]);
+  }
+  return parseViTConfig({ ...def.config, ...overrides });
+}

@@ -1,0 +1,611 @@
+/**
+ * safetensors read/write (https://github.com/huggingface/safetensors).
+ *
+ * Layout: 8-byte little-endian u64 header length N, N bytes of UTF-8 JSON
+ * `{name: {dtype, shape, data_offsets: [begin, end]}, "__metadata__"?: {str: str}}`, then the raw
+ * little-endian tensor bytes; offsets are relative to the start of the data section.
+ *
+ * Validation follows the reference Rust reader: the tensors, sorted by offset, must tile the data
+ * section exactly (no gap, no overlap, nothing left over) and each byte range must equal
+ * shape × dtype size. The order of keys inside the JSON is free (writers differ), so "unsorted" is
+ * only an error when it makes ranges overlap or leave holes.
+ *
+ * File functions import `node:fs/promises` lazily so that this module (and @vit/nn) still loads in a
+ * browser, where only the buffer functions (`parseSafetensors`, `serializeSafetensors`) apply.
+ */
+import type { FileHandle } from "node:fs/promises";
+
+export type SafetensorsDtype = "F32" | "F16" | "BF16" | "I64" | "I32" | "U8" | "F64";
+
+/** The typed array that holds each dtype. F16 and BF16 stay raw 16-bit patterns. */
+export interface DtypeArrayMap {
+  F32: Float32Array;
+  F16: Uint16Array;
+  BF16: Uint16Array;
+  I64: BigInt64Array;
+  I32: Int32Array;
+  U8: Uint8Array;
+  F64: Float64Array;
+}
+export type TypedArray = DtypeArrayMap[SafetensorsDtype];
+
+export interface HostTensorOf<D extends SafetensorsDtype> {
+  dtype: D;
+  shape: number[];
+  data: DtypeArrayMap[D];
+}
+/** A tensor in host memory; `dtype` discriminates the type of `data`. */
+export type HostTensor = { [D in SafetensorsDtype]: HostTensorOf<D> }[SafetensorsDtype];
+
+export interface SafetensorsTensorInfo {
+  dtype: SafetensorsDtype;
+  shape: number[];
+  /** Absolute offset of the tensor's first byte in the file (8 + N + data_offsets[0]). */
+  byteOffset: number;
+  byteLength: number;
+  /** `data_offsets` as written in the header (relative to the data section). */
+  dataOffsets: [number, number];
+}
+
+export interface SafetensorsHeader {
+  tensors: Map<string, SafetensorsTensorInfo>;
+  metadata: Record<string, string>;
+  /** N, the JSON header's length in bytes. */
+  headerLength: number;
+  /** Absolute offset of the data section (8 + N). */
+  dataOffset: number;
+}
+
+/** A corrupt, truncated or unwritable safetensors file; the message names the file and the problem. */
+export class SafetensorsError extends Error {
+  override name = "SafetensorsError";
+  constructor(
+    readonly source: string,
+    readonly problem: string,
+  ) {
+    super(`${source}: ${problem}`);
+  }
+}
+
+type ArrayCtor = { new (buffer: ArrayBuffer): TypedArray; readonly BYTES_PER_ELEMENT: number };
+const DTYPE_ARRAY: Record<SafetensorsDtype, ArrayCtor> = {
+  F32: Float32Array,
+  F16: Uint16Array,
+  BF16: Uint16Array,
+  I64: BigInt64Array,
+  I32: Int32Array,
+  U8: Uint8Array,
+  F64: Float64Array,
+};
+const SUPPORTED = Object.keys(DTYPE_ARRAY) as SafetensorsDtype[];
+
+export function dtypeByteSize(dtype: SafetensorsDtype): number {
+  return DTYPE_ARRAY[dtype].BYTES_PER_ELEMENT;
+}
+
+/** Same limit as the reference implementation: guards against allocating garbage lengths. */
+const MAX_HEADER_BYTES = 100_000_000;
+/** fs read/write calls take at most 2 GiB; stay well below. */
+const IO_CHUNK = 1 << 30;
+const BUFFER_SOURCE = "<buffer>";
+
+// Data is reinterpreted in place, which is only right on a little-endian host (every current JS
+// platform); refuse rather than silently byte-swap garbage.
+const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+function assertLittleEndian(source: string): void {
+  if (!LITTLE_ENDIAN) throw new SafetensorsError(source, "big-endian hosts are not supported");
+}
+
+function isNonNegInt(v: unknown): v is number {
+  return typeof v === "number" && Number.isSafeInteger(v) && v >= 0;
+}
+
+function numel(shape: readonly number[]): number {
+  let n = 1;
+  for (const d of shape) n *= d;
+  return n;
+}
+
+/** Reads the 8-byte prefix; returns N. */
+function headerLengthFromPrefix(prefix: Uint8Array, fileSize: number, source: string): number {
+  if (fileSize < 8) {
+    throw new SafetensorsError(source, `file is ${fileSize} bytes, shorter than the 8-byte header length`);
+  }
+  const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
+  if (n === 0n) throw new SafetensorsError(source, "header length is 0");
+  if (n > BigInt(MAX_HEADER_BYTES)) {
+    throw new SafetensorsError(source, `header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+  }
+  if (n > BigInt(fileSize - 8)) {
+    throw new SafetensorsError(
+      source,
+      `header length ${n} runs past the end of the file (${fileSize} bytes; truncated or not safetensors)`,
+    );
+  }
+  return Number(n);
+}
+
+/** Parses and validates the JSON header against a data section of `dataLength` bytes. */
+function parseHeaderJson(bytes: Uint8Array, dataLength: number, source: string): SafetensorsHeader {
+  const headerLength = bytes.byteLength;
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch {
+    throw new SafetensorsError(source, "header is not valid UTF-8");
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new SafetensorsError(source, `header is not valid JSON (${(e as Error).message})`);
+  }
+  if (typeof json !== "object" || json === null || Array.isArray(json)) {
+    throw new SafetensorsError(source, "header JSON is not an object");
+  }
+  const metadata: Record<string, string> = {};
+  const tensors = new Map<string, SafetensorsTensorInfo>();
+  const dataOffset = 8 + headerLength;
+  for (const [name, entry] of Object.entries(json as Record<string, unknown>)) {
+    if (name === "__metadata__") {
+      if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
+        throw new SafetensorsError(source, "__metadata__ is not an object of strings");
+      }
+      for (const [k, v] of Object.entries(entry)) {
+        if (typeof v !== "string") {
+          throw new SafetensorsError(source, `__metadata__.${k} is not a string`);
+        }
+        metadata[k] = v;
+      }
+      continue;
+    }
+    tensors.set(name, parseEntry(name, entry, dataOffset, dataLength, source));
+  }
+  checkTiling(tensors, dataLength, source);
+  return { tensors, metadata, headerLength, dataOffset };
+}
+
+function parseEntry(
+  name: string,
+  entry: unknown,
+  dataOffset: number,
+  dataLength: number,
+  source: string,
+): SafetensorsTensorInfo {
+  const bad = (problem: string) => new SafetensorsError(source, `tensor "${name}": ${problem}`);
+  if (typeof entry !== "object" || entry === null) throw bad("header entry is not an object");
+  const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
+  if (typeof dtype !== "string" || !(SUPPORTED as string[]).includes(dtype)) {
+    throw bad(`unsupported dtype ${JSON.stringify(dtype)} (supported: ${SUPPORTED.join(", ")})`);
+  }
+  if (!Array.isArray(shape) || !shape.every(isNonNegInt)) {
+    throw bad(`shape ${JSON.stringify(shape)} is not a list of non-negative integers`);
+  }
+  if (!Array.isArray(offsets) || offsets.length !== 2 || !offsets.every(isNonNegInt)) {
+    throw bad(`data_offsets ${JSON.stringify(offsets)} is not [begin, end]`);
+  }
+  const [begin, end] = offsets as [number, number];
+  if (end < begin) throw bad(`data_offsets [${begin}, ${end}] end before begin`);
+  if (end > dataLength) {
+    throw bad(
+      `data_offsets [${begin}, ${end}] run past the end of the data section (${dataLength} bytes; file truncated?)`,
+    );
+  }
+  const dt = dtype as SafetensorsDtype;
+  const expected = numel(shape) * dtypeByteSize(dt);
+  if (expected !== end - begin) {
+    throw bad(
+      `shape [${shape.join(", ")}] × ${dt} (${dtypeByteSize(dt)} bytes) = ${expected} bytes, ` +
+        `but data_offsets [${begin}, ${end}] span ${end - begin} bytes`,
+    );
+  }
+  return {
+    dtype: dt,
+    shape: [...shape],
+    byteOffset: dataOffset + begin,
+    byteLength: end - begin,
+    dataOffsets: [begin, end],
+  };
+}
+
+/** Sorted by begin, the ranges must tile [0, dataLength) exactly. */
+function checkTiling(tensors: Map<string, SafetensorsTensorInfo>, dataLength: number, source: string): void {
+  const sorted = [...tensors].sort((a, b) => a[1].dataOffsets[0] - b[1].dataOffsets[0]);
+  let cursor = 0;
+  let prev = "(start of data)";
+  for (const [name, info] of sorted) {
+    const [begin, end] = info.dataOffsets;
+    if (begin < cursor) {
+      throw new SafetensorsError(
+        source,
+        `tensor "${name}" data_offsets [${begin}, ${end}] overlap "${prev}" (which ends at ${cursor})`,
+      );
+    }
+    if (begin > cursor) {
+      throw new SafetensorsError(
+        source,
+        `gap of ${begin - cursor} bytes between "${prev}" (ends at ${cursor}) and "${name}" (begins at ${begin})`,
+      );
+    }
+    cursor = end;
+    prev = name;
+  }
+  if (cursor !== dataLength) {
+    throw new SafetensorsError(
+      source,
+      `data section is ${dataLength} bytes but the tensors cover ${cursor} (trailing bytes)`,
+    );
+  }
+}
+
+function makeTensor(info: SafetensorsTensorInfo, bytes: ArrayBuffer): HostTensor {
+  const data = new DTYPE_ARRAY[info.dtype](bytes);
+  return { dtype: info.dtype, shape: [...info.shape], data } as HostTensor;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Buffers
+
+/** Parses a whole safetensors file held in memory. Each tensor gets its own (aligned) copy. */
+export function parseSafetensors(
+  buf: Uint8Array,
+  source: string = BUFFER_SOURCE,
+): { tensors: Record<string, HostTensor>; metadata: Record<string, string> } {
+  assertLittleEndian(source);
+  const n = headerLengthFromPrefix(buf.subarray(0, 8), buf.byteLength, source);
+  const header = parseHeaderJson(buf.subarray(8, 8 + n), buf.byteLength - 8 - n, source);
+  const tensors: Record<string, HostTensor> = {};
+  for (const [name, info] of header.tensors) {
+    // Copy into a fresh ArrayBuffer so every element size is aligned and the tensor owns its memory.
+    // (Not buf.slice(): on a Node Buffer that is a view into a shared pool.)
+    const bytes = new Uint8Array(info.byteLength);
+    bytes.set(buf.subarray(info.byteOffset, info.byteOffset + info.byteLength));
+    tensors[name] = makeTensor(info, bytes.buffer);
+  }
+  return { tensors, metadata: header.metadata };
+}
+
+/** Header bytes (8-byte prefix + JSON padded with spaces to a multiple of 8) and each tensor's bytes. */
+function planFile(
+  tensors: Record<string, HostTensor>,
+  metadata: Record<string, string> | undefined,
+  source: string,
+): { prefix: Uint8Array; chunks: Uint8Array[]; total: number } {
+  const header: Record<string, unknown> = {};
+  if (metadata && Object.keys(metadata).length > 0) {
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== "string") throw new SafetensorsError(source, `metadata "${k}" is not a string`);
+    }
+    header.__metadata__ = metadata;
+  }
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  for (const [name, t] of Object.entries(tensors)) {
+    if (name === "__metadata__") throw new SafetensorsError(source, `"__metadata__" cannot name a tensor`);
+    const ctor = DTYPE_ARRAY[t.dtype];
+    if (!ctor) throw new SafetensorsError(source, `tensor "${name}": unsupported dtype ${String(t.dtype)}`);
+    if (!(t.data instanceof ctor)) {
+      throw new SafetensorsError(source, `tensor "${name}": dtype ${t.dtype} needs a ${ctor.name}`);
+    }
+    if (!t.shape.every(isNonNegInt) || numel(t.shape) !== t.data.length) {
+      throw new SafetensorsError(
+        source,
+        `tensor "${name}": shape [${t.shape.join(", ")}] does not match ${t.data.length} elements`,
+      );
+    }
+    const bytes = new Uint8Array(t.data.buffer, t.data.byteOffset, t.data.byteLength);
+    header[name] = { dtype: t.dtype, shape: t.shape, data_offsets: [offset, offset + bytes.byteLength] };
+    offset += bytes.byteLength;
+    chunks.push(bytes);
+  }
+  const json = new TextEncoder().encode(JSON.stringify(header));
+  const padded = Math.ceil(json.byteLength / 8) * 8;
+  const prefix = new Uint8Array(8 + padded).fill(0x20);
+  new DataView(prefix.buffer).setBigUint64(0, BigInt(padded), true);
+  prefix.set(json, 8);
+  return { prefix, chunks, total: prefix.byteLength + offset };
+}
+
+/** Serialises tensors (in the record's order) to safetensors bytes. */
+export function serializeSafetensors(
+  tensors: Record<string, HostTensor>,
+  metadata?: Record<string, string>,
+): Uint8Array {
+  assertLittleEndian(BUFFER_SOURCE);
+  const { prefix, chunks, total } = planFile(tensors, metadata, BUFFER_SOURCE);
+  const out = new Uint8Array(total);
+  out.set(prefix, 0);
+  let at = prefix.byteLength;
+  for (const c of chunks) {
+    out.set(c, at);
+    at += c.byteLength;
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Files
+
+const fs = () => import("node:fs/promises");
+
+async function readExactly(fh: FileHandle, length: number, position: number, source: string) {
+  const out = new Uint8Array(length);
+  let done = 0;
+  while (done < length) {
+    const want = Math.min(IO_CHUNK, length - done);
+    const { bytesRead } = await fh.read(out, done, want, position + done);
+    if (bytesRead === 0) {
+      throw new SafetensorsError(source, `unexpected end of file at byte ${position + done} (truncated?)`);
+    }
+    done += bytesRead;
+  }
+  return out;
+}
+
+async function readHeaderFrom(fh: FileHandle, path: string): Promise<SafetensorsHeader> {
+  const { size } = await fh.stat();
+  const prefix = size >= 8 ? await readExactly(fh, 8, 0, path) : new Uint8Array(8);
+  const n = headerLengthFromPrefix(prefix, size, path);
+  const json = await readExactly(fh, n, 8, path);
+  return parseHeaderJson(json, size - 8 - n, path);
+}
+
+/** Reads and validates only the header of a safetensors file. */
+export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
+  const fh = await (await fs()).open(path, "r");
+  try {
+    return await readHeaderFrom(fh, path);
+  } finally {
+    await fh.close();
+  }
+}
+
+export interface SafetensorsFile {
+  readonly path: string;
+  readonly metadata: Record<string, string>;
+  readonly header: SafetensorsHeader;
+  keys(): string[];
+  has(name: string): boolean;
+  info(name: string): SafetensorsTensorInfo;
+  /** Reads just this tensor's byte range, in its stored dtype. */
+  read(name: string): Promise<HostTensor>;
+  /** Reads one tensor and converts it to float32 (f16/bf16 exactly, integers by value). */
+  readAsF32(name: string): Promise<HostTensorOf<"F32">>;
+  close(): Promise<void>;
+}
+
+/** Opens a safetensors file for random access: the header is read now, tensors on demand. */
+export async function openSafetensors(path: string): Promise<SafetensorsFile> {
+  assertLittleEndian(path);
+  const fh = await (await fs()).open(path, "r");
+  let header: SafetensorsHeader;
+  try {
+    header = await readHeaderFrom(fh, path);
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
+  let closed = false;
+  const info = (name: string): SafetensorsTensorInfo => {
+    const i = header.tensors.get(name);
+    if (!i) {
+      const some = [...header.tensors.keys()].slice(0, 8).join(", ");
+      throw new SafetensorsError(
+        path,
+        `no tensor named "${name}" (has: ${some}${header.tensors.size > 8 ? ", …" : ""})`,
+      );
+    }
+    return i;
+  };
+  const read = async (name: string): Promise<HostTensor> => {
+    if (closed) throw new SafetensorsError(path, `read("${name}") after close()`);
+    const i = info(name);
+    const bytes = await readExactly(fh, i.byteLength, i.byteOffset, path);
+    return makeTensor(i, bytes.buffer as ArrayBuffer);
+  };
+  return {
+    path,
+    metadata: header.metadata,
+    header,
+    keys: () => [...header.tensors.keys()],
+    has: (name) => header.tensors.has(name),
+    info,
+    read,
+    async readAsF32(name) {
+      const t = await read(name);
+      return { dtype: "F32", shape: t.shape, data: toFloat32Array(t) };
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await fh.close();
+    },
+  };
+}
+
+/** Loads every tensor, from a path (tensor by tensor, never the whole file at once) or a buffer. */
+export async function loadSafetensors(
+  pathOrBuffer: string | Uint8Array,
+): Promise<Record<string, HostTensor>> {
+  if (typeof pathOrBuffer !== "string") return parseSafetensors(pathOrBuffer).tensors;
+  const file = await openSafetensors(pathOrBuffer);
+  try {
+    const out: Record<string, HostTensor> = {};
+    for (const name of file.keys()) out[name] = await file.read(name);
+    return out;
+  } finally {
+    await file.close();
+  }
+}
+
+/**
+ * Writes tensors atomically: a temporary file in the same directory is written tensor by tensor,
+ * fsynced, then renamed over `path`, so readers see either the old file or the complete new one.
+ */
+export async function saveSafetensors(
+  path: string,
+  tensors: Record<string, HostTensor>,
+  metadata?: Record<string, string>,
+): Promise<void> {
+  assertLittleEndian(path);
+  const { prefix, chunks } = planFile(tensors, metadata, path);
+  const fsp = await fs();
+  const { dirname, basename, join } = await import("node:path");
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
+  const fh = await fsp.open(tmp, "wx");
+  try {
+    await writeAll(fh, prefix);
+    for (const c of chunks) await writeAll(fh, c);
+    await fh.sync();
+    await fh.close();
+    await fsp.rename(tmp, path);
+  } catch (e) {
+    await fh.close().catch(() => {});
+    await fsp.unlink(tmp).catch(() => {});
+    throw e;
+  }
+  // Persist the rename itself; not every platform can fsync a directory, which is fine.
+  try {
+    const d = await fsp.open(dir, "r");
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  } catch {
+    /* best effort */
+  }
+}
+
+async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
+  let done = 0;
+  while (done < bytes.byteLength) {
+    const len = Math.min(IO_CHUNK, bytes.byteLength - done);
+    const { bytesWritten } = await fh.write(bytes, done, len);
+    done += bytesWritten;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Float conversions (round to nearest, ties to even)
+
+const f32Scratch = new Float32Array(1);
+const u32Scratch = new Uint32Array(f32Scratch.buffer);
+
+/** f32 bit pattern → f16 bit pattern, round to nearest even; overflow → ±Inf, NaN stays (quiet) NaN. */
+function f32BitsToF16(x: number): number {
+  const sign = (x >>> 16) & 0x8000;
+  const exp = (x >>> 23) & 0xff;
+  const mant = x & 0x7fffff;
+  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 | (mant >>> 13) : 0);
+  const e = exp - 112; // rebias 127 → 15
+  if (e >= 0x1f) return sign | 0x7c00;
+  if (e <= 0) {
+    // Subnormal f16 (units of 2^-24); below half the smallest subnormal rounds to zero.
+    if (e < -10) return sign;
+    const m = mant | 0x800000;
+    const shift = 14 - e;
+    const half = 1 << (shift - 1);
+    const rem = m & ((1 << shift) - 1);
+    let r = m >>> shift;
+    if (rem > half || (rem === half && (r & 1) !== 0)) r++;
+    return sign | r;
+  }
+  let r = (e << 10) | (mant >>> 13);
+  const rem = mant & 0x1fff;
+  if (rem > 0x1000 || (rem === 0x1000 && (r & 1) !== 0)) r++; // a carry rolls into the exponent/Inf
+  return sign | r;
+}
+
+function f16BitsToF32Value(h: number): number {
+  const sign = h & 0x8000 ? -1 : 1;
+  const exp = (h >>> 10) & 0x1f;
+  const mant = h & 0x3ff;
+  if (exp === 0) return sign * mant * 2 ** -24;
+  if (exp === 0x1f) return mant !== 0 ? Number.NaN : sign * Number.POSITIVE_INFINITY;
+  return sign * (1024 + mant) * 2 ** (exp - 25);
+}
+
+function f32BitsToBf16(x: number): number {
+  if ((x & 0x7fffffff) > 0x7f800000) return ((x >>> 16) | 0x40) & 0xffff; // keep NaN a quiet NaN
+  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
+}
+
+/** Rounds a number to float32 and then to an IEEE half; returns the 16-bit pattern. */
+export function f32ToF16(value: number): number {
+  f32Scratch[0] = value;
+  return f32BitsToF16(u32Scratch[0]!);
+}
+/** 16-bit IEEE half pattern → its exact value. */
+export function f16ToF32(bits: number): number {
+  return f16BitsToF32Value(bits & 0xffff);
+}
+/** Rounds a number to float32 and then to bfloat16; returns the 16-bit pattern. */
+export function f32ToBf16(value: number): number {
+  f32Scratch[0] = value;
+  return f32BitsToBf16(u32Scratch[0]!);
+}
+/** 16-bit bfloat16 pattern → its exact value. */
+export function bf16ToF32(bits: number): number {
+  u32Scratch[0] = (bits & 0xffff) << 16;
+  return f32Scratch[0]!;
+}
+
+export function f32ArrayToF16(src: Float32Array): Uint16Array {
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  const out = new Uint16Array(src.length);
+  for (let i = 0; i < out.length; i++) out[i] = f32BitsToF16(bits[i]!);
+  return out;
+}
+export function f16ArrayToF32(src: Uint16Array): Float32Array {
+  // Only 65536 patterns: a table is both exact and fast for large tensors.
+  const out = new Float32Array(src.length);
+  if (src.length > 4096) {
+    const table = f16Table();
+    for (let i = 0; i < out.length; i++) out[i] = table[src[i]!]!;
+  } else {
+    for (let i = 0; i < out.length; i++) out[i] = f16BitsToF32Value(src[i]!);
+  }
+  return out;
+}
+export function f32ArrayToBf16(src: Float32Array): Uint16Array {
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  const out = new Uint16Array(src.length);
+  for (let i = 0; i < out.length; i++) out[i] = f32BitsToBf16(bits[i]!);
+  return out;
+}
+export function bf16ArrayToF32(src: Uint16Array): Float32Array {
+  const out = new Float32Array(src.length);
+  const bits = new Uint32Array(out.buffer);
+  for (let i = 0; i < out.length; i++) bits[i] = src[i]! << 16;
+  return out;
+}
+
+let f16TableCache: Float32Array | undefined;
+function f16Table(): Float32Array {
+  if (!f16TableCache) {
+    f16TableCache = new Float32Array(65536);
+    for (let h = 0; h < 65536; h++) f16TableCache[h] = f16BitsToF32Value(h);
+  }
+  return f16TableCache;
+}
+
+/** Any host tensor's values as float32 (f16/bf16 decoded; integers converted by value). */
+export function toFloat32Array(t: HostTensor): Float32Array {
+  switch (t.dtype) {
+    case "F32":
+      return t.data;
+    case "F16":
+      return f16ArrayToF32(t.data);
+    case "BF16":
+      return bf16ArrayToF32(t.data);
+    case "I64": {
+      const out = new Float32Array(t.data.length);
+      for (let i = 0; i < out.length; i++) out[i] = Number(t.data[i]!);
+      return out;
+    }
+    default:
+      return Float32Array.from(t.data);
+  }
+}

@@ -1,0 +1,368 @@
+/**
+ * A WebGPU device plus everything that executes on it: the caching allocator, the pipeline cache, the
+ * command encoder that ops record into, and the uniform ring. There is no global singleton: every tensor
+ * belongs to one Device, and several Devices (one per data/tensor-parallel rank) live side by side.
+ *
+ * Execution model: ops record dispatches into one open command encoder; nothing is submitted until a
+ * read (`Tensor.data()`), an explicit `flush()`, or the batch growing past `maxBatch` dispatches.
+ */
+import { BufferAllocator, type MemoryStats } from "./allocator.js";
+import { GPUError, FeatureError, NoAdapterError } from "./errors.js";
+import { awaitGPU, getGPU, type PollMode } from "./gpu.js";
+import { packUniforms, type UniformFields } from "./kernels/wgsl.js";
+
+export interface DeviceOptions {
+  /** "high-performance" | "low-power"; or pick by index among adapters with VIT_ADAPTER / `adapterIndex`. */
+  powerPreference?: GPUPowerPreference;
+  /** Force Dawn's fallback (CPU) adapter. */
+  forceFallbackAdapter?: boolean;
+  /** Features the caller cannot run without; creation fails with FeatureError naming any that is missing. */
+  requiredFeatures?: GPUFeatureName[];
+  /** Features to enable when present (default: shader-f16, subgroups, timestamp-query, subgroup matrix). */
+  optionalFeatures?: string[];
+  /** How to wait on GPU promises in Node (see gpu.ts). Default: "timer" on CPU adapters, "spin" on GPUs. */
+  pollMode?: PollMode;
+  /** Dawn toggles (Node only), e.g. "allow_unsafe_apis" for subgroup matrices. */
+  dawnToggles?: string[];
+  /** Submit automatically after this many recorded dispatches (bounds memory held by pending work). */
+  maxBatch?: number;
+  /** Seed of the device's counter-based RNG (init and dropout). */
+  seed?: number;
+  label?: string;
+}
+
+export interface AdapterSummary {
+  vendor: string;
+  architecture: string;
+  device: string;
+  description: string;
+  backend: string;
+  isFallbackAdapter: boolean;
+  subgroupMinSize?: number;
+  subgroupMaxSize?: number;
+  features: string[];
+  limits: Record<string, number>;
+}
+
+export interface ProgramDesc {
+  /** Op name: pipeline label, and what error messages name. */
+  name: string;
+  /** Cache key; must fully determine the WGSL returned by `code`. */
+  key: string;
+  code: () => string;
+  /** Storage buffers in binding order (the uniform block, if any, is bound after them). */
+  buffers: GPUBuffer[];
+  uniforms?: { fields: UniformFields; values: readonly number[] };
+  workgroups: readonly [number, number?, number?];
+}
+
+const DEFAULT_OPTIONAL = [
+  "shader-f16",
+  "subgroups",
+  "timestamp-query",
+  "chromium-experimental-subgroup-matrix",
+];
+
+const UNIFORM_RING_BYTES = 1 << 20;
+
+let nextDeviceId = 0;
+
+export class Device {
+  readonly id = nextDeviceId++;
+  readonly allocator: BufferAllocator;
+  /** Dispatches recorded since creation (bench figures: dispatches per training step). */
+  dispatchCount = 0;
+  /** Counter-based RNG state: Philox key and a running offset; see rng.ts. */
+  rng: { seed: number; offset: number };
+  /** Tensors alive on this device (created and not disposed). */
+  liveTensors = 0;
+
+  private pipelines = new Map<string, GPUComputePipeline>();
+  private encoder: GPUCommandEncoder | null = null;
+  private pass: GPUComputePassEncoder | null = null;
+  private pending = 0;
+  private uniformCpu = new Uint8Array(UNIFORM_RING_BYTES);
+  private uniformUsed = 0;
+  private uniformRing: GPUBuffer;
+  private stagingToDestroy: GPUBuffer[] = [];
+  private recentOps: string[] = [];
+  private gpuError: string | null = null;
+  private lostReason: string | null = null;
+  private readonly uniformAlign: number;
+  private readonly maxBatch: number;
+
+  private constructor(
+    readonly gpu: GPUDevice,
+    readonly adapter: AdapterSummary,
+    readonly pollMode: PollMode,
+    opts: DeviceOptions,
+  ) {
+    const maxBinding = Math.min(gpu.limits.maxStorageBufferBindingSize, gpu.limits.maxBufferSize);
+    this.allocator = new BufferAllocator(gpu, maxBinding);
+    this.uniformAlign = gpu.limits.minUniformBufferOffsetAlignment;
+    this.maxBatch = opts.maxBatch ?? 2048;
+    this.rng = { seed: (opts.seed ?? 0) >>> 0, offset: 0 };
+    this.uniformRing = gpu.createBuffer({
+      size: UNIFORM_RING_BYTES,
+      usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST,
+      label: "uniform-ring",
+    });
+    gpu.addEventListener("uncapturederror", (ev) => {
+      const err = (ev as GPUUncapturedErrorEvent).error;
+      this.gpuError ??= err.message;
+    });
+    void gpu.lost.then((info) => {
+      if (info.reason !== "destroyed") this.lostReason = `${info.reason}: ${info.message}`;
+      else this.lostReason = "destroyed";
+    });
+  }
+
+  /** Acquires an adapter and a device. Throws NoAdapterError saying what to install when there is none. */
+  static async create(opts: DeviceOptions = {}): Promise<Device> {
+    const gpu = await getGPU(opts.dawnToggles);
+    const env = typeof process !== "undefined" ? process.env : {};
+    const adapterOpts: GPURequestAdapterOptions = {};
+    const pref = opts.powerPreference ?? (env.VIT_POWER_PREFERENCE as GPUPowerPreference | undefined);
+    if (pref) adapterOpts.powerPreference = pref;
+    if (opts.forceFallbackAdapter || env.VIT_FORCE_FALLBACK === "1") adapterOpts.forceFallbackAdapter = true;
+    const adapter = await gpu.requestAdapter(adapterOpts);
+    if (!adapter) {
+      throw new NoAdapterError(
+        "No WebGPU adapter found. On Linux Dawn needs a Vulkan driver: run `bash tooling/scripts/setup-webgpu.sh` " +
+          "(installs libvulkan1 + mesa-vulkan-drivers from bookworm-backports as root), or install your GPU's " +
+          "Vulkan driver. In a browser, enable WebGPU.",
+      );
+    }
+    const available = new Set<string>([...adapter.features] as string[]);
+    for (const f of opts.requiredFeatures ?? []) {
+      if (!available.has(f)) {
+        throw new FeatureError(
+          `The adapter (${adapter.info.description || adapter.info.device}) lacks the required feature "${f}". ` +
+            `It has: ${[...available].sort().join(", ")}. Drop the requirement or use another adapter.`,
+        );
+      }
+    }
+    const wanted = new Set<string>([...(opts.requiredFeatures ?? []), ...(opts.optionalFeatures ?? DEFAULT_OPTIONAL)]);
+    const requiredFeatures = [...wanted].filter((f) => available.has(f)) as GPUFeatureName[];
+    // Ask for the adapter's full buffer limits: defaults (128/256 MiB) are too small for large ViTs.
+    const requiredLimits: Record<string, number> = {
+      maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
+      maxBufferSize: adapter.limits.maxBufferSize,
+      maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
+      maxComputeInvocationsPerWorkgroup: adapter.limits.maxComputeInvocationsPerWorkgroup,
+      maxComputeWorkgroupSizeX: adapter.limits.maxComputeWorkgroupSizeX,
+      maxStorageBuffersPerShaderStage: adapter.limits.maxStorageBuffersPerShaderStage,
+    };
+    const device = await adapter.requestDevice({
+      requiredFeatures,
+      requiredLimits,
+      label: opts.label ?? "vit",
+    });
+    const info = adapter.info;
+    const limits: Record<string, number> = {};
+    for (const k in device.limits) {
+      const v = (device.limits as unknown as Record<string, unknown>)[k];
+      if (typeof v === "number") limits[k] = v;
+    }
+    const summary: AdapterSummary = {
+      vendor: info.vendor,
+      architecture: info.architecture,
+      device: info.device,
+      description: info.description,
+      backend: backendOf(info),
+      isFallbackAdapter: (info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
+      subgroupMinSize: (info as { subgroupMinSize?: number }).subgroupMinSize,
+      subgroupMaxSize: (info as { subgroupMaxSize?: number }).subgroupMaxSize,
+      features: [...device.features].map(String).sort(),
+      limits,
+    };
+    const isCpu = summary.architecture === "software" || /llvmpipe|swiftshader|lavapipe/i.test(summary.device + summary.description);
+    const envPoll = env.VIT_POLL as PollMode | undefined;
+    const pollMode = opts.pollMode ?? envPoll ?? (isCpu ? "timer" : "spin");
+    return new Device(device, summary, pollMode, opts);
+  }
+
+  get isCpuAdapter(): boolean {
+    return this.adapter.architecture === "software" || /llvmpipe|swiftshader/i.test(this.adapter.device);
+  }
+
+  hasFeature(f: string): boolean {
+    return this.gpu.features.has(f);
+  }
+
+  get limits(): GPUSupportedLimits {
+    return this.gpu.limits;
+  }
+
+  memoryStats(): MemoryStats {
+    return this.allocator.stats();
+  }
+
+  resetPeak(): void {
+    this.allocator.resetPeak();
+  }
+
+  /** Records one compute dispatch. The pipeline is compiled once per `key` and cached. */
+  run(p: ProgramDesc): void {
+    this.checkAlive(p.name);
+    let pipeline = this.pipelines.get(p.key);
+    if (!pipeline) {
+      const module = this.gpu.createShaderModule({ code: p.code(), label: p.name });
+      pipeline = this.gpu.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" }, label: p.name });
+      this.pipelines.set(p.key, pipeline);
+    }
+    const entries: GPUBindGroupEntry[] = p.buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
+    if (p.uniforms && p.uniforms.fields.length) {
+      const bytes = new Uint8Array(packUniforms(p.uniforms.fields, p.uniforms.values));
+      if (this.uniformUsed + bytes.byteLength > UNIFORM_RING_BYTES) this.flush();
+      const offset = this.uniformUsed;
+      this.uniformCpu.set(bytes, offset);
+      this.uniformUsed = Math.ceil((offset + bytes.byteLength) / this.uniformAlign) * this.uniformAlign;
+      entries.push({ binding: p.buffers.length, resource: { buffer: this.uniformRing, offset, size: bytes.byteLength } });
+    }
+    const bindGroup = this.gpu.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    const pass = this.computePass();
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, bindGroup);
+    const [x, y = 1, z = 1] = p.workgroups;
+    pass.dispatchWorkgroups(x, y, z);
+    this.dispatchCount++;
+    this.pending++;
+    this.recentOps.push(p.name);
+    if (this.recentOps.length > 8) this.recentOps.shift();
+    if (this.pending >= this.maxBatch) this.flush();
+  }
+
+  /** Copies `bytes` from src to dst, ordered after every op recorded so far. */
+  copy(src: GPUBuffer, srcOffset: number, dst: GPUBuffer, dstOffset: number, bytes: number): void {
+    this.checkAlive("copy");
+    this.endPass();
+    this.commandEncoder().copyBufferToBuffer(src, srcOffset, dst, dstOffset, bytes);
+    this.pending++;
+  }
+
+  /**
+   * Writes host data into `dst`, ordered after every op recorded so far. queue.writeBuffer would run
+   * before the pending commands (it is a queue operation), which corrupts a recycled buffer that a
+   * recorded op still reads; a mapped staging buffer copied inside the encoder keeps the order.
+   */
+  upload(dst: GPUBuffer, data: ArrayBufferView, dstOffset = 0): void {
+    this.checkAlive("upload");
+    const bytes = Math.ceil(data.byteLength / 4) * 4;
+    if (bytes === 0) return;
+    const staging = this.gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.COPY_SRC, mappedAtCreation: true, label: "upload" });
+    new Uint8Array(staging.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    staging.unmap();
+    this.copy(staging, 0, dst, dstOffset, bytes);
+    this.stagingToDestroy.push(staging);
+  }
+
+  /** Submits everything recorded so far. Does not wait for the GPU. */
+  flush(): void {
+    this.checkAlive("flush");
+    this.endPass();
+    if (!this.encoder) return;
+    if (this.uniformUsed > 0) {
+      this.gpu.queue.writeBuffer(this.uniformRing, 0, this.uniformCpu, 0, this.uniformUsed);
+      this.uniformUsed = 0;
+    }
+    this.gpu.queue.submit([this.encoder.finish()]);
+    this.encoder = null;
+    this.pending = 0;
+    for (const b of this.stagingToDestroy) b.destroy();
+    this.stagingToDestroy.length = 0;
+  }
+
+  /** Reads `bytes` of `src` back to the host. The only synchronisation point of the execution model. */
+  async read(src: GPUBuffer, bytes: number, what = "read"): Promise<ArrayBuffer> {
+    const size = Math.max(4, Math.ceil(bytes / 4) * 4);
+    const staging = this.gpu.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: "readback" });
+    this.copy(src, 0, staging, 0, size);
+    this.flush();
+    try {
+      await awaitGPU(staging.mapAsync(GPUMapMode.READ), this.pollMode);
+    } catch (e) {
+      staging.destroy();
+      this.checkAlive(what);
+      throw new GPUError(`${what}: reading back from the GPU failed: ${(e as Error).message}`);
+    }
+    const out = staging.getMappedRange().slice(0, bytes);
+    staging.unmap();
+    staging.destroy();
+    this.throwPendingError(what);
+    return out;
+  }
+
+  /** Waits until every submitted command has finished (for benchmarks and timing). */
+  async sync(): Promise<void> {
+    this.flush();
+    await awaitGPU(this.gpu.queue.onSubmittedWorkDone(), this.pollMode);
+    this.throwPendingError("sync");
+  }
+
+  /** Number of compiled pipelines held in the cache. */
+  get pipelineCount(): number {
+    return this.pipelines.size;
+  }
+
+  destroy(): void {
+    this.encoder = null;
+    this.pass = null;
+    this.allocator.emptyCache();
+    this.gpu.destroy();
+  }
+
+  private computePass(): GPUComputePassEncoder {
+    if (!this.pass) this.pass = this.commandEncoder().beginComputePass();
+    return this.pass;
+  }
+
+  private commandEncoder(): GPUCommandEncoder {
+    this.encoder ??= this.gpu.createCommandEncoder();
+    return this.encoder;
+  }
+
+  private endPass(): void {
+    if (this.pass) {
+      this.pass.end();
+      this.pass = null;
+    }
+  }
+
+  private checkAlive(what: string): void {
+    if (this.lostReason) {
+      throw new GPUError(
+        `${what}: the GPU device was lost (${this.lostReason}). Tensors on it are gone; create a new Device ` +
+          "and reload the model from a checkpoint.",
+      );
+    }
+  }
+
+  private throwPendingError(what: string): void {
+    if (this.gpuError) {
+      const msg = this.gpuError;
+      this.gpuError = null;
+      throw new GPUError(`${what}: the GPU reported an error (recent ops: ${this.recentOps.join(", ")}): ${msg}`);
+    }
+  }
+}
+
+function backendOf(info: GPUAdapterInfo): string {
+  const d = `${info.description} ${info.device} ${info.architecture}`.toLowerCase();
+  if (typeof process === "undefined") return "browser";
+  if (process.platform === "darwin") return "metal";
+  if (process.platform === "win32") return "d3d12";
+  return d.includes("opengl") ? "opengl" : "vulkan";
+}
+
+let defaultDevice: Promise<Device> | undefined;
+
+/** A process-wide convenience device, created on first use. Everything also accepts an explicit Device. */
+export function getDefaultDevice(opts?: DeviceOptions): Promise<Device> {
+  defaultDevice ??= Device.create(opts);
+  return defaultDevice;
+}
+
+export function setDefaultDevice(device: Device): void {
+  defaultDevice = Promise.resolve(device);
+}

@@ -1,0 +1,208 @@
+/** Creating tensors from host data, constants and random draws, and reading them back. */
+import { needsGrad } from "./autograd.js";
+import type { Device } from "./device.js";
+import { type DType, storageBytes } from "./dtype.js";
+import { DTypeError, FeatureError, ShapeError, fmtShape } from "./errors.js";
+import { grid1D, main1D, wgslType, declareBindings } from "./kernels/wgsl.js";
+import { PHILOX_WGSL, nextOffset } from "./rng.js";
+import { Tensor } from "./tensor.js";
+import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, bf16BitsToF32 } from "./half.js";
+
+export interface CreateOptions {
+  dtype?: DType;
+  requiresGrad?: boolean;
+  name?: string;
+}
+
+export function checkDType(device: Device, dtype: DType, op: string): void {
+  if (dtype === "f16" && !device.hasFeature("shader-f16")) {
+    throw new FeatureError(
+      `${op}: dtype f16 needs the adapter feature "shader-f16", which ${device.adapter.description || device.adapter.device} ` +
+        "lacks. Use f32 or bf16 (storage) instead.",
+    );
+  }
+}
+
+function checkShape(shape: readonly number[], op: string): void {
+  if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
+    throw new ShapeError(`${op}: shape ${JSON.stringify(shape)} must be an array of non-negative integers.`);
+  }
+}
+
+/** Builds a tensor from host values, converting to `dtype` (default f32, or i32 for Int32Array). */
+export function tensor(
+  device: Device,
+  values: ArrayLike<number> | Float32Array | Int32Array | Uint32Array,
+  shape: readonly number[],
+  opts: CreateOptions = {},
+): Tensor {
+  checkShape(shape, "tensor");
+  const dtype = opts.dtype ?? (values instanceof Int32Array ? "i32" : values instanceof Uint32Array ? "u32" : "f32");
+  checkDType(device, dtype, "tensor");
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (values.length !== n) {
+    throw new ShapeError(`tensor: ${values.length} values do not fill shape ${fmtShape(shape)} (${n} elements).`);
+  }
+  const t = new Tensor(device, shape, dtype);
+  device.upload(t.buffer, encode(values, dtype));
+  if (opts.requiresGrad) t.requiresGrad = true;
+  if (opts.name) t.name = opts.name;
+  return t;
+}
+
+/** Host values encoded as the bytes a GPU buffer of `dtype` holds. */
+export function encode(values: ArrayLike<number>, dtype: DType): ArrayBufferView {
+  const n = values.length;
+  switch (dtype) {
+    case "f32":
+      return values instanceof Float32Array ? values : Float32Array.from(values);
+    case "i32":
+      return values instanceof Int32Array ? values : Int32Array.from(values);
+    case "u32":
+      return values instanceof Uint32Array ? values : Uint32Array.from(values);
+    case "f16": {
+      const out = new Uint16Array(n + (n & 1));
+      for (let i = 0; i < n; i++) out[i] = f32ToF16Bits(values[i]!);
+      return out;
+    }
+    case "bf16": {
+      const out = new Uint16Array(n + (n & 1));
+      for (let i = 0; i < n; i++) out[i] = f32ToBf16Bits(values[i]!);
+      return out;
+    }
+  }
+}
+
+export async function readTensor(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array> {
+  const bytes = storageBytes(t.dtype, t.numel);
+  const buf = await t.device.read(t.buffer, bytes, `data() of ${t.describe()}`);
+  switch (t.dtype) {
+    case "f32":
+      return new Float32Array(buf, 0, t.numel);
+    case "i32":
+      return new Int32Array(buf, 0, t.numel);
+    case "u32":
+      return new Uint32Array(buf, 0, t.numel);
+    case "f16": {
+      const h = new Uint16Array(buf);
+      const out = new Float32Array(t.numel);
+      for (let i = 0; i < t.numel; i++) out[i] = f16BitsToF32(h[i]!);
+      return out;
+    }
+    case "bf16": {
+      const h = new Uint16Array(buf);
+      const out = new Float32Array(t.numel);
+      for (let i = 0; i < t.numel; i++) out[i] = bf16BitsToF32(h[i]!);
+      return out;
+    }
+  }
+}
+
+const FILL_FIELDS = [
+  ["n", "u32"],
+  ["value", "f32"],
+  ["seed", "u32"],
+  ["offset", "u32"],
+  ["a", "f32"],
+  ["b", "f32"],
+] as const;
+
+type FillKind = "const" | "uniform" | "normal";
+
+function fill(device: Device, shape: readonly number[], kind: FillKind, opts: CreateOptions, value = 0, a = 0, b = 1): Tensor {
+  checkShape(shape, kind);
+  const dtype = opts.dtype ?? "f32";
+  checkDType(device, dtype, kind);
+  if (dtype === "bf16") {
+    // bf16 packs two values per word; draw in f32 and convert so each thread writes whole words.
+    const f = fill(device, shape, kind, { dtype: "f32" }, value, a, b);
+    const { cast } = requireCast();
+    const out = cast(f, "bf16");
+    f.dispose();
+    if (opts.requiresGrad) out.requiresGrad = true;
+    if (opts.name) out.name = opts.name;
+    return out;
+  }
+  const t = new Tensor(device, shape, dtype);
+  const ty = wgslType(dtype);
+  const expr =
+    kind === "const"
+      ? "P.value"
+      : kind === "uniform"
+        ? "P.a + (P.b - P.a) * philox_uniform(P.seed, P.offset, idx)"
+        : "P.a + P.b * philox_normal(P.seed, P.offset, idx)";
+  const offset = kind === "const" ? 0 : nextOffset(device.rng);
+  device.run({
+    name: `fill_${kind}`,
+    key: `fill_${kind}_${dtype}`,
+    code: () => `${dtype === "f16" ? "enable f16;" : ""}
+${declareBindings([{ name: "out", type: ty, access: "read_write" }], FILL_FIELDS)}
+${kind === "const" ? "" : PHILOX_WGSL}
+${main1D()}
+  if (idx >= P.n) { return; }
+  out[idx] = ${ty}(${expr});
+}`,
+    buffers: [t.buffer],
+    uniforms: { fields: FILL_FIELDS, values: [t.numel, value, device.rng.seed, offset, a, b] },
+    workgroups: grid1D(t.numel),
+  });
+  if (opts.requiresGrad) t.requiresGrad = true;
+  if (opts.name) t.name = opts.name;
+  return t;
+}
+
+let castRef: { cast: (t: Tensor, d: DType) => Tensor } | undefined;
+function requireCast() {
+  if (!castRef) throw new Error("internal: cast not registered");
+  return castRef;
+}
+export function registerCast(c: (t: Tensor, d: DType) => Tensor): void {
+  castRef = { cast: c };
+}
+
+export function full(device: Device, shape: readonly number[], value: number, opts: CreateOptions = {}): Tensor {
+  return fill(device, shape, "const", opts, value);
+}
+export function zeros(device: Device, shape: readonly number[], opts: CreateOptions = {}): Tensor {
+  return fill(device, shape, "const", opts, 0);
+}
+export function ones(device: Device, shape: readonly number[], opts: CreateOptions = {}): Tensor {
+  return fill(device, shape, "const", opts, 1);
+}
+/** Uniform in [low, high) from the device's Philox stream (seed, next offset). */
+export function rand(device: Device, shape: readonly number[], low = 0, high = 1, opts: CreateOptions = {}): Tensor {
+  return fill(device, shape, "uniform", opts, 0, low, high);
+}
+/** Normal(mean, std) from the device's Philox stream. */
+export function randn(device: Device, shape: readonly number[], mean = 0, std = 1, opts: CreateOptions = {}): Tensor {
+  return fill(device, shape, "normal", opts, 0, mean, std);
+}
+export function zerosLike(t: Tensor, opts: CreateOptions = {}): Tensor {
+  return zeros(t.device, t.shape, { dtype: t.dtype, ...opts });
+}
+export function onesLike(t: Tensor, opts: CreateOptions = {}): Tensor {
+  return ones(t.device, t.shape, { dtype: t.dtype, ...opts });
+}
+
+/** Throws unless every tensor is on `device`. */
+export function sameDevice(op: string, ...ts: Tensor[]): Device {
+  const d = ts[0]!.device;
+  for (const t of ts) {
+    if (t.device !== d) {
+      throw new ShapeError(`${op}: tensors live on different devices (#${d.id} and #${t.device.id}); copy one first.`);
+    }
+    void t.storage; // throws DisposedError naming the tensor
+  }
+  return d;
+}
+
+export function requireFloat(op: string, t: Tensor, allowed: DType[] = ["f32", "f16"]): void {
+  if (!allowed.includes(t.dtype)) {
+    throw new DTypeError(
+      `${op}: got ${t.describe()}, but this op takes ${allowed.join(" or ")}. ` +
+        (t.dtype === "bf16" ? "bf16 is a storage type: cast(t, 'f32') first." : "Cast it first (cast(t, 'f32'))."),
+    );
+  }
+}
+
+export { needsGrad };

@@ -1,0 +1,74 @@
+/**
+ * Portable batched matmul: each invocation computes a 4×4 block of C in registers from bounds-checked
+ * storage loads, an 8×8 workgroup covers a 32×32 tile. Sizes are uniforms, so every shape shares one
+ * pipeline per (transA, transB, epilogue, dtype). Fast per-adapter kernels live beside this one and fall
+ * back to it for shapes they do not cover.
+ */
+import { declareBindings } from "./wgsl.js";
+
+export interface MatmulVariant {
+  transA: boolean;
+  transB: boolean;
+  bias: boolean;
+  dtype: "f32" | "f16";
+}
+
+export const MATMUL_FIELDS = [
+  ["M", "u32"],
+  ["N", "u32"],
+  ["K", "u32"],
+  ["sa", "u32"],
+  ["sb", "u32"],
+  ["sc", "u32"],
+  ["alpha", "f32"],
+] as const;
+
+export function matmulGenericWGSL(v: MatmulVariant): string {
+  const t = v.dtype;
+  const aIdx = v.transA ? "aBase + k * P.M + m" : "aBase + m * P.K + k";
+  const bIdx = v.transB ? "bBase + n * P.K + k" : "bBase + k * P.N + n";
+  const bindings = [
+    { name: "A", type: t, access: "read" as const },
+    { name: "B", type: t, access: "read" as const },
+    ...(v.bias ? [{ name: "bias", type: t, access: "read" as const }] : []),
+    { name: "C", type: t, access: "read_write" as const },
+  ];
+  return `${t === "f16" ? "enable f16;" : ""}
+${declareBindings(bindings, MATMUL_FIELDS)}
+fn loadA(aBase: u32, m: u32, k: u32) -> f32 {
+  if (m >= P.M || k >= P.K) { return 0.0; }
+  return f32(A[${aIdx}]);
+}
+fn loadB(bBase: u32, k: u32, n: u32) -> f32 {
+  if (k >= P.K || n >= P.N) { return 0.0; }
+  return f32(B[${bIdx}]);
+}
+@compute @workgroup_size(8, 8, 1)
+fn main(@builtin(global_invocation_id) gid: vec3u) {
+  let row0 = gid.y * 4u;
+  let col0 = gid.x * 4u;
+  let batch = gid.z;
+  if (row0 >= P.M || col0 >= P.N) { return; }
+  let aBase = batch * P.sa;
+  let bBase = batch * P.sb;
+  var acc: array<vec4f, 4>;
+  for (var k = 0u; k < P.K; k++) {
+    let b = vec4f(loadB(bBase, k, col0), loadB(bBase, k, col0 + 1u), loadB(bBase, k, col0 + 2u), loadB(bBase, k, col0 + 3u));
+    for (var i = 0u; i < 4u; i++) {
+      acc[i] = acc[i] + loadA(aBase, row0 + i, k) * b;
+    }
+  }
+  let cBase = batch * P.sc;
+  for (var i = 0u; i < 4u; i++) {
+    let m = row0 + i;
+    if (m >= P.M) { break; }
+    for (var j = 0u; j < 4u; j++) {
+      let n = col0 + j;
+      if (n >= P.N) { break; }
+      var v = acc[i][j] * P.alpha;
+      ${v.bias ? "v = v + f32(bias[n]);" : ""}
+      C[cBase + m * P.N + n] = ${t}(v);
+    }
+  }
+}`;
+}

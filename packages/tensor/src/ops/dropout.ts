@@ -1,0 +1,52 @@
+/**
+ * Dropout with masks drawn from Philox(seed, offset, element index). Nothing is stored for backward:
+ * the mask is regenerated from the same (seed, offset), and activation checkpointing reproduces it by
+ * replaying the device's RNG offset.
+ */
+import { needsGrad, record } from "../autograd.js";
+import { ShapeError } from "../errors.js";
+import { requireFloat, sameDevice } from "../io.js";
+import { declareBindings, grid1D, main1D, wgslType } from "../kernels/wgsl.js";
+import { PHILOX_WGSL, nextOffset } from "../rng.js";
+import { Tensor } from "../tensor.js";
+
+const FIELDS = [["n", "u32"], ["p", "f32"], ["scale", "f32"], ["seed", "u32"], ["offset", "u32"]] as const;
+
+function maskKernel(x: Tensor, p: number, seed: number, offset: number, name: string): Tensor {
+  const y = new Tensor(x.device, x.shape, x.dtype);
+  const ty = wgslType(x.dtype);
+  x.device.run({
+    name,
+    key: `dropout|${x.dtype}`,
+    code: () => `${x.dtype === "f16" ? "enable f16;" : ""}
+${declareBindings([{ name: "x", type: ty, access: "read" }, { name: "y", type: ty, access: "read_write" }], FIELDS)}
+${PHILOX_WGSL}
+${main1D()}
+  if (idx >= P.n) { return; }
+  let keep = philox_uniform(P.seed, P.offset, idx) >= P.p;
+  y[idx] = ${ty}(select(0.0, f32(x[idx]) * P.scale, keep));
+}`,
+    buffers: [x.buffer, y.buffer],
+    uniforms: { fields: FIELDS, values: [x.numel, p, 1 / (1 - p), seed, offset] },
+    workgroups: grid1D(x.numel),
+  });
+  return y;
+}
+
+/**
+ * Zeroes each element with probability p and scales the rest by 1/(1−p). Identity (no copy is made
+ * only when p = 0 or not training: the input itself is returned).
+ */
+export function dropout(x: Tensor, p: number, training = true): Tensor {
+  sameDevice("dropout", x);
+  requireFloat("dropout", x);
+  if (!(p >= 0 && p < 1)) throw new ShapeError(`dropout: probability ${p} must be in [0, 1).`);
+  if (!training || p === 0) return x;
+  const seed = x.device.rng.seed;
+  const offset = nextOffset(x.device.rng);
+  const y = maskKernel(x, p, seed, offset, "dropout");
+  if (needsGrad(x)) {
+    record(y, { name: "dropout", inputs: [x], backward: (g) => [maskKernel(g, p, seed, offset, "dropout_backward")] });
+  }
+  return y;
+}
