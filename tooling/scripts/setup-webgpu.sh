@@ -9,9 +9,15 @@ set -euo pipefail
 
 have_vulkan_icd() {
   # A loader plus at least one ICD manifest is what Dawn's Vulkan backend needs.
-  ldconfig -p 2>/dev/null | grep -q 'libvulkan\.so\.1' || return 1
+  # Capture first: `ldconfig -p | grep -q` under pipefail fails when grep exits early (SIGPIPE).
+  local libs; libs=$(ldconfig -p 2>/dev/null || true)
+  [[ "$libs" == *libvulkan.so.1* ]] || return 1
   if [ -n "${VK_DRIVER_FILES:-}${VK_ICD_FILENAMES:-}" ]; then return 0; fi
-  ls /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json /usr/local/share/vulkan/icd.d/*.json >/dev/null 2>&1
+  local f
+  for f in /usr/share/vulkan/icd.d/*.json /etc/vulkan/icd.d/*.json /usr/local/share/vulkan/icd.d/*.json; do
+    [ -e "$f" ] && return 0
+  done
+  return 1
 }
 
 mesa_version() {

@@ -3,3 +3,4 @@ export * from "./presets.js";
 export * from "./param-count.js";
 export * from "./posembed.js";
 export * from "./weights.js";
+export * from "./vit.js";

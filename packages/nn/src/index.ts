@@ -1,1 +1,10 @@
 export * from "./safetensors.js";
+export { Module, StateDictError, numParameters, type StateSource } from "./module.js";
+export { normal, zerosInit, constant, truncNormal, scaledNormal, type Init } from "./init.js";
+export { Linear, type LinearOptions } from "./layers/linear.js";
+export { LayerNorm } from "./layers/norm.js";
+export { Dropout, GELU, type GELUApproximate } from "./layers/activation.js";
+export { MLP, type MLPOptions } from "./layers/mlp.js";
+export { MultiHeadAttention, type AttentionFn, type AttentionModuleOptions } from "./layers/attention.js";
+export { TransformerLayer, type TransformerLayerOptions } from "./layers/transformer.js";
+export { Sequential, type Forward } from "./layers/sequential.js";

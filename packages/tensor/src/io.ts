@@ -105,17 +105,37 @@ const FILL_FIELDS = [
   ["offset", "u32"],
   ["a", "f32"],
   ["b", "f32"],
+  ["hi", "f32"],
 ] as const;
 
-type FillKind = "const" | "uniform" | "normal";
+type FillKind = "const" | "uniform" | "normal" | "truncnormal";
 
-function fill(device: Device, shape: readonly number[], kind: FillKind, opts: CreateOptions, value = 0, a = 0, b = 1): Tensor {
+/** Giles' single-precision erfinv ("Approximating the erfinv function", GPU Computing Gems, 2011). */
+const ERFINV_WGSL = `
+fn erfinv_(x: f32) -> f32 {
+  var w = -log((1.0 - x) * (1.0 + x));
+  var p: f32;
+  if (w < 5.0) {
+    w = w - 2.5;
+    p = 2.81022636e-08; p = 3.43273939e-07 + p * w; p = -3.5233877e-06 + p * w; p = -4.39150654e-06 + p * w;
+    p = 0.00021858087 + p * w; p = -0.00125372503 + p * w; p = -0.00417768164 + p * w; p = 0.246640727 + p * w;
+    p = 1.50140941 + p * w;
+  } else {
+    w = sqrt(w) - 3.0;
+    p = -0.000200214257; p = 0.000100950558 + p * w; p = 0.00134934322 + p * w; p = -0.00367342844 + p * w;
+    p = 0.00573950773 + p * w; p = -0.0076224613 + p * w; p = 0.00943887047 + p * w; p = 1.00167406 + p * w;
+    p = 2.83297682 + p * w;
+  }
+  return p * x;
+}`;
+
+function fill(device: Device, shape: readonly number[], kind: FillKind, opts: CreateOptions, value = 0, a = 0, b = 1, hi = 0): Tensor {
   checkShape(shape, kind);
   const dtype = opts.dtype ?? "f32";
   checkDType(device, dtype, kind);
   if (dtype === "bf16") {
     // bf16 packs two values per word; draw in f32 and convert so each thread writes whole words.
-    const f = fill(device, shape, kind, { dtype: "f32" }, value, a, b);
+    const f = fill(device, shape, kind, { dtype: "f32" }, value, a, b, hi);
     const { cast } = requireCast();
     const out = cast(f, "bf16");
     f.dispose();
@@ -130,7 +150,10 @@ function fill(device: Device, shape: readonly number[], kind: FillKind, opts: Cr
       ? "P.value"
       : kind === "uniform"
         ? "P.a + (P.b - P.a) * philox_uniform(P.seed, P.offset, idx)"
-        : "P.a + P.b * philox_normal(P.seed, P.offset, idx)";
+        : kind === "normal"
+          ? "P.a + P.b * philox_normal(P.seed, P.offset, idx)"
+          : // Inverse CDF on [Φ(lo), Φ(hi)]: exact truncation, one draw per element (no rejection loop).
+            "P.a + P.b * 1.4142135623730951 * erfinv_(2.0 * (P.value + (P.hi - P.value) * philox_uniform(P.seed, P.offset, idx)) - 1.0)";
   const offset = kind === "const" ? 0 : nextOffset(device.rng);
   device.run({
     name: `fill_${kind}`,
@@ -138,12 +161,13 @@ function fill(device: Device, shape: readonly number[], kind: FillKind, opts: Cr
     code: () => `${dtype === "f16" ? "enable f16;" : ""}
 ${declareBindings([{ name: "out", type: ty, access: "read_write" }], FILL_FIELDS)}
 ${kind === "const" ? "" : PHILOX_WGSL}
+${kind === "truncnormal" ? ERFINV_WGSL : ""}
 ${main1D()}
   if (idx >= P.n) { return; }
   out[idx] = ${ty}(${expr});
 }`,
     buffers: [t.buffer],
-    uniforms: { fields: FILL_FIELDS, values: [t.numel, value, device.rng.seed, offset, a, b] },
+    uniforms: { fields: FILL_FIELDS, values: [t.numel, value, device.rng.seed, offset, a, b, hi] },
     workgroups: grid1D(t.numel),
   });
   if (opts.requiresGrad) t.requiresGrad = true;
@@ -177,6 +201,30 @@ export function rand(device: Device, shape: readonly number[], low = 0, high = 1
 export function randn(device: Device, shape: readonly number[], mean = 0, std = 1, opts: CreateOptions = {}): Tensor {
   return fill(device, shape, "normal", opts, 0, mean, std);
 }
+/**
+ * Normal(mean, std) truncated to [lo, hi] (absolute bounds, as torch.nn.init.trunc_normal_; default
+ * ±2 std), sampled exactly by the inverse CDF.
+ */
+export function truncNormal(
+  device: Device,
+  shape: readonly number[],
+  mean = 0,
+  std = 1,
+  lo = mean - 2 * std,
+  hi = mean + 2 * std,
+  opts: CreateOptions = {},
+): Tensor {
+  const cdf = (x: number) => 0.5 * (1 + erfHost((x - mean) / (std * Math.SQRT2)));
+  return fill(device, shape, "truncnormal", opts, cdf(lo), mean, std, cdf(hi));
+}
+
+/** erf on the host (Abramowitz & Stegun 7.1.26; only bounds the sampling interval). */
+function erfHost(x: number): number {
+  const t = 1 / (1 + 0.3275911 * Math.abs(x));
+  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  return x >= 0 ? y : -y;
+}
+
 export function zerosLike(t: Tensor, opts: CreateOptions = {}): Tensor {
   return zeros(t.device, t.shape, { dtype: t.dtype, ...opts });
 }

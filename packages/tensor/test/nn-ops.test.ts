@@ -48,6 +48,14 @@ describe("creation", () => {
     expect(Math.min(...u)).toBeGreaterThanOrEqual(-1);
     expect(Math.max(...u)).toBeLessThan(3);
     expect(Array.from(await T.full(dev, [3], 2.5).data())).toEqual([2.5, 2.5, 2.5]);
+    // Truncated normal: inside the bounds, and its variance is that of N(0,1) cut at ±2 (0.7737).
+    const tn = await T.truncNormal(dev, [20000], 0, 1).data();
+    expect(Math.min(...tn)).toBeGreaterThanOrEqual(-2);
+    expect(Math.max(...tn)).toBeLessThanOrEqual(2);
+    const tm = tn.reduce((a, b) => a + b, 0) / tn.length;
+    const tv = tn.reduce((a, b) => a + (b - tm) ** 2, 0) / tn.length;
+    expect(Math.abs(tm)).toBeLessThan(0.03);
+    expect(Math.abs(tv - 0.7737)).toBeLessThan(0.03);
   });
 });
 

@@ -30,26 +30,56 @@ export function inverseAffineMatrix(
   return m;
 }
 
-/** Pillow's Image.transform(AFFINE, matrix, NEAREST): samples at pixel centres, fills outside with `fill`. */
+/**
+ * Pillow's Image.transform(AFFINE, matrix, NEAREST), including its arithmetic: pure scale/translate matrices
+ * step in floating point, everything else in 16.16 fixed point. Matching that matters at exact pixel-boundary
+ * ties (e.g. a 0.2 shear), where the fixed-point rounding of the coefficients decides which pixel is taken.
+ */
 export function warpAffineNearest(img: Image, m: readonly number[], fill = 0): Image {
   const { width: w, height: h, channels: c } = img;
-  const [a, b, cc, d, e, f] = m as [number, number, number, number, number, number];
+  const [a0, a1, a2, a3, a4, a5] = m as [number, number, number, number, number, number];
   const out = new Uint8Array(img.data.length);
   if (fill !== 0) out.fill(fill);
   const src = img.data;
+  const put = (x: number, y: number, xi: number, yi: number) => {
+    if (xi < 0 || yi < 0 || xi >= w || yi >= h) return;
+    const s = (yi * w + xi) * c;
+    const o = (y * w + x) * c;
+    for (let k = 0; k < c; k++) out[o + k] = src[s + k]!;
+  };
+  const coord = (v: number) => (v < 0 ? -1 : Math.trunc(v));
+  if (a1 === 0 && a3 === 0) {
+    const xs = new Int32Array(w);
+    let xo = a2 + a0 * 0.5;
+    for (let x = 0; x < w; x++, xo += a0) xs[x] = coord(xo);
+    let yo = a5 + a4 * 0.5;
+    for (let y = 0; y < h; y++, yo += a4) {
+      const yi = coord(yo);
+      for (let x = 0; x < w; x++) put(x, y, xs[x]!, yi);
+    }
+    return { data: out, width: w, height: h, channels: c };
+  }
+  const fits = (x: number, y: number) => Math.abs(x * a0 + y * a1 + a2) < 32768 && Math.abs(x * a3 + y * a4 + a5) < 32768;
+  if (fits(0, 0) && fits(w, h) && fits(0, h) && fits(w, 0)) {
+    const fix = (v: number) => Math.floor(v * 65536 + 0.5);
+    const f0 = fix(a0);
+    const f1 = fix(a1);
+    const f3 = fix(a3);
+    const f4 = fix(a4);
+    let f2 = fix(a2 + a0 * 0.5 + a1 * 0.5);
+    let f5 = fix(a5 + a3 * 0.5 + a4 * 0.5);
+    for (let y = 0; y < h; y++, f2 += f1, f5 += f4) {
+      let xx = f2;
+      let yy = f5;
+      for (let x = 0; x < w; x++, xx += f0, yy += f3) put(x, y, Math.floor(xx / 65536), Math.floor(yy / 65536));
+    }
+    return { data: out, width: w, height: h, channels: c };
+  }
   for (let y = 0; y < h; y++) {
-    const yc = y + 0.5;
     for (let x = 0; x < w; x++) {
       const xc = x + 0.5;
-      const xf = a * xc + b * yc + cc;
-      const yf = d * xc + e * yc + f;
-      // Pillow's COORD(): truncation, with everything below zero treated as outside.
-      const xi = xf < 0 ? -1 : Math.trunc(xf);
-      const yi = yf < 0 ? -1 : Math.trunc(yf);
-      if (xi < 0 || yi < 0 || xi >= w || yi >= h) continue;
-      const s = (yi * w + xi) * c;
-      const o = (y * w + x) * c;
-      for (let k = 0; k < c; k++) out[o + k] = src[s + k]!;
+      const yc = y + 0.5;
+      put(x, y, coord(a0 * xc + a1 * yc + a2), coord(a3 * xc + a4 * yc + a5));
     }
   }
   return { data: out, width: w, height: h, channels: c };

@@ -1,0 +1,216 @@
+/**
+ * The Vision Transformer, readable in one file as timm's vision_transformer.py: patch embedding,
+ * class tokens, learned position embeddings, pre-LN encoder, final LayerNorm, head on token 0.
+ *
+ * `style: nemo` reproduces Megatron/NeMo's VitBackbone + VitClassificationModel (8 zero-initialised
+ * class tokens, Linear patch embedding over (p1 p2 c), eps 1e-5, output projections initialised with
+ * σ/√(2L), MLP-tanh pretraining head with output bias −10 or a zero-initialised fine-tuning head);
+ * `style: timm` reproduces timm/torchvision/HF (1 class token, eps 1e-6, trunc-normal init, linear head).
+ * Foreign checkpoints are mapped by weights.ts; this file never learns about other formats.
+ */
+import {
+  type AttentionFn,
+  type Init,
+  LayerNorm,
+  Linear,
+  Module,
+  Sequential,
+  TransformerLayer,
+  normal,
+  scaledNormal,
+  truncNormal,
+  zerosInit,
+  constant,
+  Dropout,
+} from "@vit/nn";
+import {
+  type Device,
+  type Tensor,
+  add,
+  checkpoint,
+  concat,
+  expand,
+  patchify,
+  reshape,
+  slice,
+  tanh,
+  ShapeError,
+} from "@vit/tensor";
+import { type ViTConfig, gridSize, sequenceLength } from "./config.js";
+
+/** NeMo's activation-checkpointing keys (activations_checkpoint_method / _num_layers / _granularity). */
+export interface ActivationCheckpointing {
+  /** 'uniform': checkpoint groups of `num_layers` layers; 'block': the first `num_layers` layers only. */
+  method: "uniform" | "block";
+  num_layers: number;
+  /** 'full' recomputes whole layers; 'selective' only the attention core. */
+  granularity?: "full" | "selective";
+}
+
+export interface ViTOptions {
+  attentionFn?: AttentionFn;
+  checkpointing?: ActivationCheckpointing | null;
+}
+
+class PatchEmbed extends Module {
+  readonly proj: Linear;
+  constructor(
+    device: Device,
+    readonly patch: number,
+    channels: number,
+    dim: number,
+    init: Init,
+  ) {
+    super();
+    this.proj = this.registerModule("proj", new Linear(device, patch * patch * channels, dim, { init }));
+  }
+  /** [B, C, H, W] → [B, N, D]. */
+  forward(x: Tensor): Tensor {
+    return this.proj.forward(patchify(x, this.patch, "p1 p2 c"));
+  }
+}
+
+class PreLogits extends Module {
+  readonly fc: Linear;
+  constructor(device: Device, dim: number, init: Init) {
+    super();
+    this.fc = this.registerModule("fc", new Linear(device, dim, dim, { init }));
+  }
+  forward(x: Tensor): Tensor {
+    return tanh(this.fc.forward(x));
+  }
+}
+
+export class VisionTransformer extends Module {
+  readonly patch_embed: PatchEmbed;
+  readonly cls_token: Tensor;
+  readonly pos_embed: Tensor;
+  readonly pos_drop: Dropout;
+  readonly blocks: Sequential;
+  readonly norm: LayerNorm;
+  readonly pre_logits: PreLogits | null;
+  readonly head: Linear;
+  checkpointing: ActivationCheckpointing | null;
+
+  constructor(
+    readonly device: Device,
+    readonly config: ViTConfig,
+    opts: ViTOptions = {},
+  ) {
+    super();
+    const c = config;
+    const D = c.hidden_size;
+    const nemo = c.style === "nemo";
+    const std = c.init_method_std;
+    const init: Init = nemo ? (d, s) => normal(d, s, std) : (d, s) => truncNormal(d, s, std);
+    const outInit: Init = nemo ? (d, s) => scaledNormal(d, s, std, c.num_layers) : init;
+    this.patch_embed = this.registerModule("patch_embed", new PatchEmbed(device, c.patch_dim, c.num_channels, D, init));
+    this.cls_token = this.registerParameter(
+      "cls_token",
+      nemo ? zerosInit(device, [1, c.class_token_length, D]) : normal(device, [1, c.class_token_length, D], 1e-6),
+    );
+    this.pos_embed = this.registerParameter(
+      "pos_embed",
+      (nemo ? normal : truncNormal)(device, [1, sequenceLength(c), D], 0.02),
+    );
+    this.pos_drop = this.registerModule("pos_drop", new Dropout(c.hidden_dropout));
+    const layers = Array.from(
+      { length: c.num_layers },
+      () =>
+        new TransformerLayer(device, {
+          dim: D,
+          heads: c.num_attention_heads,
+          ffn: c.ffn_hidden_size,
+          eps: c.layernorm_epsilon,
+          hiddenDropout: c.hidden_dropout,
+          attentionDropout: c.attention_dropout,
+          activation: c.activation === "gelu_tanh" ? "tanh" : "none",
+          qkvBias: c.qkv_bias,
+          init,
+          outInit,
+          ...(opts.attentionFn ? { attentionFn: opts.attentionFn } : {}),
+        }),
+    );
+    this.blocks = this.registerModule("blocks", new Sequential(...layers));
+    this.norm = this.registerModule("norm", new LayerNorm(device, D, c.layernorm_epsilon));
+    this.pre_logits = c.head_type === "mlp_tanh" ? this.registerModule("pre_logits", new PreLogits(device, D, init)) : null;
+    const headInit: Init = c.head_type === "linear" && nemo ? zerosInit : init;
+    const headBias: Init = c.head_type === "mlp_tanh" ? (d, s) => constant(d, s, -10) : zerosInit;
+    this.head = this.registerModule("head", new Linear(device, D, c.num_classes, { init: headInit, biasInit: headBias }));
+    this.checkpointing = opts.checkpointing ?? null;
+    this.nameParameters();
+  }
+
+  /** Sets the attention implementation of every layer (naive or flash). */
+  setAttention(fn: AttentionFn): void {
+    for (let i = 0; i < this.blocks.length; i++) (this.blocks.at(i) as TransformerLayer).attn.attentionFn = fn;
+  }
+
+  /** Encoder output after the final LayerNorm: [B, S, D]. */
+  forwardFeatures(images: Tensor): Tensor {
+    const c = this.config;
+    if (images.rank !== 4 || images.shape[1] !== c.num_channels || images.shape[2] !== c.img_h || images.shape[3] !== c.img_w) {
+      throw new ShapeError(
+        `VisionTransformer: images [${images.shape}] do not match the config: expected [batch, ${c.num_channels}, ${c.img_h}, ${c.img_w}] ` +
+          "(NCHW). Resize the input, or build the model for this resolution (fine-tuning resamples the position embeddings).",
+      );
+    }
+    const B = images.shape[0]!;
+    const patches = this.patch_embed.forward(images);
+    const cls = expand(this.cls_token, [B, c.class_token_length, c.hidden_size]);
+    let h = this.pos_drop.forward(add(concat([cls, patches], 1), this.pos_embed));
+    h = this.runBlocks(h);
+    return this.norm.forward(h);
+  }
+
+  /** Logits [B, num_classes] from the first class token. */
+  forward(images: Tensor): Tensor {
+    const feats = this.forwardFeatures(images);
+    const B = feats.shape[0]!;
+    let t = reshape(slice(feats, 1, 0, 1), [B, this.config.hidden_size]);
+    if (this.pre_logits) t = this.pre_logits.forward(t);
+    return this.head.forward(t);
+  }
+
+  private runBlocks(x: Tensor): Tensor {
+    const ck = this.checkpointing;
+    const L = this.blocks.length;
+    const layer = (i: number) => this.blocks.at(i) as TransformerLayer;
+    if (!ck || ck.num_layers <= 0 || !this.training) {
+      for (let i = 0; i < L; i++) x = layer(i).forward(x);
+      return x;
+    }
+    if (ck.granularity === "selective") {
+      // Only the attention core is recomputed (Megatron's selective recompute): wrap each layer's
+      // attention function in a checkpoint.
+      for (let i = 0; i < L; i++) {
+        const attn = layer(i).attn;
+        const inner = attn.attentionFn;
+        attn.attentionFn = (q, k, v, o) => checkpoint((a, b, cc) => inner(a, b, cc, o), q, k, v);
+        try {
+          x = layer(i).forward(x);
+        } finally {
+          attn.attentionFn = inner;
+        }
+      }
+      return x;
+    }
+    if (ck.method === "block") {
+      for (let i = 0; i < L; i++) x = i < ck.num_layers ? checkpoint((h) => layer(i).forward(h), x) : layer(i).forward(x);
+      return x;
+    }
+    for (let i = 0; i < L; i += ck.num_layers) {
+      const end = Math.min(L, i + ck.num_layers);
+      x = checkpoint((h) => {
+        for (let j = i; j < end; j++) h = layer(j).forward(h);
+        return h;
+      }, x);
+    }
+    return x;
+  }
+
+  override extraRepr(): string {
+    const [gh, gw] = gridSize(this.config);
+    return `style=${this.config.style}, grid=${gh}×${gw}, seq=${sequenceLength(this.config)}`;
+  }
+}

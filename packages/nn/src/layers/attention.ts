@@ -1,0 +1,71 @@
+/**
+ * Multi-head self-attention with one fused qkv projection (timm's layout: q, k, v stacked along the
+ * output features). The attention itself is a pluggable function so the flash kernel can replace the
+ * naive one without touching the module (and tensor-parallel variants can reuse the module).
+ */
+import {
+  type AttentionOptions,
+  type Device,
+  type Tensor,
+  attentionNaive,
+  permute,
+  reshape,
+  slice,
+} from "@vit/tensor";
+import type { Init } from "../init.js";
+import { Module } from "../module.js";
+import { Linear } from "./linear.js";
+
+export type AttentionFn = (q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions) => Tensor;
+
+export interface AttentionModuleOptions {
+  qkvBias?: boolean;
+  attentionDropout?: number;
+  init?: Init;
+  outInit?: Init;
+  attentionFn?: AttentionFn;
+}
+
+export class MultiHeadAttention extends Module {
+  readonly qkv: Linear;
+  readonly proj: Linear;
+  readonly headDim: number;
+  attentionFn: AttentionFn;
+  readonly attentionDropout: number;
+
+  constructor(
+    device: Device,
+    readonly dim: number,
+    readonly numHeads: number,
+    opts: AttentionModuleOptions = {},
+  ) {
+    super();
+    if (dim % numHeads) {
+      throw new Error(`MultiHeadAttention: hidden size ${dim} is not divisible by ${numHeads} heads.`);
+    }
+    this.headDim = dim / numHeads;
+    this.qkv = this.registerModule("qkv", new Linear(device, dim, 3 * dim, { bias: opts.qkvBias ?? true, ...(opts.init ? { init: opts.init } : {}) }));
+    this.proj = this.registerModule("proj", new Linear(device, dim, dim, opts.outInit ? { init: opts.outInit } : {}));
+    this.attentionFn = opts.attentionFn ?? attentionNaive;
+    this.attentionDropout = opts.attentionDropout ?? 0;
+  }
+
+  /** x: [B, S, D] → [B, S, D]. */
+  forward(x: Tensor): Tensor {
+    const [B, S] = x.shape as [number, number, number];
+    const H = this.numHeads;
+    const hd = this.headDim;
+    const qkv = reshape(this.qkv.forward(x), [B, S, 3, H, hd]);
+    const heads = permute(qkv, [2, 0, 3, 1, 4]); // [3, B, H, S, hd]
+    const q = reshape(slice(heads, 0, 0, 1), [B, H, S, hd]);
+    const k = reshape(slice(heads, 0, 1, 1), [B, H, S, hd]);
+    const v = reshape(slice(heads, 0, 2, 1), [B, H, S, hd]);
+    const o = this.attentionFn(q, k, v, { dropout: this.attentionDropout, training: this.training });
+    const merged = reshape(permute(o, [0, 2, 1, 3]), [B, S, this.dim]);
+    return this.proj.forward(merged);
+  }
+
+  override extraRepr(): string {
+    return `dim=${this.dim}, heads=${this.numHeads}`;
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * Pre-LN transformer layer (Megatron ParallelTransformerLayer / timm Block):
+ * x + drop(attn(ln1(x))), then x + drop(mlp(ln2(x))).
+ */
+import { type Device, type Tensor, add } from "@vit/tensor";
+import type { Init } from "../init.js";
+import { Module } from "../module.js";
+import { Dropout, type GELUApproximate } from "./activation.js";
+import { type AttentionFn, MultiHeadAttention } from "./attention.js";
+import { MLP } from "./mlp.js";
+import { LayerNorm } from "./norm.js";
+
+export interface TransformerLayerOptions {
+  dim: number;
+  heads: number;
+  ffn: number;
+  eps?: number;
+  hiddenDropout?: number;
+  attentionDropout?: number;
+  activation?: GELUApproximate;
+  qkvBias?: boolean;
+  init?: Init;
+  outInit?: Init;
+  attentionFn?: AttentionFn;
+}
+
+export class TransformerLayer extends Module {
+  readonly norm1: LayerNorm;
+  readonly attn: MultiHeadAttention;
+  readonly norm2: LayerNorm;
+  readonly mlp: MLP;
+  readonly drop: Dropout;
+
+  constructor(device: Device, o: TransformerLayerOptions) {
+    super();
+    const init = o.init ? { init: o.init } : {};
+    const outInit = o.outInit ? { outInit: o.outInit } : {};
+    this.norm1 = this.registerModule("norm1", new LayerNorm(device, o.dim, o.eps ?? 1e-5));
+    this.attn = this.registerModule(
+      "attn",
+      new MultiHeadAttention(device, o.dim, o.heads, {
+        qkvBias: o.qkvBias ?? true,
+        attentionDropout: o.attentionDropout ?? 0,
+        ...init,
+        ...outInit,
+        ...(o.attentionFn ? { attentionFn: o.attentionFn } : {}),
+      }),
+    );
+    this.norm2 = this.registerModule("norm2", new LayerNorm(device, o.dim, o.eps ?? 1e-5));
+    this.mlp = this.registerModule("mlp", new MLP(device, o.dim, o.ffn, { activation: o.activation ?? "none", ...init, ...outInit }));
+    this.drop = this.registerModule("drop", new Dropout(o.hiddenDropout ?? 0));
+  }
+
+  forward(x: Tensor): Tensor {
+    const h = add(x, this.drop.forward(this.attn.forward(this.norm1.forward(x))));
+    return add(h, this.drop.forward(this.mlp.forward(this.norm2.forward(h))));
+  }
+}
