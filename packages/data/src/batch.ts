@@ -11,6 +11,9 @@ import { type MixInfo, type MixupOptions, mixBatch, softTargets } from "./transf
 import { type CompiledPipeline, compilePipeline, tensorLuts, writeChw } from "./transforms/pipeline.js";
 import type { TransformSpec } from "./transforms/spec.js";
 
+/** Samples decoded ahead of the one being transformed. */
+const READ_AHEAD = 2;
+
 /** Everything a thread needs to turn indices into batches; sent once to each worker. */
 export interface PipelineConfig {
   source: SourceSpec;
@@ -109,10 +112,21 @@ export async function processBatch(ctx: BatchContext, task: BatchTask): Promise<
   let shape: [number, number, number] | null = null;
   let firstPath = "";
   let n = 0;
+  // Decoding runs on libuv's thread pool, so reading a few samples ahead overlaps sharp's native decode
+  // with this thread's JavaScript transforms of the current sample.
+  const reads: (Promise<Awaited<ReturnType<typeof readSample>>> | null)[] = new Array(B).fill(null);
+  const startRead = (k: number) => {
+    if (k < B && !reads[k]) {
+      reads[k] = readSample(cfg, task, k);
+      reads[k]!.catch(() => {}); // observed when its turn comes; never an unhandled rejection
+    }
+  };
   for (let k = 0; k < B; k++) {
+    for (let j = k; j <= k + READ_AHEAD; j++) startRead(j);
     let sample: { image: Image; label: number; path: string };
     try {
-      sample = await readSample(cfg, task, k);
+      sample = await reads[k]!;
+      reads[k] = null;
     } catch (e) {
       if (cfg.onBadImage === "skip" && e instanceof DecodeError) {
         skipped.push({ path: e.path ?? String(task.indices[k]), reason: e.message });
@@ -121,9 +135,14 @@ export async function processBatch(ctx: BatchContext, task: BatchTask): Promise<
       throw e;
     }
     const { label, path } = sample;
-    if (!(label >= 0 && label < cfg.numClasses)) throw new LabelRangeError(path, label, cfg.numClasses, "sample");
+    if (!(label >= 0 && label < cfg.numClasses))
+      throw new LabelRangeError(path, label, cfg.numClasses, "sample");
     let img = toChannels(sample.image, cfg.channels);
-    const sctx = { rng: sampleRng(cfg.seed, task.epoch, task.indices[k]!), index: task.indices[k]!, epoch: task.epoch };
+    const sctx = {
+      rng: sampleRng(cfg.seed, task.epoch, task.indices[k]!),
+      index: task.indices[k]!,
+      epoch: task.epoch,
+    };
     for (const step of pipeline.steps) {
       try {
         img = await step.run(img, sctx);

@@ -6,7 +6,13 @@ export * as T from "./transforms/index.js";
 export * from "./transforms/index.js";
 export * as F from "./transforms/functional.js";
 
-export { DataLoader, type DataLoaderOptions, type Batch, type LoaderState, type SkipEvent } from "./loader.js";
+export {
+  DataLoader,
+  type DataLoaderOptions,
+  type Batch,
+  type LoaderState,
+  type SkipEvent,
+} from "./loader.js";
 export {
   type Sampler,
   SequentialSampler,
@@ -15,7 +21,14 @@ export {
   type DistributedSamplerOptions,
 } from "./sampler.js";
 
-export type { Dataset, IterableDataset, AnyDataset, Sample, EncodedSample, StreamOptions } from "./sources/types.js";
+export type {
+  Dataset,
+  IterableDataset,
+  AnyDataset,
+  Sample,
+  EncodedSample,
+  StreamOptions,
+} from "./sources/types.js";
 export { InMemoryDataset, type InMemoryOptions } from "./sources/memory.js";
 export { SyntheticDataset, synthetic, type SyntheticOptions } from "./sources/synthetic.js";
 export { idxDataset, parseIdx, type IdxOptions, type IdxArray } from "./sources/idx.js";

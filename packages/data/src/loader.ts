@@ -98,6 +98,8 @@ export class DataLoader extends EventEmitter implements AsyncIterable<Batch> {
   private readonly shuffle: boolean;
   /** Images skipped so far (onBadImage: 'skip'). */
   skipped = 0;
+  /** Tasks handed to worker threads so far: one per batch (0 in-process). */
+  tasksPosted = 0;
   private seed: number;
   private epochNo = 0;
   private pos = 0;
@@ -116,7 +118,10 @@ export class DataLoader extends EventEmitter implements AsyncIterable<Batch> {
     }
     const numWorkers = opts.numWorkers ?? availableParallelism();
     if (!Number.isInteger(numWorkers) || numWorkers < 0) {
-      throw new ConfigError(`DataLoader: numWorkers ${numWorkers}`, "pass 0 (in-process) or a positive integer");
+      throw new ConfigError(
+        `DataLoader: numWorkers ${numWorkers}`,
+        "pass 0 (in-process) or a positive integer",
+      );
     }
     const prefetch = opts.prefetch ?? 2;
     if (!Number.isInteger(prefetch) || prefetch < 1) {
@@ -138,11 +143,15 @@ export class DataLoader extends EventEmitter implements AsyncIterable<Batch> {
     this.shuffle = opts.shuffle ?? false;
     this.ownSampler = opts.sampler !== undefined;
     if (dataset.kind === "map") {
-      if (dataset.length === 0) throw new ConfigError(`DataLoader: ${dataset.name} is empty`, "use a non-empty data set");
+      if (dataset.length === 0)
+        throw new ConfigError(`DataLoader: ${dataset.name} is empty`, "use a non-empty data set");
       this.samplerImpl = opts.sampler ?? this.defaultSampler(dataset.length, opts.distributed);
     } else {
       if (opts.sampler) {
-        throw new ConfigError("DataLoader: samplers need random access", "streams shard by rank via distributed");
+        throw new ConfigError(
+          "DataLoader: samplers need random access",
+          "streams shard by rank via distributed",
+        );
       }
       if (opts.distributed) new DistributedSampler(1, { ...opts.distributed }); // validates rank/worldSize
       this.samplerImpl = null;
@@ -170,7 +179,8 @@ export class DataLoader extends EventEmitter implements AsyncIterable<Batch> {
   }
 
   private defaultSampler(n: number, distributed: DataLoaderOptions["distributed"]): Sampler {
-    if (distributed) return new DistributedSampler(n, { ...distributed, shuffle: this.shuffle, seed: this.seed });
+    if (distributed)
+      return new DistributedSampler(n, { ...distributed, shuffle: this.shuffle, seed: this.seed });
     return this.shuffle ? new RandomSampler(n, this.seed) : new SequentialSampler(n);
   }
 
@@ -192,11 +202,6 @@ export class DataLoader extends EventEmitter implements AsyncIterable<Batch> {
     this.assertIdle("setEpoch");
     this.epochNo = epoch;
     this.pos = 0;
-  }
-
-  /** Worker tasks posted so far (one per batch), or 0 in-process. */
-  get tasksPosted(): number {
-    return this.pool?.tasksPosted ?? 0;
   }
 
   state(): LoaderState {
@@ -262,7 +267,8 @@ export class DataLoader extends EventEmitter implements AsyncIterable<Batch> {
   }
 
   private assertIdle(what: string): void {
-    if (this.active) throw new ConfigError(`${what} while an epoch is being iterated`, "finish or break the loop first");
+    if (this.active)
+      throw new ConfigError(`${what} while an epoch is being iterated`, "finish or break the loop first");
   }
 
   private rollOver(): void {
@@ -283,7 +289,10 @@ export class DataLoader extends EventEmitter implements AsyncIterable<Batch> {
       this.pool = new WorkerPool(this.numWorkers, this.config, this.workerUrl);
     }
     const pool = this.pool;
-    return (task, transfer) => pool.run(task, transfer);
+    return (task, transfer) => {
+      this.tasksPosted++;
+      return pool.run(task, transfer);
+    };
   }
 
   private async *iterate(): AsyncGenerator<Batch> {

@@ -16,8 +16,8 @@ export const Stream = {
 } as const;
 
 /** murmur3's finalizer: a cheap bijective mix with full avalanche. */
-function fmix32(h: number): number {
-  h ^= h >>> 16;
+function fmix32(x: number): number {
+  let h = x ^ (x >>> 16);
   h = Math.imul(h, 0x85eb_ca6b);
   h ^= h >>> 13;
   h = Math.imul(h, 0xc2b2_ae35);

@@ -58,10 +58,22 @@ export class DistributedSampler implements Sampler {
     opts: DistributedSamplerOptions,
   ) {
     const { rank, worldSize } = opts;
-    if (!(Number.isInteger(worldSize) && worldSize >= 1 && Number.isInteger(rank) && rank >= 0 && rank < worldSize)) {
-      throw new ConfigError(`DistributedSampler: rank ${rank} / worldSize ${worldSize}`, "use 0 <= rank < worldSize");
+    if (
+      !(
+        Number.isInteger(worldSize) &&
+        worldSize >= 1 &&
+        Number.isInteger(rank) &&
+        rank >= 0 &&
+        rank < worldSize
+      )
+    ) {
+      throw new ConfigError(
+        `DistributedSampler: rank ${rank} / worldSize ${worldSize}`,
+        "use 0 <= rank < worldSize",
+      );
     }
-    if (datasetLength <= 0) throw new ConfigError("DistributedSampler: empty data set", "use a non-empty data set");
+    if (datasetLength <= 0)
+      throw new ConfigError("DistributedSampler: empty data set", "use a non-empty data set");
     this.rank = rank;
     this.worldSize = worldSize;
     this.shuffle = opts.shuffle ?? true;

@@ -90,7 +90,8 @@ export class WorkerPool {
     worker.on("exit", (code) => {
       slot.exited = true;
       onExit();
-      if (!this.closing) this.fail(new WorkerCrashError(`worker ${index} exited unexpectedly with code ${code}`));
+      if (!this.closing)
+        this.fail(new WorkerCrashError(`worker ${index} exited unexpectedly with code ${code}`));
     });
     return slot;
   }
@@ -122,7 +123,10 @@ export class WorkerPool {
         slot.job = job;
         slot.worker.ref();
         this.tasksPosted++;
-        slot.worker.postMessage({ type: "task", id: job.id, task: job.task } satisfies WorkerRequest, job.transfer);
+        slot.worker.postMessage(
+          { type: "task", id: job.id, task: job.task } satisfies WorkerRequest,
+          job.transfer,
+        );
       }
       if (!slot.job && !this.closing) slot.worker.unref();
     }

@@ -4,7 +4,13 @@
  * them back with their buffers transferred.
  */
 import { parentPort, workerData } from "node:worker_threads";
-import { type BatchTask, type PipelineConfig, createBatchContext, processBatch, resultTransferList } from "./batch.js";
+import {
+  type BatchTask,
+  type PipelineConfig,
+  createBatchContext,
+  processBatch,
+  resultTransferList,
+} from "./batch.js";
 import { serializeError } from "./errors.js";
 
 export type WorkerRequest = { type: "task"; id: number; task: BatchTask } | { type: "close" };
@@ -27,7 +33,10 @@ port.on("message", (msg: WorkerRequest) => {
     try {
       const ctx = await ctxPromise;
       const result = await processBatch(ctx, msg.task);
-      port.postMessage({ type: "result", id: msg.id, result } satisfies WorkerReply, resultTransferList(result));
+      port.postMessage(
+        { type: "result", id: msg.id, result } satisfies WorkerReply,
+        resultTransferList(result),
+      );
     } catch (e) {
       port.postMessage({ type: "error", id: msg.id, error: serializeError(e) } satisfies WorkerReply);
     }

@@ -85,12 +85,19 @@ describe("AutoAugment (ImageNet policy)", () => {
 
   it("applies each op of the drawn sub-policy when its probability passes, with sign 0 negating", () => {
     const r = new Rng(2);
-    const img: Image = { data: Uint8Array.from({ length: 12 * 10 * 3 }, () => r.int(256)), width: 12, height: 10, channels: 3 };
+    const img: Image = {
+      data: Uint8Array.from({ length: 12 * 10 * 3 }, () => r.int(256)),
+      width: 12,
+      height: 10,
+      channels: 3,
+    };
     // Sub-policy 13: Invert (p 0.6) then Equalize (p 1.0).
     expect(autoAugmentImage(img, { policy: 13, probs: [0.5, 0.9], signs: [1, 1] }).data).toEqual(
       equalize(invert(img)).data,
     );
-    expect(autoAugmentImage(img, { policy: 13, probs: [0.7, 0.9], signs: [1, 1] }).data).toEqual(equalize(img).data);
+    expect(autoAugmentImage(img, { policy: 13, probs: [0.7, 0.9], signs: [1, 1] }).data).toEqual(
+      equalize(img).data,
+    );
     // Sub-policy 0: Posterize bin 8 (4 bits, p 0.4) then Rotate bin 9 (30°, p 0.6); sign 0 → −30°.
     expect(autoAugmentImage(img, { policy: 0, probs: [0.1, 0.2], signs: [1, 0] }).data).toEqual(
       rotate(posterize(img, 4), -30).data,
@@ -104,17 +111,29 @@ describe("AutoAugment (ImageNet policy)", () => {
 describe("RandAugment", () => {
   it("validates the magnitude bin", () => {
     expect(() => randAugment({ magnitude: 31 })).toThrow(/magnitude/);
-    expect(randAugment()).toEqual({ op: "randAugment", numOps: 2, magnitude: 9, numMagnitudeBins: 31, fill: 0 });
+    expect(randAugment()).toEqual({
+      op: "randAugment",
+      numOps: 2,
+      magnitude: 9,
+      numMagnitudeBins: 31,
+      fill: 0,
+    });
   });
 
   it("is deterministic per rng, changes the image, and numOps 0 is the identity", () => {
     const r = new Rng(3);
-    const img: Image = { data: Uint8Array.from({ length: 16 * 16 * 3 }, () => r.int(256)), width: 16, height: 16, channels: 3 };
+    const img: Image = {
+      data: Uint8Array.from({ length: 16 * 16 * 3 }, () => r.int(256)),
+      width: 16,
+      height: 16,
+      channels: 3,
+    };
     const opts = { numOps: 2, magnitude: 9, numMagnitudeBins: 31 };
     const a = randAugmentImage(img, new Rng(5), opts);
     expect(randAugmentImage(img, new Rng(5), opts).data).toEqual(a.data);
     let changed = 0;
-    for (let s = 0; s < 20; s++) if (!equal(randAugmentImage(img, new Rng(s), opts).data, img.data)) changed++;
+    for (let s = 0; s < 20; s++)
+      if (!equal(randAugmentImage(img, new Rng(s), opts).data, img.data)) changed++;
     expect(changed).toBeGreaterThan(10);
     expect(randAugmentImage(img, new Rng(5), { ...opts, numOps: 0 }).data).toEqual(img.data);
   });

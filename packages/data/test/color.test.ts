@@ -31,8 +31,12 @@ const gray = (values: number[], width = values.length): Image => ({
 
 describe("ImageEnhance-style adjustments", () => {
   it("brightness scales and truncates like PIL (255·0.5 → 127, 3·0.5 → 1) and clips", () => {
-    expect(Array.from(adjustBrightness(gray([10, 100, 200, 255, 3]), 0.5).data)).toEqual([5, 50, 100, 127, 1]);
-    expect(Array.from(adjustBrightness(gray([10, 100, 200, 255, 3]), 1.3).data)).toEqual([13, 130, 255, 255, 3]);
+    expect(Array.from(adjustBrightness(gray([10, 100, 200, 255, 3]), 0.5).data)).toEqual([
+      5, 50, 100, 127, 1,
+    ]);
+    expect(Array.from(adjustBrightness(gray([10, 100, 200, 255, 3]), 1.3).data)).toEqual([
+      13, 130, 255, 255, 3,
+    ]);
   });
 
   it("contrast 0 gives the rounded mean luma everywhere; 1 is the identity", () => {
@@ -135,9 +139,17 @@ describe("colorJitter", () => {
 
   it("is deterministic per rng and varies across seeds", async () => {
     const r = new Rng(0);
-    const img: Image = { data: Uint8Array.from({ length: 8 * 8 * 3 }, () => r.int(256)), width: 8, height: 8, channels: 3 };
-    const pipe = await compilePipeline([colorJitter({ brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1 })]);
-    const run = (seed: number) => pipe.steps[0]!.run(img, { rng: new Rng(seed), index: 0, epoch: 0 }) as Image;
+    const img: Image = {
+      data: Uint8Array.from({ length: 8 * 8 * 3 }, () => r.int(256)),
+      width: 8,
+      height: 8,
+      channels: 3,
+    };
+    const pipe = await compilePipeline([
+      colorJitter({ brightness: 0.4, contrast: 0.4, saturation: 0.4, hue: 0.1 }),
+    ]);
+    const run = (seed: number) =>
+      pipe.steps[0]!.run(img, { rng: new Rng(seed), index: 0, epoch: 0 }) as Image;
     expect(run(1).data).toEqual(run(1).data);
     expect(run(1).data).not.toEqual(run(2).data);
   });

@@ -82,7 +82,7 @@ describe("randomResizedCropParams (torchvision get_params)", () => {
       expect(frac).toBeLessThanOrEqual(1);
       const ratio = b.width / b.height;
       expect(ratio).toBeGreaterThan((3 / 4) * 0.85);
-      expect(ratio).toBeLessThan((4 / 3) / 0.85);
+      expect(ratio).toBeLessThan(4 / 3 / 0.85);
     }
   });
 });
@@ -101,7 +101,12 @@ describe("Resize / CenterCrop geometry", () => {
   });
 
   it("centre crop with padding places the image at (1, 1) surrounded by zeros", () => {
-    const img: Image = { data: Uint8Array.from({ length: 100 }, (_, i) => i + 1), width: 10, height: 10, channels: 1 };
+    const img: Image = {
+      data: Uint8Array.from({ length: 100 }, (_, i) => i + 1),
+      width: 10,
+      height: 10,
+      channels: 1,
+    };
     const out = centerCropImage(img, [13, 12]);
     expect([out.height, out.width]).toEqual([13, 12]);
     expect(out.data[0]).toBe(0);
@@ -114,7 +119,12 @@ describe("Resize / CenterCrop geometry", () => {
     expect(resizeCenterCrop(224)).toEqual([resize(256), centerCrop(224)]);
     expect(resizeCenterCrop(224, { cropFraction: 0.9 })).toEqual([resize(248), centerCrop(224)]);
     const r = new Rng(4);
-    const img: Image = { data: Uint8Array.from({ length: 300 * 400 * 3 }, () => r.int(256)), width: 400, height: 300, channels: 3 };
+    const img: Image = {
+      data: Uint8Array.from({ length: 300 * 400 * 3 }, () => r.int(256)),
+      width: 400,
+      height: 300,
+      channels: 3,
+    };
     const pipe = await compilePipeline(resizeCenterCrop(224));
     let out = img;
     for (const s of pipe.steps) out = await s.run(out, { rng: r, index: 0, epoch: 0 });

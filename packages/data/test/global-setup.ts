@@ -1,15 +1,17 @@
 // Worker threads cannot run the TypeScript sources vitest imports, so bundle the worker (and the package
 // entry, for tests that spawn a separate Node process) once per run. Output sits under node_modules so that
-// bare imports like "sharp" resolve from packages/data.
+// bare imports like "sharp" resolve from packages/data; the directory is per run so concurrent runs of the
+// suite do not clobber each other's bundles.
 import { rm } from "node:fs/promises";
+import { join } from "node:path";
 import { build } from "tsup";
-import { testBuildDir } from "./helpers/paths.js";
+import { testBuildRoot } from "./helpers/paths.js";
 
-export default async function setup(): Promise<void> {
-  await rm(testBuildDir, { recursive: true, force: true });
+export default async function setup(): Promise<() => Promise<void>> {
+  const dir = join(testBuildRoot, `run-${process.pid}`);
   await build({
     entry: { index: "src/index.ts", worker: "src/worker.ts" },
-    outDir: testBuildDir,
+    outDir: dir,
     format: ["esm"],
     target: "node20",
     dts: false,
@@ -19,4 +21,9 @@ export default async function setup(): Promise<void> {
     config: false,
     external: ["sharp", "tar-stream", "fashion-mnist"],
   });
+  // Test processes are forked after global setup and inherit this.
+  process.env.VIT_DATA_TEST_BUILD = dir;
+  return async () => {
+    await rm(dir, { recursive: true, force: true });
+  };
 }

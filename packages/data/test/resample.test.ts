@@ -88,15 +88,18 @@ describe("resizeBilinear", () => {
     [40, 40, 7, 9],
     [64, 30, 64, 11],
     [31, 29, 30, 28],
-  ])("downscaling %ix%i to %ix%i matches the float64 antialiased reference within rounding", (w, h, ow, oh) => {
-    const img = randomImage(w, h, 3, w * h);
-    const out = resizeBilinear(img, ow, oh);
-    expect([out.width, out.height, out.channels]).toEqual([ow, oh, 3]);
-    const { max, mean } = maxAbsDiff(out.data, referenceResize(img, ow, oh));
-    // 8-bit intermediate rounding between the two passes may add one level.
-    expect(max).toBeLessThanOrEqual(1.5);
-    expect(mean).toBeLessThan(0.5);
-  });
+  ])(
+    "downscaling %ix%i to %ix%i matches the float64 antialiased reference within rounding",
+    (w, h, ow, oh) => {
+      const img = randomImage(w, h, 3, w * h);
+      const out = resizeBilinear(img, ow, oh);
+      expect([out.width, out.height, out.channels]).toEqual([ow, oh, 3]);
+      const { max, mean } = maxAbsDiff(out.data, referenceResize(img, ow, oh));
+      // 8-bit intermediate rounding between the two passes may add one level.
+      expect(max).toBeLessThanOrEqual(1.5);
+      expect(mean).toBeLessThan(0.5);
+    },
+  );
 
   it("upscaling equals textbook bilinear interpolation", () => {
     const img = randomImage(9, 7, 1, 1);
@@ -108,7 +111,12 @@ describe("resizeBilinear", () => {
   it("reproduces a linear ramp exactly away from the borders", () => {
     // Ramp value = 2x; halving the width averages pairs: output x holds mean of 2·(2x) and 2·(2x+1) = 4x + 1.
     const w = 64;
-    const img: Image = { data: Uint8Array.from({ length: w }, (_, x) => 2 * x), width: w, height: 1, channels: 1 };
+    const img: Image = {
+      data: Uint8Array.from({ length: w }, (_, x) => 2 * x),
+      width: w,
+      height: 1,
+      channels: 1,
+    };
     const out = resizeBilinear(img, 32, 1);
     for (let x = 1; x < 31; x++) expect(out.data[x]).toBe(4 * x + 1);
   });

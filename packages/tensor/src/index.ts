@@ -58,4 +58,8 @@ export { layerNorm } from "./ops/layernorm.js";
 export { dropout } from "./ops/dropout.js";
 export { crossEntropy, type CrossEntropyOptions } from "./ops/cross-entropy.js";
 export { attentionNaive, type AttentionOptions } from "./ops/attention.js";
+export { flashAttention } from "./ops/flash-attention.js";
 export { patchify } from "./ops/patchify.js";
+// Kernel-authoring helpers for packages that add fused GPU ops of their own (optimizers, collectives).
+export { declareBindings, grid1D, main1D, wgslType, type UniformFields, type BindingDecl } from "./kernels/wgsl.js";
+export { PHILOX_WGSL, nextOffset } from "./rng.js";

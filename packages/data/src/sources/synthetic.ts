@@ -28,7 +28,12 @@ export class SyntheticDataset implements Dataset {
   constructor(opts: SyntheticOptions) {
     const channels = opts.channels ?? 3;
     const numClasses = opts.numClasses ?? 10;
-    for (const [k, v] of Object.entries({ length: opts.length, height: opts.height, width: opts.width, numClasses })) {
+    for (const [k, v] of Object.entries({
+      length: opts.length,
+      height: opts.height,
+      width: opts.width,
+      numClasses,
+    })) {
       if (!Number.isInteger(v) || v <= 0) {
         throw new ConfigError(`synthetic: ${k} must be a positive integer, got ${v}`, `pass a positive ${k}`);
       }

@@ -27,7 +27,10 @@ export function splitKey(name: string): { key: string; ext: string } | null {
   const base = posix.basename(name);
   const dot = base.indexOf(".");
   if (dot <= 0) return null;
-  return { key: dir === "." ? base.slice(0, dot) : `${dir}/${base.slice(0, dot)}`, ext: base.slice(dot + 1).toLowerCase() };
+  return {
+    key: dir === "." ? base.slice(0, dot) : `${dir}/${base.slice(0, dot)}`,
+    ext: base.slice(dot + 1).toLowerCase(),
+  };
 }
 
 interface Partial {
@@ -53,15 +56,18 @@ export class WebDataset implements IterableDataset {
   private readonly shuffle: boolean;
 
   constructor(opts: WebDatasetOptions) {
-    if (opts.shards.length === 0) throw new ConfigError("webDataset: no shards given", "pass at least one .tar path");
+    if (opts.shards.length === 0)
+      throw new ConfigError("webDataset: no shards given", "pass at least one .tar path");
     const classes =
-      opts.classes ?? (opts.numClasses ? Array.from({ length: opts.numClasses }, (_, i) => String(i)) : undefined);
+      opts.classes ??
+      (opts.numClasses ? Array.from({ length: opts.numClasses }, (_, i) => String(i)) : undefined);
     if (!classes || classes.length === 0) {
       throw new ConfigError("webDataset: number of classes unknown", "pass classes: [...] or numClasses: n");
     }
     this.classes = classes;
     this.shards = opts.shards;
-    this.name = opts.shards.length === 1 ? opts.shards[0]! : `${opts.shards[0]} (+${opts.shards.length - 1} shards)`;
+    this.name =
+      opts.shards.length === 1 ? opts.shards[0]! : `${opts.shards[0]} (+${opts.shards.length - 1} shards)`;
     this.bufferSize = opts.shuffleBuffer ?? 1000;
     this.shuffle = opts.shuffle ?? true;
     this.length = opts.length;
@@ -111,7 +117,11 @@ export class WebDataset implements IterableDataset {
     try {
       await access(shard);
     } catch {
-      throw new NotFoundError("WebDataset shard", shard, "check the shard list (paths are relative to the cwd)");
+      throw new NotFoundError(
+        "WebDataset shard",
+        shard,
+        "check the shard list (paths are relative to the cwd)",
+      );
     }
     const ex = extract();
     const file = createReadStream(shard);
@@ -121,15 +131,27 @@ export class WebDataset implements IterableDataset {
     const finish = (p: Partial): EncodedSample => {
       const where = `${shard}:${p.key}`;
       if (!p.image) {
-        throw new FormatError(shard, `sample ${p.key} has no image (.jpg/.jpeg/.png/.webp)`, "write each sample's image and .cls under the same key");
+        throw new FormatError(
+          shard,
+          `sample ${p.key} has no image (.jpg/.jpeg/.png/.webp)`,
+          "write each sample's image and .cls under the same key",
+        );
       }
       if (p.cls === undefined) {
-        throw new FormatError(shard, `sample ${p.key} has no .cls label`, "write each sample's image and .cls under the same key");
+        throw new FormatError(
+          shard,
+          `sample ${p.key} has no .cls label`,
+          "write each sample's image and .cls under the same key",
+        );
       }
       const label = Number(p.cls.trim());
       if (!Number.isInteger(label) || label < 0 || label >= this.classes.length) {
         if (!Number.isInteger(label)) {
-          throw new FormatError(shard, `sample ${p.key}: .cls holds "${p.cls.trim()}", not an integer`, "store the class index as decimal text");
+          throw new FormatError(
+            shard,
+            `sample ${p.key}: .cls holds "${p.cls.trim()}", not an integer`,
+            "store the class index as decimal text",
+          );
         }
         throw new LabelRangeError(shard, label, this.classes.length, `sample ${p.key}`);
       }
@@ -154,7 +176,11 @@ export class WebDataset implements IterableDataset {
       }
     } catch (e) {
       if (e instanceof FormatError || e instanceof LabelRangeError) throw e;
-      throw new FormatError(shard, `cannot read tar stream (${(e as Error).message})`, "re-create the shard; it is truncated or not a tar file");
+      throw new FormatError(
+        shard,
+        `cannot read tar stream (${(e as Error).message})`,
+        "re-create the shard; it is truncated or not a tar file",
+      );
     } finally {
       file.destroy();
     }

@@ -59,7 +59,8 @@ export function warpAffineNearest(img: Image, m: readonly number[], fill = 0): I
     }
     return { data: out, width: w, height: h, channels: c };
   }
-  const fits = (x: number, y: number) => Math.abs(x * a0 + y * a1 + a2) < 32768 && Math.abs(x * a3 + y * a4 + a5) < 32768;
+  const fits = (x: number, y: number) =>
+    Math.abs(x * a0 + y * a1 + a2) < 32768 && Math.abs(x * a3 + y * a4 + a5) < 32768;
   if (fits(0, 0) && fits(w, h) && fits(0, h) && fits(w, 0)) {
     const fix = (v: number) => Math.floor(v * 65536 + 0.5);
     const f0 = fix(a0);
@@ -71,7 +72,8 @@ export function warpAffineNearest(img: Image, m: readonly number[], fill = 0): I
     for (let y = 0; y < h; y++, f2 += f1, f5 += f4) {
       let xx = f2;
       let yy = f5;
-      for (let x = 0; x < w; x++, xx += f0, yy += f3) put(x, y, Math.floor(xx / 65536), Math.floor(yy / 65536));
+      for (let x = 0; x < w; x++, xx += f0, yy += f3)
+        put(x, y, Math.floor(xx / 65536), Math.floor(yy / 65536));
     }
     return { data: out, width: w, height: h, channels: c };
   }
@@ -98,7 +100,13 @@ export function affine(
   },
 ): Image {
   const center = opts.center ?? [img.width * 0.5, img.height * 0.5];
-  const m = inverseAffineMatrix(center, opts.angle ?? 0, opts.translate ?? [0, 0], opts.scale ?? 1, opts.shear ?? [0, 0]);
+  const m = inverseAffineMatrix(
+    center,
+    opts.angle ?? 0,
+    opts.translate ?? [0, 0],
+    opts.scale ?? 1,
+    opts.shear ?? [0, 0],
+  );
   return warpAffineNearest(img, m, opts.fill ?? 0);
 }
 

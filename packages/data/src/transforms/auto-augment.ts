@@ -115,31 +115,106 @@ type SubPolicy = readonly [readonly [AugOp, number, number | null], readonly [Au
 
 /** The ImageNet policy of Cubuk et al. (2019), as listed by torchvision: (op, probability, magnitude bin). */
 export const IMAGENET_POLICY: readonly SubPolicy[] = [
-  [["Posterize", 0.4, 8], ["Rotate", 0.6, 9]],
-  [["Solarize", 0.6, 5], ["AutoContrast", 0.6, null]],
-  [["Equalize", 0.8, null], ["Equalize", 0.6, null]],
-  [["Posterize", 0.6, 7], ["Posterize", 0.6, 6]],
-  [["Equalize", 0.4, null], ["Solarize", 0.2, 4]],
-  [["Equalize", 0.4, null], ["Rotate", 0.8, 8]],
-  [["Solarize", 0.6, 3], ["Equalize", 0.6, null]],
-  [["Posterize", 0.8, 5], ["Equalize", 1.0, null]],
-  [["Rotate", 0.2, 3], ["Solarize", 0.6, 8]],
-  [["Equalize", 0.6, null], ["Posterize", 0.4, 6]],
-  [["Rotate", 0.8, 8], ["Color", 0.4, 0]],
-  [["Rotate", 0.4, 9], ["Equalize", 0.6, null]],
-  [["Equalize", 0.0, null], ["Equalize", 0.8, null]],
-  [["Invert", 0.6, null], ["Equalize", 1.0, null]],
-  [["Color", 0.6, 4], ["Contrast", 1.0, 8]],
-  [["Rotate", 0.8, 8], ["Color", 1.0, 2]],
-  [["Color", 0.8, 8], ["Solarize", 0.8, 7]],
-  [["Sharpness", 0.4, 7], ["Invert", 0.6, null]],
-  [["ShearX", 0.6, 5], ["Equalize", 1.0, null]],
-  [["Color", 0.4, 0], ["Equalize", 0.6, null]],
-  [["Equalize", 0.4, null], ["Solarize", 0.2, 4]],
-  [["Solarize", 0.6, 5], ["AutoContrast", 0.6, null]],
-  [["Invert", 0.6, null], ["Equalize", 1.0, null]],
-  [["Color", 0.6, 4], ["Contrast", 1.0, 8]],
-  [["Equalize", 0.8, null], ["Equalize", 0.6, null]],
+  [
+    ["Posterize", 0.4, 8],
+    ["Rotate", 0.6, 9],
+  ],
+  [
+    ["Solarize", 0.6, 5],
+    ["AutoContrast", 0.6, null],
+  ],
+  [
+    ["Equalize", 0.8, null],
+    ["Equalize", 0.6, null],
+  ],
+  [
+    ["Posterize", 0.6, 7],
+    ["Posterize", 0.6, 6],
+  ],
+  [
+    ["Equalize", 0.4, null],
+    ["Solarize", 0.2, 4],
+  ],
+  [
+    ["Equalize", 0.4, null],
+    ["Rotate", 0.8, 8],
+  ],
+  [
+    ["Solarize", 0.6, 3],
+    ["Equalize", 0.6, null],
+  ],
+  [
+    ["Posterize", 0.8, 5],
+    ["Equalize", 1.0, null],
+  ],
+  [
+    ["Rotate", 0.2, 3],
+    ["Solarize", 0.6, 8],
+  ],
+  [
+    ["Equalize", 0.6, null],
+    ["Posterize", 0.4, 6],
+  ],
+  [
+    ["Rotate", 0.8, 8],
+    ["Color", 0.4, 0],
+  ],
+  [
+    ["Rotate", 0.4, 9],
+    ["Equalize", 0.6, null],
+  ],
+  [
+    ["Equalize", 0.0, null],
+    ["Equalize", 0.8, null],
+  ],
+  [
+    ["Invert", 0.6, null],
+    ["Equalize", 1.0, null],
+  ],
+  [
+    ["Color", 0.6, 4],
+    ["Contrast", 1.0, 8],
+  ],
+  [
+    ["Rotate", 0.8, 8],
+    ["Color", 1.0, 2],
+  ],
+  [
+    ["Color", 0.8, 8],
+    ["Solarize", 0.8, 7],
+  ],
+  [
+    ["Sharpness", 0.4, 7],
+    ["Invert", 0.6, null],
+  ],
+  [
+    ["ShearX", 0.6, 5],
+    ["Equalize", 1.0, null],
+  ],
+  [
+    ["Color", 0.4, 0],
+    ["Equalize", 0.6, null],
+  ],
+  [
+    ["Equalize", 0.4, null],
+    ["Solarize", 0.2, 4],
+  ],
+  [
+    ["Solarize", 0.6, 5],
+    ["AutoContrast", 0.6, null],
+  ],
+  [
+    ["Invert", 0.6, null],
+    ["Equalize", 1.0, null],
+  ],
+  [
+    ["Color", 0.6, 4],
+    ["Contrast", 1.0, 8],
+  ],
+  [
+    ["Equalize", 0.8, null],
+    ["Equalize", 0.6, null],
+  ],
 ];
 
 /** The random choices AutoAugment makes for one image; exposed so tests can replay them. */

@@ -29,7 +29,10 @@ export function validateMixup(m: MixupOptions): Required<MixupOptions> {
     switchProb: m.switchProb ?? 0.5,
   };
   if (r.mixupAlpha < 0 || r.cutmixAlpha < 0 || r.mixupAlpha + r.cutmixAlpha === 0) {
-    throw new ConfigError("mixup: both alphas are 0 or one is negative", "set mixupAlpha and/or cutmixAlpha > 0");
+    throw new ConfigError(
+      "mixup: both alphas are 0 or one is negative",
+      "set mixupAlpha and/or cutmixAlpha > 0",
+    );
   }
   return r;
 }
@@ -88,7 +91,12 @@ export function mixBatch(
  * Soft targets [B, numClasses]: smoothed one-hot of each label (off = s/K, on = 1 − s + s/K), mixed with
  * the reversed batch's targets by λ.
  */
-export function softTargets(labels: Int32Array, numClasses: number, smoothing: number, lam: number): Float32Array {
+export function softTargets(
+  labels: Int32Array,
+  numClasses: number,
+  smoothing: number,
+  lam: number,
+): Float32Array {
   const B = labels.length;
   const off = smoothing / numClasses;
   const on = 1 - smoothing + off;

@@ -1,5 +1,5 @@
-import { pathToFileURL } from "node:url";
 import { isAbsolute } from "node:path";
+import { pathToFileURL } from "node:url";
 import { ConfigError } from "../errors.js";
 import type { Image } from "../image.js";
 import type { Rng } from "../rng.js";
@@ -50,14 +50,24 @@ function colorJitterStep(t: Extract<TransformSpec, { op: "colorJitter" }>): Step
 }
 
 async function loadCustom(t: Extract<TransformSpec, { op: "custom" }>): Promise<Step["run"]> {
-  const url = t.module.startsWith("file:") ? t.module : isAbsolute(t.module) ? pathToFileURL(t.module).href : null;
+  const url = t.module.startsWith("file:")
+    ? t.module
+    : isAbsolute(t.module)
+      ? pathToFileURL(t.module).href
+      : null;
   if (!url) {
-    throw new ConfigError(`custom transform module "${t.module}" is not absolute`, "pass an absolute path or file:// URL");
+    throw new ConfigError(
+      `custom transform module "${t.module}" is not absolute`,
+      "pass an absolute path or file:// URL",
+    );
   }
   const mod = (await import(url)) as Record<string, unknown>;
   const fn = mod[t.name];
   if (typeof fn !== "function") {
-    throw new ConfigError(`custom transform: ${t.module} has no function export "${t.name}"`, "check the export name");
+    throw new ConfigError(
+      `custom transform: ${t.module} has no function export "${t.name}"`,
+      "check the export name",
+    );
   }
   const f = fn as CustomTransform;
   return (img, ctx) => f(img, { ...ctx, options: t.options });
@@ -70,11 +80,17 @@ export async function compilePipeline(specs: readonly TransformSpec[]): Promise<
   for (let i = 0; i < specs.length; i++) {
     const t = specs[i]!;
     if (norm) {
-      throw new ConfigError(`transform ${t.op} follows normalize`, "put normalize() last: it produces the float tensor");
+      throw new ConfigError(
+        `transform ${t.op} follows normalize`,
+        "put normalize() last: it produces the float tensor",
+      );
     }
     switch (t.op) {
       case "randomResizedCrop":
-        steps.push({ label: t.op, run: (img, { rng }) => randomResizedCropImage(img, rng, t.size, t.scale, t.ratio) });
+        steps.push({
+          label: t.op,
+          run: (img, { rng }) => randomResizedCropImage(img, rng, t.size, t.scale, t.ratio),
+        });
         break;
       case "randomHorizontalFlip":
         steps.push({ label: t.op, run: (img, { rng }) => (rng.next() < t.p ? hflip(img) : img) });
@@ -89,7 +105,10 @@ export async function compilePipeline(specs: readonly TransformSpec[]): Promise<
         steps.push({ label: t.op, run: colorJitterStep(t) });
         break;
       case "autoAugment":
-        steps.push({ label: t.op, run: (img, { rng }) => autoAugmentImage(img, drawAutoAugment(rng), t.fill) });
+        steps.push({
+          label: t.op,
+          run: (img, { rng }) => autoAugmentImage(img, drawAutoAugment(rng), t.fill),
+        });
         break;
       case "randAugment":
         steps.push({ label: t.op, run: (img, { rng }) => randAugmentImage(img, rng, t) });
@@ -101,7 +120,10 @@ export async function compilePipeline(specs: readonly TransformSpec[]): Promise<
         steps.push({ label: `custom(${t.name})`, run: await loadCustom(t) });
         break;
       default:
-        throw new ConfigError(`unknown transform ${(t as { op: string }).op}`, "build transforms with the helpers");
+        throw new ConfigError(
+          `unknown transform ${(t as { op: string }).op}`,
+          "build transforms with the helpers",
+        );
     }
   }
   return { steps, normalize: norm };

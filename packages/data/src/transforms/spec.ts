@@ -35,7 +35,10 @@ export const DEFAULT_CROP_FRACTION = 0.875;
 function pair(size: number | readonly [number, number], what: string): [number, number] {
   const p: [number, number] = typeof size === "number" ? [size, size] : [size[0], size[1]];
   if (!p.every((v) => Number.isInteger(v) && v > 0)) {
-    throw new ConfigError(`${what}: size must be a positive integer or [h, w], got ${String(size)}`, "pass e.g. 224");
+    throw new ConfigError(
+      `${what}: size must be a positive integer or [h, w], got ${String(size)}`,
+      "pass e.g. 224",
+    );
   }
   return p;
 }
@@ -78,7 +81,8 @@ export function centerCrop(size: number | readonly [number, number]): TransformS
 /** The standard eval transform: resize the shorter side to floor(size / cropFraction), centre-crop size. */
 export function resizeCenterCrop(size: number, opts: { cropFraction?: number } = {}): TransformSpec[] {
   const f = opts.cropFraction ?? DEFAULT_CROP_FRACTION;
-  if (!(f > 0 && f <= 1)) throw new ConfigError(`resizeCenterCrop: cropFraction ${f}`, "use a value in (0, 1]");
+  if (!(f > 0 && f <= 1))
+    throw new ConfigError(`resizeCenterCrop: cropFraction ${f}`, "use a value in (0, 1]");
   return [resize(Math.floor(size / f)), centerCrop(size)];
 }
 
@@ -86,7 +90,9 @@ function jitterRange(v: number | readonly [number, number] | undefined, center: 
   if (v === undefined || v === 0) return null;
   if (typeof v === "number") {
     if (v < 0) throw new ConfigError(`colorJitter: ${what} must be >= 0`, "pass a non-negative number");
-    return center === 0 ? ([-v, v] as [number, number]) : ([Math.max(0, center - v), center + v] as [number, number]);
+    return center === 0
+      ? ([-v, v] as [number, number])
+      : ([Math.max(0, center - v), center + v] as [number, number]);
   }
   return [v[0], v[1]] as [number, number];
 }
@@ -125,9 +131,18 @@ export function randAugment(
   const bins = opts.numMagnitudeBins ?? 31;
   const magnitude = opts.magnitude ?? 9;
   if (!(Number.isInteger(magnitude) && magnitude >= 0 && magnitude < bins)) {
-    throw new ConfigError(`randAugment: magnitude ${magnitude} outside [0, ${bins})`, "pick a bin index below numMagnitudeBins");
+    throw new ConfigError(
+      `randAugment: magnitude ${magnitude} outside [0, ${bins})`,
+      "pick a bin index below numMagnitudeBins",
+    );
   }
-  return { op: "randAugment", numOps: opts.numOps ?? 2, magnitude, numMagnitudeBins: bins, fill: opts.fill ?? 0 };
+  return {
+    op: "randAugment",
+    numOps: opts.numOps ?? 2,
+    magnitude,
+    numMagnitudeBins: bins,
+    fill: opts.fill ?? 0,
+  };
 }
 
 /**
@@ -139,7 +154,10 @@ export function normalize(
   std: readonly number[] = IMAGENET_STD,
 ): TransformSpec {
   if (mean.length !== std.length || mean.length === 0 || std.some((s) => !(s > 0))) {
-    throw new ConfigError(`normalize: mean ${mean} / std ${std}`, "pass equally long arrays with positive std");
+    throw new ConfigError(
+      `normalize: mean ${mean} / std ${std}`,
+      "pass equally long arrays with positive std",
+    );
   }
   return { op: "normalize", mean: [...mean], std: [...std] };
 }

@@ -31,11 +31,14 @@ export function cifarRecord(labels: number[], r: Uint8Array, g: Uint8Array, b: U
 }
 
 /** Writes a tar archive with the given entries, in order. */
-export async function writeTar(path: string, entries: { name: string; data: Uint8Array | string }[]): Promise<void> {
+export async function writeTar(
+  path: string,
+  entries: { name: string; data: Uint8Array | string }[],
+): Promise<void> {
   const p = pack();
   const chunks: Buffer[] = [];
   const done = new Promise<void>((resolve, reject) => {
-    p.on("data", (c: Buffer) => chunks.push(c));
+    p.on("data", (c: unknown) => chunks.push(c as Buffer));
     p.on("end", () => resolve());
     p.on("error", reject);
   });

@@ -1,0 +1,151 @@
+/**
+ * "data" suite: input-pipeline throughput on an ImageNet-like folder of JPEGs (224–500 px per side).
+ * Measures images/s of decode + RandomResizedCrop(224) + horizontal flip + normalize through @vit/data's
+ * DataLoader with 1 and 2 worker threads, and — when a Python with torchvision is available — the same
+ * pipeline through torchvision's ImageFolder + DataLoader (PIL) on the same files with the same worker counts.
+ */
+import { execFile } from "node:child_process";
+import { existsSync } from "node:fs";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { DataLoader, T, imageFolder, writeSyntheticImageFolder } from "@vit/data";
+import { type BenchCase, type BenchContext, stats } from "../types.js";
+
+const WORKER_COUNTS = [1, 2] as const;
+const BATCH_SIZE = 32;
+const CLASSES = 4;
+
+interface PeerReport {
+  torch: string;
+  torchvision: string;
+  images: number;
+  results: Record<string, number[]>;
+}
+
+function run(
+  cmd: string,
+  args: string[],
+  timeoutMs: number,
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(cmd, args, { timeout: timeoutMs, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === "number" ? err.code : 1) : 0;
+      resolve({ code, stdout: String(stdout), stderr: String(stderr) });
+    });
+  });
+}
+
+/** The first Python that can import torchvision: $VIT_BENCH_PYTHON, python3 on PATH, then the system one. */
+async function findTorchvisionPython(): Promise<string | null> {
+  const candidates = [process.env.VIT_BENCH_PYTHON, "python3", "/usr/bin/python3"].filter(
+    (c): c is string => !!c,
+  );
+  for (const py of [...new Set(candidates)]) {
+    if ((await run(py, ["-c", "import torchvision"], 60_000)).code === 0) return py;
+  }
+  return null;
+}
+
+/** The peer script sits in apps/bench/peers, reached from src/suites (tests) or dist (bundled CLI). */
+function peerScript(): string | null {
+  for (const rel of ["../peers/torchvision_data.py", "../../peers/torchvision_data.py"]) {
+    const p = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(p)) return p;
+  }
+  return null;
+}
+
+export async function dataSuite(ctx: BenchContext): Promise<BenchCase[]> {
+  const images = ctx.quick ? 128 : 512;
+  const repeats = ctx.quick ? 2 : 5;
+  const warmup = 1;
+  const root = join(ctx.workDir, `data-jpegs-${images}`);
+  if (!existsSync(root)) {
+    ctx.log(`data: writing ${images} JPEGs (224–500 px, ${CLASSES} classes) to ${root}`);
+    await writeSyntheticImageFolder(root, { images, classes: CLASSES, minSize: 224, maxSize: 500, seed: 0 });
+  }
+  const ds = await imageFolder(root);
+  const transforms = [T.randomResizedCrop(224), T.randomHorizontalFlip(), T.normalize()];
+
+  const ours = new Map<number, number[]>();
+  for (const numWorkers of WORKER_COUNTS) {
+    const loader = new DataLoader(ds, { batchSize: BATCH_SIZE, shuffle: true, numWorkers, transforms });
+    const rates: number[] = [];
+    try {
+      for (let epoch = 0; epoch < warmup + repeats; epoch++) {
+        const t0 = performance.now();
+        let n = 0;
+        for await (const batch of loader) n += batch.shape[0];
+        const rate = n / ((performance.now() - t0) / 1000);
+        if (epoch >= warmup) rates.push(rate);
+      }
+    } finally {
+      await loader.close();
+    }
+    ctx.log(`data: @vit/data ${numWorkers} worker(s): ${rates.map((r) => r.toFixed(0)).join(", ")} images/s`);
+    ours.set(numWorkers, rates);
+  }
+
+  // The peer runs after ours, never alongside, so the two never compete for cores.
+  let peer: PeerReport | null = null;
+  let peerNote = "";
+  const script = peerScript();
+  const python = script ? await findTorchvisionPython() : null;
+  if (!script) peerNote = "peer script apps/bench/peers/torchvision_data.py not found";
+  else if (!python) peerNote = "no Python with torchvision (set VIT_BENCH_PYTHON)";
+  else {
+    const args = [
+      script,
+      "--root",
+      root,
+      "--workers",
+      WORKER_COUNTS.join(","),
+      "--batch-size",
+      String(BATCH_SIZE),
+      "--repeats",
+      String(repeats),
+      "--warmup",
+      String(warmup),
+    ];
+    ctx.log(`data: running torchvision peer with ${python}`);
+    const r = await run(python, args, 15 * 60_000);
+    const last = r.stdout.trim().split("\n").pop() ?? "";
+    try {
+      peer = r.code === 0 ? (JSON.parse(last) as PeerReport) : null;
+    } catch {
+      peer = null;
+    }
+    if (!peer)
+      peerNote = `torchvision peer failed (exit ${r.code}): ${r.stderr.trim().split("\n").pop() ?? ""}`;
+  }
+  if (peerNote) ctx.log(`data: ${peerNote}`);
+
+  return WORKER_COUNTS.map((numWorkers) => {
+    const s = stats(ours.get(numWorkers)!);
+    const c: BenchCase = {
+      suite: "data",
+      name: `ImageFolder JPEG decode+RandomResizedCrop(224)+flip+normalize, ${numWorkers} worker${numWorkers > 1 ? "s" : ""}`,
+      unit: "images/s",
+      ...s,
+      repeats,
+      extra: {
+        workers: numWorkers,
+        images,
+        batchSize: BATCH_SIZE,
+        imageSides: "224-500",
+        ...(peerNote ? { peer: peerNote } : {}),
+      },
+    };
+    const peerRates = peer?.results[String(numWorkers)];
+    if (peer && peerRates && peerRates.length > 0) {
+      const p = stats(peerRates);
+      c.peer = {
+        name: `torchvision ${peer.torchvision} (PIL, torch ${peer.torch})`,
+        median: p.median,
+        note: `ImageFolder + DataLoader(num_workers=${numWorkers}, batch_size=${BATCH_SIZE}, persistent_workers)`,
+      };
+      c.ratio = s.median / p.median;
+    }
+    return c;
+  });
+}

@@ -1,0 +1,54 @@
+/** `vit train --config FILE [key=value ...]`: fit, evaluate on the test split, print top-1. */
+import { existsSync } from "node:fs";
+import { resolve } from "node:path";
+import { Device } from "@vit/tensor";
+import { type FitResult, Trainer, loadConfig } from "@vit/trainer";
+import { Progress } from "../progress.js";
+
+export interface TrainOptions {
+  config: string;
+  json?: boolean;
+  resume?: string;
+}
+
+export function defaultConfigPath(): string {
+  const candidates = [resolve("conf/fashion_mnist_tiny.yaml"), new URL("../../../conf/fashion_mnist_tiny.yaml", import.meta.url).pathname];
+  return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
+}
+
+export async function trainCommand(overrides: string[], opts: TrainOptions): Promise<FitResult> {
+  const cfg = loadConfig(opts.config, overrides);
+  const device = await Device.create({ seed: cfg.trainer.seed });
+  const progress = new Progress(!opts.json);
+  const trainer = new Trainer(device, cfg, {
+    onStep: (s, max) => progress.step(s, max),
+    onLog: (r) => progress.record(r),
+    log: (m) => progress.message(m),
+  });
+  progress.message(
+    `training ${cfg.name} on ${device.adapter.description || device.adapter.device}: ${trainer.model.parameters().reduce((a, p) => a + p.numel, 0).toLocaleString()} parameters, run dir ${trainer.runDir}`,
+  );
+  const result = await trainer.fit({ resumeFrom: opts.resume ?? null });
+  progress.stop();
+  const f = result.final!;
+  const summary = {
+    top1: f.top1,
+    top5: f.top5,
+    loss: f.loss,
+    images_per_second: result.imagesPerSecond,
+    wall_seconds: result.wallSeconds,
+    steps: result.steps,
+    checkpoint: result.checkpoint,
+    run_dir: result.runDir,
+  };
+  if (opts.json) console.log(JSON.stringify(summary));
+  else {
+    console.log(
+      `test top-1 ${(100 * f.top1).toFixed(2)}%  top-5 ${(100 * f.top5).toFixed(2)}%  loss ${f.loss.toFixed(4)}  ` +
+        `(${result.steps} steps, ${result.imagesPerSecond.toFixed(0)} images/s, ${result.wallSeconds.toFixed(0)} s; checkpoint ${result.checkpoint})`,
+    );
+  }
+  trainer.dispose();
+  device.destroy();
+  return result;
+}

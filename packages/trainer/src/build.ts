@@ -1,0 +1,152 @@
+/** Builds the model, data loaders and optimizer a TrainConfig describes. */
+import {
+  DataLoader,
+  FASHION_MNIST_MEAN,
+  FASHION_MNIST_STD,
+  type AnyDataset,
+  type TransformSpec,
+  cifarDataset,
+  fashionMnist,
+  imageFolder,
+  normalize,
+  randomHorizontalFlip,
+  randomResizedCrop,
+  resizeCenterCrop,
+  autoAugment,
+  randAugment,
+  colorJitter,
+  synthetic,
+  webDataset,
+} from "@vit/data";
+import { type ViTConfig, VisionTransformer, getPreset, parseViTConfig } from "@vit/model";
+import type { Device } from "@vit/tensor";
+import * as T from "@vit/tensor";
+import type { AttentionFn } from "@vit/nn";
+import { ConfigError } from "./config/load.js";
+import type { DataSection, ModelSection, TrainConfig } from "./config/schema.js";
+import { AdamW, type Optimizer, SGD, paramGroupsWeightDecay } from "./optim/index.js";
+
+const TRAINER_MODEL_KEYS = new Set([
+  "preset",
+  "micro_batch_size",
+  "global_batch_size",
+  "label_smoothing",
+  "attention",
+  "activations_checkpoint_granularity",
+  "activations_checkpoint_method",
+  "activations_checkpoint_num_layers",
+  "restore_from_path",
+  "optim",
+  "data",
+]);
+
+/** The ViT part of `model:` (everything that is not a trainer key), resolved against the preset. */
+export function vitConfigOf(model: ModelSection): ViTConfig {
+  const vitKeys = Object.fromEntries(Object.entries(model).filter(([k]) => !TRAINER_MODEL_KEYS.has(k)));
+  try {
+    return model.preset ? getPreset(model.preset, vitKeys) : parseViTConfig(vitKeys);
+  } catch (e) {
+    throw new ConfigError(`model: ${(e as Error).message}`);
+  }
+}
+
+export function attentionFnOf(model: ModelSection): AttentionFn {
+  if (model.attention === "flash") {
+    const flash = (T as unknown as { flashAttention?: AttentionFn }).flashAttention;
+    if (!flash) throw new ConfigError("model.attention=flash: this build of @vit/tensor has no flashAttention; use naive.");
+    return flash;
+  }
+  return T.attentionNaive;
+}
+
+export function buildModel(device: Device, cfg: TrainConfig): VisionTransformer {
+  const m = cfg.model;
+  const ck =
+    m.activations_checkpoint_granularity && m.activations_checkpoint_num_layers > 0
+      ? {
+          method: m.activations_checkpoint_method ?? "uniform",
+          num_layers: m.activations_checkpoint_num_layers,
+          granularity: m.activations_checkpoint_granularity,
+        }
+      : null;
+  return new VisionTransformer(device, vitConfigOf(m), { attentionFn: attentionFnOf(m), checkpointing: ck });
+}
+
+export function buildOptimizer(model: VisionTransformer, cfg: TrainConfig): Optimizer {
+  const o = cfg.model.optim;
+  const named = model.namedParameters();
+  const groups = o.no_decay_1d ? paramGroupsWeightDecay(named, o.weight_decay) : [{ params: named, weightDecay: o.weight_decay }];
+  if (o.name === "sgd") return new SGD(groups, { momentum: o.momentum, nesterov: o.nesterov });
+  return new AdamW(groups, { betas: o.betas, eps: o.eps, decoupled: o.name !== "adam" });
+}
+
+async function dataset(d: DataSection, split: "train" | "test", vit: ViTConfig, seed: number): Promise<AnyDataset> {
+  const need = (p: string | undefined, what: string) => {
+    if (!p) throw new ConfigError(`model.data.${what} is required for data set "${d.dataset}".`);
+    return p;
+  };
+  const path = split === "train" ? d.data_path : (d.val_path ?? d.data_path);
+  switch (d.dataset) {
+    case "fashion_mnist":
+      return fashionMnist({ split });
+    case "synthetic":
+      return synthetic({
+        length: d.synthetic_size,
+        height: vit.img_h,
+        width: vit.img_w,
+        channels: vit.num_channels as 1 | 3,
+        numClasses: vit.num_classes,
+        seed: seed + (split === "train" ? 0 : 1),
+      });
+    case "image_folder":
+      return imageFolder(need(path, split === "train" ? "data_path" : "val_path"));
+    case "idx":
+      throw new ConfigError('model.data.dataset "idx" needs images/labels file pairs: use the @vit/data API (idxDataset) directly for now.');
+    case "cifar10":
+    case "cifar100":
+      return cifarDataset({ files: need(path, "data_path").split(","), variant: d.dataset === "cifar10" ? "cifar10" : "cifar100" });
+    case "webdataset":
+      return webDataset({ shards: need(path, "data_path").split(","), numClasses: vit.num_classes });
+  }
+}
+
+function meanStd(d: DataSection, channels: number): { mean: number[]; std: number[] } {
+  if (d.train.mean && d.train.std) return { mean: d.train.mean, std: d.train.std };
+  if (d.dataset === "fashion_mnist") return { mean: [...FASHION_MNIST_MEAN], std: [...FASHION_MNIST_STD] };
+  return channels === 1 ? { mean: [0.5], std: [0.5] } : { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+}
+
+export async function buildLoader(cfg: TrainConfig, split: "train" | "test", rank = 0, worldSize = 1): Promise<DataLoader> {
+  const d = cfg.model.data;
+  const vit = vitConfigOf(cfg.model);
+  const ds = await dataset(d, split, vit, cfg.trainer.seed);
+  const { mean, std } = meanStd(d, vit.num_channels);
+  const train = split === "train";
+  const t = d.train;
+  const specs: TransformSpec[] = [];
+  const fixedSize = d.dataset === "fashion_mnist" || d.dataset === "synthetic" || d.dataset.startsWith("cifar");
+  if (train) {
+    if (t.random_resized_crop) specs.push(randomResizedCrop(vit.img_h, { scale: t.crop_scale }));
+    else if (!fixedSize) specs.push(...resizeCenterCrop(vit.img_h));
+    if (t.horizontal_flip) specs.push(randomHorizontalFlip());
+    if (t.auto_augment) specs.push(autoAugment());
+    if (t.rand_augment) specs.push(randAugment());
+    if (t.color_jitter > 0) specs.push(colorJitter({ brightness: t.color_jitter, contrast: t.color_jitter, saturation: t.color_jitter }));
+  } else if (!fixedSize) {
+    specs.push(...resizeCenterCrop(vit.img_h));
+  }
+  specs.push(normalize(mean, std));
+  const mix = train && (d.mixup_alpha > 0 || d.cutmix_alpha > 0);
+  return new DataLoader(ds, {
+    batchSize: train ? cfg.model.micro_batch_size : Math.max(cfg.model.micro_batch_size, 256),
+    shuffle: train,
+    seed: cfg.trainer.seed,
+    dropLast: train,
+    transforms: specs,
+    numWorkers: d.num_workers,
+    prefetch: d.prefetch,
+    channels: vit.num_channels as 1 | 3,
+    ...(mix ? { mixup: { mixupAlpha: d.mixup_alpha, cutmixAlpha: d.cutmix_alpha } } : {}),
+    ...(worldSize > 1 ? { distributed: { rank, worldSize } } : {}),
+  });
+}

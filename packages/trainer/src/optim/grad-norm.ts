@@ -1,0 +1,78 @@
+/**
+ * Global gradient norm and clipping without a readback: per-parameter sums of squares land in one
+ * small GPU buffer, a one-invocation kernel turns them into the clip coefficient min(1, max/‖g‖), and
+ * the optimizer kernels read that coefficient from the buffer. The norm itself is read only when asked.
+ */
+import { type Device, Tensor, declareBindings, grid1D, main1D } from "@vit/tensor";
+
+const SQ_FIELDS = [["n", "u32"], ["slot", "u32"]] as const;
+const COEF_FIELDS = [["count", "u32"], ["maxNorm", "f32"]] as const;
+
+export class GradNorm {
+  /** [count] partial sums of squares. */
+  readonly partial: Tensor;
+  /** [2]: clip coefficient, global norm. */
+  readonly coef: Tensor;
+
+  constructor(
+    readonly device: Device,
+    readonly count: number,
+  ) {
+    this.partial = new Tensor(device, [Math.max(1, count)], "f32");
+    this.coef = new Tensor(device, [2], "f32");
+  }
+
+  /** Records the kernels computing ‖g‖ over `grads` and the coefficient for `maxNorm` (0 = no clip). */
+  compute(grads: Tensor[], maxNorm: number): void {
+    grads.forEach((g, slot) => {
+      this.device.run({
+        name: "grad_sq_sum",
+        key: "grad_sq_sum",
+        code: () => `${declareBindings([{ name: "g", type: "f32", access: "read" }, { name: "out", type: "f32", access: "read_write" }], SQ_FIELDS)}
+var<workgroup> part: array<f32, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_id) lid: vec3u) {
+  // One workgroup strides over the whole tensor; tree-reduce in shared memory (deterministic order).
+  var s = 0.0;
+  for (var i = lid.x; i < P.n; i += 256u) { let v = g[i]; s += v * v; }
+  part[lid.x] = s;
+  workgroupBarrier();
+  for (var w = 128u; w > 0u; w = w >> 1u) {
+    if (lid.x < w) { part[lid.x] += part[lid.x + w]; }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) { out[P.slot] = part[0]; }
+}`,
+        buffers: [g.buffer, this.partial.buffer],
+        uniforms: { fields: SQ_FIELDS, values: [g.numel, slot] },
+        workgroups: [1],
+      });
+    });
+    this.device.run({
+      name: "grad_clip_coef",
+      key: "grad_clip_coef",
+      code: () => `${declareBindings([{ name: "part", type: "f32", access: "read" }, { name: "coef", type: "f32", access: "read_write" }], COEF_FIELDS)}
+${main1D(1)}
+  if (idx > 0u) { return; }
+  var s = 0.0;
+  for (var i = 0u; i < P.count; i++) { s += part[i]; }
+  let norm = sqrt(s);
+  coef[1] = norm;
+  coef[0] = select(1.0, min(1.0, P.maxNorm / (norm + 1e-6)), P.maxNorm > 0.0);
+}`,
+      buffers: [this.partial.buffer, this.coef.buffer],
+      uniforms: { fields: COEF_FIELDS, values: [grads.length, maxNorm] },
+      workgroups: grid1D(1, 1),
+    });
+  }
+
+  /** Reads the last computed global norm (a sync point: call at log intervals only). */
+  async norm(): Promise<number> {
+    return (await this.coef.data())[1]!;
+  }
+
+  dispose(): void {
+    this.partial.dispose();
+    this.coef.dispose();
+  }
+}

@@ -1,0 +1,90 @@
+/**
+ * Optimizer base: parameter groups, per-parameter state tensors, gradient clipping, zeroing and a
+ * serialisable state (for checkpoints). Subclasses supply one fused update kernel per parameter:
+ * p, its state and its gradient are read and written in one dispatch.
+ */
+import { type Device, type Tensor, zeros } from "@vit/tensor";
+import { GradNorm } from "./grad-norm.js";
+import type { ParamGroup } from "./param-groups.js";
+
+export interface StepOptions {
+  /** Learning rate for this step (from the scheduler). */
+  lr: number;
+  /** Clip the global gradient norm to this value (0 or undefined: no clipping). */
+  maxGradNorm?: number;
+}
+
+export abstract class Optimizer {
+  readonly device: Device;
+  /** Number of step() calls so far (Adam's bias correction uses it). */
+  stepCount = 0;
+  protected readonly state = new Map<Tensor, Tensor[]>();
+  protected readonly gradNorm: GradNorm;
+  private readonly all: Array<{ name: string; p: Tensor; group: ParamGroup }>;
+
+  constructor(readonly groups: ParamGroup[]) {
+    this.all = groups.flatMap((g) => g.params.map(([name, p]) => ({ name, p, group: g })));
+    if (!this.all.length) throw new Error("Optimizer: no parameters to optimise.");
+    this.device = this.all[0]!.p.device;
+    this.gradNorm = new GradNorm(this.device, this.all.length);
+  }
+
+  /** Names of the per-parameter state tensors (e.g. ["exp_avg", "exp_avg_sq"]). */
+  abstract readonly stateNames: string[];
+
+  protected stateOf(p: Tensor): Tensor[] {
+    let s = this.state.get(p);
+    if (!s) {
+      s = this.stateNames.map(() => zeros(this.device, p.shape));
+      this.state.set(p, s);
+    }
+    return s;
+  }
+
+  /** Records the update of every parameter that has a gradient. No readback. */
+  step(opts: StepOptions): void {
+    this.stepCount++;
+    const withGrad = this.all.filter((e) => e.p.grad);
+    this.gradNorm.compute(withGrad.map((e) => e.p.grad!), opts.maxGradNorm ?? 0);
+    for (const e of withGrad) {
+      this.update(e.p, e.p.grad!, this.stateOf(e.p), opts.lr * (e.group.lrScale ?? 1), e.group.weightDecay);
+    }
+  }
+
+  /** The global gradient norm of the last step (before clipping). A sync point. */
+  lastGradNorm(): Promise<number> {
+    return this.gradNorm.norm();
+  }
+
+  /** Drops every gradient (PyTorch's zero_grad(set_to_none=True)): backward allocates fresh ones. */
+  zeroGrad(): void {
+    for (const e of this.all) {
+      e.p.grad?.dispose();
+      e.p.grad = null;
+    }
+  }
+
+  protected abstract update(p: Tensor, g: Tensor, state: Tensor[], lr: number, weightDecay: number): void;
+
+  /** Named state tensors for checkpoints: `${param}.${stateName}`. */
+  stateTensors(): Record<string, Tensor> {
+    const out: Record<string, Tensor> = {};
+    for (const e of this.all) {
+      const s = this.stateOf(e.p);
+      this.stateNames.forEach((n, i) => {
+        out[`${e.name}.${n}`] = s[i]!;
+      });
+    }
+    return out;
+  }
+
+  get coefBuffer(): GPUBuffer {
+    return this.gradNorm.coef.buffer;
+  }
+
+  dispose(): void {
+    for (const s of this.state.values()) for (const t of s) t.dispose();
+    this.state.clear();
+    this.gradNorm.dispose();
+  }
+}

@@ -1,0 +1,312 @@
+/**
+ * The training loop: micro-batches with gradient accumulation, the scheduled optimizer step with global
+ * norm clipping (all on the GPU: the loop reads back only at log intervals), periodic evaluation,
+ * atomic checkpoints with exact resume, NaN/inf detection, metrics to JSONL/CSV/SVG.
+ */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { join, resolve } from "node:path";
+import type { DataLoader, LoaderState } from "@vit/data";
+import type { VisionTransformer } from "@vit/model";
+import { type Device, type Tensor, add, crossEntropy, keep, mulScalar, noGrad, scope, tensor, zeros } from "@vit/tensor";
+import { buildLoader, buildModel, buildOptimizer } from "./build.js";
+import {
+  checkpointPath,
+  latestCheckpoint,
+  loadCheckpoint,
+  markBest,
+  pruneCheckpoints,
+  saveCheckpoint,
+  type CheckpointMeta,
+  CHECKPOINT_FORMAT,
+} from "./checkpoint/checkpoint.js";
+import type { TrainConfig } from "./config/schema.js";
+import { type EvalResult, evaluate } from "./evaluate.js";
+import { MetricsLogger } from "./metrics.js";
+import { type Optimizer, lrAt, type ScheduleConfig } from "./optim/index.js";
+
+export class NonFiniteLossError extends Error {
+  override name = "NonFiniteLossError";
+}
+
+export interface TrainerEvents {
+  /** Called after every logged training interval and evaluation (progress bars, tests). */
+  onLog?: (rec: Record<string, number | string>) => void;
+  /** Progress: (step, maxSteps) after every optimizer step. Cheap; no GPU sync. */
+  onStep?: (step: number, maxSteps: number) => void;
+  log?: (msg: string) => void;
+}
+
+export interface FitResult {
+  steps: number;
+  epochs: number;
+  wallSeconds: number;
+  trainSeconds: number;
+  imagesPerSecond: number;
+  final: EvalResult | null;
+  best: { metric: string; value: number; step: number } | null;
+  checkpoint: string | null;
+  runDir: string;
+}
+
+export class Trainer {
+  readonly model: VisionTransformer;
+  readonly optimizer: Optimizer;
+  readonly runDir: string;
+  readonly ckptDir: string;
+  step = 0;
+  epoch = 0;
+  private trainLoader: DataLoader | null = null;
+  private valLoader: DataLoader | null = null;
+  private best: { metric: string; value: number; step: number } | null = null;
+  private metrics: MetricsLogger;
+  private lastCheckpoint: string | null = null;
+
+  constructor(
+    readonly device: Device,
+    readonly cfg: TrainConfig,
+    readonly events: TrainerEvents = {},
+    model?: VisionTransformer,
+  ) {
+    device.rng.seed = cfg.trainer.seed >>> 0;
+    device.rng.offset = 0;
+    this.model = model ?? buildModel(device, cfg);
+    this.model.train();
+    this.optimizer = buildOptimizer(this.model, cfg);
+    this.runDir = resolve(cfg.exp_manager.exp_dir, cfg.exp_manager.name);
+    this.ckptDir = join(this.runDir, "checkpoints");
+    mkdirSync(this.ckptDir, { recursive: true });
+    this.metrics = new MetricsLogger(this.runDir);
+  }
+
+  /** Micro-steps per optimizer step: global_batch / (micro_batch × data-parallel size). */
+  get accumulation(): number {
+    const m = this.cfg.model;
+    const dp = this.cfg.trainer.devices * this.cfg.trainer.num_nodes;
+    const global = m.global_batch_size ?? m.micro_batch_size * dp;
+    if (global % (m.micro_batch_size * dp)) {
+      throw new Error(
+        `global_batch_size ${global} is not a multiple of micro_batch_size ${m.micro_batch_size} × ${dp} data-parallel ranks.`,
+      );
+    }
+    return global / (m.micro_batch_size * dp);
+  }
+
+  private log(msg: string): void {
+    this.events.log?.(msg);
+  }
+
+  async loaders(): Promise<{ train: DataLoader; val: DataLoader }> {
+    this.trainLoader ??= await buildLoader(this.cfg, "train");
+    this.valLoader ??= await buildLoader(this.cfg, "test");
+    return { train: this.trainLoader, val: this.valLoader };
+  }
+
+  maxSteps(train: DataLoader): number {
+    const t = this.cfg.trainer;
+    if (t.max_steps) return t.max_steps;
+    const perEpoch = Math.floor((train.length ?? 0) / this.accumulation);
+    if (!t.max_epochs || !perEpoch) throw new Error("trainer.max_steps or trainer.max_epochs must be set (and the data set must have a length).");
+    return t.max_epochs * perEpoch;
+  }
+
+  private schedule(maxSteps: number): ScheduleConfig {
+    const s = this.cfg.model.optim.sched;
+    if (s.name === "CosineAnnealing") {
+      return {
+        name: "CosineAnnealing",
+        max_steps: s.max_steps ?? maxSteps,
+        min_lr: s.min_lr,
+        ...(s.warmup_steps !== undefined ? { warmup_steps: s.warmup_steps } : {}),
+        ...(s.warmup_ratio !== undefined ? { warmup_ratio: s.warmup_ratio } : {}),
+      };
+    }
+    return s as ScheduleConfig;
+  }
+
+  /** Runs until max_steps / max_epochs / max_time_seconds; evaluates and checkpoints as configured. */
+  async fit(opts: { resumeFrom?: string | null; stopAtStep?: number } = {}): Promise<FitResult> {
+    const t0 = performance.now();
+    const { train, val } = await this.loaders();
+    const resume = opts.resumeFrom ?? (this.cfg.exp_manager.resume_if_exists ? latestCheckpoint(this.ckptDir) : null);
+    if (resume) await this.resume(resume);
+    const maxSteps = this.maxSteps(train);
+    const sched = this.schedule(maxSteps);
+    const tc = this.cfg.trainer;
+    const accum = this.accumulation;
+    const baseLr = this.cfg.model.optim.lr;
+    const smoothing = this.cfg.model.label_smoothing;
+    const stopAt = Math.min(maxSteps, opts.stopAtStep ?? maxSteps);
+    const device = this.device;
+    let running: Tensor = keep(zeros(device, [1]));
+    let runningCount = 0;
+    let intervalStart = performance.now();
+    let intervalImages = 0;
+    let trainImages = 0;
+    let trainTime = 0;
+    let micro = 0;
+    let done = this.step >= stopAt;
+    const timeLimit = tc.max_time_seconds > 0 ? tc.max_time_seconds * 1000 : Infinity;
+    while (!done) {
+      this.epoch = train.epoch;
+      for await (const batch of train) {
+        const images = batch.images instanceof Float32Array ? batch.images : Float32Array.from(batch.images);
+        const B = batch.labels.length;
+        scope(() => {
+          const x = tensor(device, images, batch.shape);
+          const y = batch.targets ? tensor(device, batch.targets, [B, batch.targets.length / B]) : tensor(device, batch.labels, [B]);
+          const loss = crossEntropy(this.model.forward(x), y, batch.targets ? {} : { labelSmoothing: smoothing });
+          (accum > 1 ? mulScalar(loss, 1 / accum) : loss).backward();
+          const next = noGrad(() => add(running, loss));
+          running.dispose();
+          running = keep(next);
+        });
+        runningCount++;
+        intervalImages += B;
+        if (++micro % accum !== 0) continue;
+        const lr = lrAt(this.step, baseLr, sched);
+        this.optimizer.step({ lr, maxGradNorm: tc.gradient_clip_val });
+        this.optimizer.zeroGrad();
+        this.step++;
+        this.events.onStep?.(this.step, maxSteps);
+        const atEnd = this.step >= stopAt || performance.now() - t0 > timeLimit;
+        if (this.step % tc.log_every_n_steps === 0 || atEnd) {
+          const lossMean = (await running.data())[0]! / runningCount;
+          const now = performance.now();
+          const dt = (now - intervalStart) / 1000;
+          trainTime += dt;
+          trainImages += intervalImages;
+          if (!Number.isFinite(lossMean)) {
+            throw new NonFiniteLossError(
+              `training loss became ${lossMean} at step ${this.step} (lr ${lr.toExponential(3)}). The run stopped; the last good ` +
+                `checkpoint is ${this.lastCheckpoint ?? "(none saved yet)"}. Lower model.optim.lr, set trainer.gradient_clip_val, or check the data.`,
+            );
+          }
+          const rec = {
+            kind: "train",
+            step: this.step,
+            epoch: this.epoch,
+            loss: lossMean,
+            lr,
+            grad_norm: await this.optimizer.lastGradNorm(),
+            images_per_second: intervalImages / dt,
+            elapsed_s: (now - t0) / 1000,
+          };
+          this.metrics.log(rec);
+          this.events.onLog?.(rec);
+          running.dispose();
+          running = keep(zeros(device, [1]));
+          runningCount = 0;
+          intervalImages = 0;
+          intervalStart = performance.now();
+        }
+        const evalNow = tc.val_check_interval > 0 && this.step % tc.val_check_interval === 0;
+        if (evalNow && !atEnd) {
+          await this.validate(val, t0);
+          intervalStart = performance.now();
+        }
+        const every = this.cfg.exp_manager.checkpoint.every_n_steps;
+        if (every > 0 && this.step % every === 0 && !atEnd) {
+          await this.save(train.state());
+          intervalStart = performance.now();
+        }
+        if (atEnd) {
+          done = true;
+          break;
+        }
+      }
+      if (!done && tc.val_check_interval === 0) {
+        await this.validate(val, t0);
+        intervalStart = performance.now();
+      }
+    }
+    running.dispose();
+    const final = await this.validate(val, t0);
+    await this.save(train.state(), final);
+    this.metrics.writePlot();
+    await train.close();
+    await val.close();
+    const wall = (performance.now() - t0) / 1000;
+    const result: FitResult = {
+      steps: this.step,
+      epochs: this.epoch,
+      wallSeconds: wall,
+      trainSeconds: trainTime,
+      imagesPerSecond: trainTime > 0 ? trainImages / trainTime : 0,
+      final,
+      best: this.best,
+      checkpoint: this.lastCheckpoint,
+      runDir: this.runDir,
+    };
+    writeFileSync(join(this.runDir, "result.json"), JSON.stringify(result, null, 2));
+    return result;
+  }
+
+  async validate(val: DataLoader, t0 = performance.now()): Promise<EvalResult> {
+    const r = await evaluate(this.model, val);
+    const rec = {
+      kind: "val",
+      step: this.step,
+      epoch: this.epoch,
+      val_loss: r.loss,
+      val_top1: r.top1,
+      val_top5: r.top5,
+      elapsed_s: (performance.now() - t0) / 1000,
+    };
+    this.metrics.log(rec);
+    this.events.onLog?.(rec);
+    const monitor = this.cfg.exp_manager.checkpoint.monitor;
+    const value = monitor === "val_top1" ? r.top1 : r.loss;
+    const better = !this.best || (monitor === "val_top1" ? value > this.best.value : value < this.best.value);
+    if (better) this.best = { metric: monitor, value, step: this.step };
+    return r;
+  }
+
+  /** Writes step-N.safetensors atomically; keeps the last K and a copy of the best. */
+  async save(loaderState: LoaderState, evalResult?: EvalResult): Promise<string> {
+    const path = checkpointPath(this.ckptDir, this.step);
+    const meta: CheckpointMeta = {
+      format: CHECKPOINT_FORMAT,
+      step: this.step,
+      epoch: this.epoch,
+      optimizerSteps: this.optimizer.stepCount,
+      rng: { ...this.device.rng },
+      loader: loaderState,
+      config: this.cfg,
+      metrics: evalResult ? { val_top1: evalResult.top1, val_top5: evalResult.top5, val_loss: evalResult.loss } : {},
+      ...(this.best ? { best: this.best } : {}),
+    };
+    await saveCheckpoint(path, this.model.stateDict(), this.optimizer.stateTensors(), meta);
+    this.lastCheckpoint = path;
+    pruneCheckpoints(this.ckptDir, this.cfg.exp_manager.checkpoint.keep_last);
+    if (this.cfg.exp_manager.checkpoint.save_best && this.best && this.best.step === this.step) markBest(path, this.ckptDir);
+    this.log(`checkpoint ${path}`);
+    return path;
+  }
+
+  /** Restores model, optimizer, step, RNG and data position from a checkpoint. */
+  async resume(path: string): Promise<void> {
+    const ck = await loadCheckpoint(path);
+    this.model.loadStateDict(ck.model);
+    const own = this.optimizer.stateTensors();
+    for (const [k, t] of Object.entries(own)) {
+      const h = ck.optim[k];
+      if (!h) throw new Error(`resume: ${path} lacks optimizer state ${k}; was it saved with another optimizer?`);
+      t.device.upload(t.buffer, h.data as Float32Array);
+    }
+    this.optimizer.stepCount = ck.meta.optimizerSteps;
+    this.step = ck.meta.step;
+    this.epoch = ck.meta.epoch;
+    this.device.rng.seed = ck.meta.rng.seed;
+    this.device.rng.offset = ck.meta.rng.offset;
+    if (ck.meta.best) this.best = ck.meta.best;
+    const { train } = await this.loaders();
+    train.loadState(ck.meta.loader as LoaderState);
+    this.lastCheckpoint = path;
+    this.log(`resumed from ${path} at step ${this.step}`);
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+    this.model.dispose();
+  }
+}
