@@ -4,6 +4,11 @@
  */
 import { Command } from "commander";
 import { infoCommand } from "./commands/info.js";
+import { convertCommand } from "./commands/convert.js";
+import { evalCommand } from "./commands/eval.js";
+import { finetuneCommand } from "./commands/finetune.js";
+import { modelCommand } from "./commands/model.js";
+import { predictCommand } from "./commands/predict.js";
 import { defaultConfigPath, trainCommand } from "./commands/train.js";
 import { reportAndExit } from "./errors.js";
 
@@ -28,6 +33,66 @@ program
   .option("--json", "print one JSON object (top1, top5, loss, images_per_second, wall_seconds, checkpoint) last")
   .action(async (overrides: string[], opts) => {
     await trainCommand(overrides, opts);
+    process.exit(0);
+  });
+
+program
+  .command("eval")
+  .description("evaluate a checkpoint on its config's test split, or on an image folder")
+  .requiredOption("--checkpoint <file>", "vit checkpoint (.safetensors)")
+  .option("--data <folder>", "ImageFolder root to evaluate on instead")
+  .option("--max-batches <n>", "stop after n batches")
+  .option("--json", "print one JSON object (top1, top5, loss, images_per_second, wall_seconds, checkpoint)")
+  .action(async (opts) => {
+    await evalCommand(opts);
+    process.exit(0);
+  });
+
+program
+  .command("predict")
+  .description("top-5 classes for images")
+  .requiredOption("--checkpoint <file>", "vit checkpoint")
+  .argument("<images...>", "image files (JPEG/PNG/WebP)")
+  .option("--json", "print JSON")
+  .action(async (images: string[], opts) => {
+    await predictCommand(images, opts);
+    process.exit(0);
+  });
+
+program
+  .command("finetune")
+  .description("fine-tune from a vit checkpoint or timm / Hugging Face / NeMo safetensors weights")
+  .requiredOption("--from <weights>", "checkpoint or .safetensors weights")
+  .option("-c, --config <file>", "YAML config", defaultConfigPath())
+  .argument("[overrides...]", "key=value overrides")
+  .option("--json", "print one JSON object last")
+  .action(async (overrides: string[], opts) => {
+    await finetuneCommand(overrides, opts);
+    process.exit(0);
+  });
+
+program
+  .command("convert")
+  .description("rename weights between vit, timm, Hugging Face and NeMo layouts")
+  .argument("<input>", "input .safetensors (vit checkpoint or foreign weights)")
+  .argument("<output>", "output .safetensors")
+  .argument("[overrides...]", "key=value model overrides for foreign inputs")
+  .requiredOption("--to <format>", "timm | hf | nemo | vit")
+  .option("--preset <name>", "architecture of foreign weights (e.g. B/16)")
+  .action(async (input: string, output: string, overrides: string[], opts) => {
+    await convertCommand(input, output, overrides, opts);
+    process.exit(0);
+  });
+
+program
+  .command("model")
+  .description("list presets, or print a preset's resolved config and parameter counts (no GPU)")
+  .argument("[overrides...]", "key=value overrides")
+  .option("--list", "list presets")
+  .option("--preset <name>", "preset name (tiny, small, B/16, L/16, H/16, H/14, g/14, G/14)")
+  .option("--json", "print JSON")
+  .action((overrides: string[], opts) => {
+    modelCommand(overrides, opts);
     process.exit(0);
   });
 

@@ -41,8 +41,8 @@ export class Progress {
     this.message(line);
   }
 
+  /** Notes (checkpoint written, weights loaded) always go to stderr; stdout stays for results. */
   message(m: string): void {
-    if (!this.enabled) return;
     if (this.bar) process.stderr.write("\n");
     console.error(m);
   }

@@ -1,4 +1,3 @@
-import { readFile } from "node:fs/promises";
 import { decodeImage } from "./decode.js";
 import { toBfloat16 } from "./dtype.js";
 import { DataError, DecodeError, LabelRangeError, ShapeMismatchError, TransformError } from "./errors.js";
@@ -86,13 +85,7 @@ async function readSample(
     }
     case "files": {
       const path = task.paths![k]!;
-      let bytes: Buffer;
-      try {
-        bytes = await readFile(path);
-      } catch (e) {
-        throw new DecodeError(path, `cannot read file (${(e as Error).message})`);
-      }
-      return { image: await decodeImage(bytes, path), label: task.labels![k]!, path };
+      return { image: await decodeImage(path, path), label: task.labels![k]!, path };
     }
     case "encoded": {
       const path = task.paths![k]!;

@@ -13,11 +13,12 @@ export const IMAGE_EXTENSIONS: readonly string[] = ["jpg", "jpeg", "png", "webp"
 /**
  * Decodes any sharp-readable image to 8-bit sRGB without alpha, whatever it was stored as (grayscale, CMYK,
  * palette, 16-bit, RGBA), matching PIL's `convert("RGB")`, which drops alpha instead of compositing it.
- * `name` only serves the error message.
+ * `input` is the encoded bytes or a file path; `name` only serves the error message.
  */
-export async function decodeImage(bytes: Uint8Array, name: string): Promise<Image> {
+export async function decodeImage(input: Uint8Array | string, name: string): Promise<Image> {
   try {
-    const { data, info } = await sharp(bytes)
+    // A path lets libvips read the file on its own thread: no JS file I/O round trips per image.
+    const { data, info } = await sharp(input)
       .removeAlpha()
       .toColourspace("srgb")
       .raw({ depth: "uchar" })

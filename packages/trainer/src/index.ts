@@ -14,3 +14,4 @@ export {
   type CheckpointMeta,
 } from "./checkpoint/checkpoint.js";
 export { MetricsLogger, renderCurves } from "./metrics.js";
+export { loadPretrained, readPretrained, inferSourceConfig, PretrainedError, type LoadPretrainedOptions } from "./pretrained.js";

@@ -23,6 +23,7 @@ import type { TrainConfig } from "./config/schema.js";
 import { type EvalResult, evaluate } from "./evaluate.js";
 import { MetricsLogger } from "./metrics.js";
 import { type Optimizer, lrAt, type ScheduleConfig } from "./optim/index.js";
+import { loadPretrained } from "./pretrained.js";
 
 export class NonFiniteLossError extends Error {
   override name = "NonFiniteLossError";
@@ -129,6 +130,9 @@ export class Trainer {
     const { train, val } = await this.loaders();
     const resume = opts.resumeFrom ?? (this.cfg.exp_manager.resume_if_exists ? latestCheckpoint(this.ckptDir) : null);
     if (resume) await this.resume(resume);
+    else if (this.cfg.model.restore_from_path) {
+      for (const note of await loadPretrained(this.model, this.cfg.model.restore_from_path)) this.log(note);
+    }
     const maxSteps = this.maxSteps(train);
     const sched = this.schedule(maxSteps);
     const tc = this.cfg.trainer;
@@ -273,6 +277,7 @@ export class Trainer {
       loader: loaderState,
       config: this.cfg,
       metrics: evalResult ? { val_top1: evalResult.top1, val_top5: evalResult.top5, val_loss: evalResult.loss } : {},
+      ...(this.trainLoader ? { classes: [...this.trainLoader.dataset.classes] } : {}),
       ...(this.best ? { best: this.best } : {}),
     };
     await saveCheckpoint(path, this.model.stateDict(), this.optimizer.stateTensors(), meta);

@@ -1,5 +1,5 @@
 import type { Dirent } from "node:fs";
-import { readFile, readdir } from "node:fs/promises";
+import { readdir } from "node:fs/promises";
 import { extname, join, resolve } from "node:path";
 import { IMAGE_EXTENSIONS, decodeImage } from "../decode.js";
 import { EmptyDatasetError, NotFoundError } from "../errors.js";
@@ -70,7 +70,7 @@ export class ImageFolderDataset implements Dataset {
   async get(index: number): Promise<Sample> {
     const path = this.paths[index];
     if (path === undefined) throw new RangeError(`${this.name}: index ${index} out of range`);
-    return { image: await decodeImage(await readFile(path), path), label: this.labels[index]! };
+    return { image: await decodeImage(path, path), label: this.labels[index]! };
   }
 
   get source(): SourceSpec {

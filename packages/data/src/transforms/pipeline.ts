@@ -155,9 +155,20 @@ export function tensorLuts(channels: number, norm: CompiledPipeline["normalize"]
 export function writeChw(img: Image, luts: Float32Array[], out: Float32Array, offset: number): void {
   const { width: w, height: h, channels: c, data } = img;
   const plane = w * h;
-  for (let k = 0; k < c; k++) {
-    const lut = luts[k]!;
-    const base = offset + k * plane;
-    for (let p = 0, s = k; p < plane; p++, s += c) out[base + p] = lut[data[s]!]!;
+  if (c === 3) {
+    // One sequential sweep over the interleaved bytes feeding three planes beats three strided sweeps.
+    const l0 = luts[0]!;
+    const l1 = luts[1]!;
+    const l2 = luts[2]!;
+    const o1 = offset + plane;
+    const o2 = o1 + plane;
+    for (let p = 0, s = 0; p < plane; p++, s += 3) {
+      out[offset + p] = l0[data[s]!]!;
+      out[o1 + p] = l1[data[s + 1]!]!;
+      out[o2 + p] = l2[data[s + 2]!]!;
+    }
+    return;
   }
+  const lut = luts[0]!;
+  for (let p = 0; p < plane; p++) out[offset + p] = lut[data[p]!]!;
 }

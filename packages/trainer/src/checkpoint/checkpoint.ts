@@ -21,6 +21,8 @@ export interface CheckpointMeta {
   loader: unknown;
   config: unknown;
   metrics: Record<string, number>;
+  /** Class names of the training set, when known (for `vit predict`). */
+  classes?: string[];
   best?: { metric: string; value: number; step: number };
 }
 
