@@ -9,7 +9,8 @@
 import { BufferAllocator, type MemoryStats } from "./allocator.js";
 import { GPUError, FeatureError, NoAdapterError } from "./errors.js";
 import { awaitGPU, getGPU, type PollMode } from "./gpu.js";
-import { packUniforms, type UniformFields } from "./kernels/wgsl.js";
+import { layoutEntries, parseBindings } from "./kernels/bind-layout.js";
+import { packUniformsInto, type UniformFields, uniformBlockBytes } from "./kernels/wgsl.js";
 
 export interface DeviceOptions {
   /** "high-performance" | "low-power"; or pick by index among adapters with VIT_ADAPTER / `adapterIndex`. */
@@ -52,8 +53,18 @@ export interface ProgramDesc {
   code: () => string;
   /** Storage buffers in binding order (the uniform block, if any, is bound after them). */
   buffers: GPUBuffer[];
+  /** Texture views bound after the buffers (sampled or storage textures, as the WGSL declares them). */
+  views?: GPUTextureView[];
   uniforms?: { fields: UniformFields; values: readonly number[] };
   workgroups: readonly [number, number?, number?];
+}
+
+interface CompiledProgram {
+  pipeline: GPUComputePipeline;
+  bindLayout: GPUBindGroupLayout;
+  /** Explicit layout with a dynamic uniform offset: bind groups are cached. */
+  dynamic: boolean;
+  layoutKey: string;
 }
 
 const DEFAULT_OPTIONAL = [
@@ -77,15 +88,29 @@ export class Device {
   /** Tensors alive on this device (created and not disposed). */
   liveTensors = 0;
 
-  private pipelines = new Map<string, GPUComputePipeline>();
+  private pipelines = new Map<string, CompiledProgram>();
+  private layouts = new Map<string, GPUBindGroupLayout>();
+  /**
+   * Bind groups keyed by pipeline layout and the identity of every bound resource. The uniform block is
+   * bound with a dynamic offset, so a group does not depend on the uniform values and a training step
+   * that reuses the allocator's recycled buffers creates almost no new ones (each costs ~10-20 µs of JS,
+   * native work and garbage).
+   */
+  private bindGroups = new Map<string, GPUBindGroup>();
+  private resourceIds = new WeakMap<object, number>();
+  private nextResourceId = 1;
+  /** Bind groups created (cache misses), for the dispatch-overhead figures of the bench. */
+  bindGroupsCreated = 0;
   private encoder: GPUCommandEncoder | null = null;
   private pass: GPUComputePassEncoder | null = null;
   private pending = 0;
   private uniformCpu = new Uint8Array(UNIFORM_RING_BYTES);
+  private uniformView = new DataView(this.uniformCpu.buffer);
   private uniformUsed = 0;
   private uniformRing: GPUBuffer;
   private stagingToDestroy: GPUBuffer[] = [];
   private recentOps: string[] = [];
+  private inFlight = 0;
   private gpuError: string | null = null;
   private lostReason: string | null = null;
   private readonly uniformAlign: number;
@@ -205,25 +230,46 @@ export class Device {
   /** Records one compute dispatch. The pipeline is compiled once per `key` and cached. */
   run(p: ProgramDesc): void {
     this.checkAlive(p.name);
-    let pipeline = this.pipelines.get(p.key);
-    if (!pipeline) {
-      const module = this.gpu.createShaderModule({ code: p.code(), label: p.name });
-      pipeline = this.gpu.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" }, label: p.name });
-      this.pipelines.set(p.key, pipeline);
+    let prog = this.pipelines.get(p.key);
+    if (!prog) {
+      prog = this.compile(p);
+      this.pipelines.set(p.key, prog);
     }
-    const entries: GPUBindGroupEntry[] = p.buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
-    if (p.uniforms && p.uniforms.fields.length) {
-      const bytes = new Uint8Array(packUniforms(p.uniforms.fields, p.uniforms.values));
-      if (this.uniformUsed + bytes.byteLength > UNIFORM_RING_BYTES) this.flush();
-      const offset = this.uniformUsed;
-      this.uniformCpu.set(bytes, offset);
-      this.uniformUsed = Math.ceil((offset + bytes.byteLength) / this.uniformAlign) * this.uniformAlign;
-      entries.push({ binding: p.buffers.length, resource: { buffer: this.uniformRing, offset, size: bytes.byteLength } });
+    const views = p.views ?? [];
+    const hasUniforms = !!(p.uniforms && p.uniforms.fields.length);
+    let uniformOffset = 0;
+    let uniformBytes = 0;
+    if (hasUniforms) {
+      const { fields, values } = p.uniforms!;
+      uniformBytes = uniformBlockBytes(fields.length);
+      if (this.uniformUsed + uniformBytes > UNIFORM_RING_BYTES) this.flush();
+      uniformOffset = this.uniformUsed;
+      packUniformsInto(this.uniformView, uniformOffset, fields, values);
+      this.uniformUsed = Math.ceil((uniformOffset + uniformBytes) / this.uniformAlign) * this.uniformAlign;
     }
-    const bindGroup = this.gpu.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries });
+    let bindGroup: GPUBindGroup;
+    if (prog.dynamic) {
+      let key = prog.layoutKey;
+      for (const b of p.buffers) key += `,${this.idOf(b)}`;
+      for (const v of views) key += `,${this.idOf(v)}`;
+      if (hasUniforms) key += `,u${uniformBytes}`;
+      let bg = this.bindGroups.get(key);
+      if (!bg) {
+        bg = this.gpu.createBindGroup({ layout: prog.bindLayout, entries: this.entries(p, views, 0, uniformBytes) });
+        this.bindGroupsCreated++;
+        // Bounded: entries of destroyed buffers never hit again; dropping everything is cheap to refill.
+        if (this.bindGroups.size >= 8192) this.bindGroups.clear();
+        this.bindGroups.set(key, bg);
+      }
+      bindGroup = bg;
+    } else {
+      bindGroup = this.gpu.createBindGroup({ layout: prog.bindLayout, entries: this.entries(p, views, uniformOffset, uniformBytes) });
+      this.bindGroupsCreated++;
+    }
     const pass = this.computePass();
-    pass.setPipeline(pipeline);
-    pass.setBindGroup(0, bindGroup);
+    pass.setPipeline(prog.pipeline);
+    if (prog.dynamic && hasUniforms) pass.setBindGroup(0, bindGroup, [uniformOffset]);
+    else pass.setBindGroup(0, bindGroup);
     const [x, y = 1, z = 1] = p.workgroups;
     pass.dispatchWorkgroups(x, y, z);
     this.dispatchCount++;
@@ -231,6 +277,74 @@ export class Device {
     this.recentOps.push(p.name);
     if (this.recentOps.length > 8) this.recentOps.shift();
     if (this.pending >= this.maxBatch) this.flush();
+  }
+
+  /**
+   * Copies `texels` 16-byte texels from `src` (from byte `srcOffset`) into `dst`, filling its rows of
+   * `dst.width` texels in order from texel 0 ("linear-wrapped" layout). Ordered after every op recorded
+   * so far, like `copy`. Kernels that read operands through textures use it: on CPU adapters a texture
+   * fetch is vectorised where a divergent storage-buffer load is a per-lane loop (PERF-NOTES.md).
+   */
+  copyToTexture(src: GPUBuffer, srcOffset: number, dst: GPUTexture, texels: number): void {
+    this.checkAlive("copyToTexture");
+    if (texels <= 0) return;
+    this.endPass();
+    const enc = this.commandEncoder();
+    const width = dst.width;
+    const rowBytes = width * 16;
+    const full = Math.floor(texels / width);
+    if (full > 0) {
+      enc.copyBufferToTexture({ buffer: src, offset: srcOffset, bytesPerRow: rowBytes, rowsPerImage: full }, { texture: dst }, [width, full, 1]);
+    }
+    const rest = texels - full * width;
+    if (rest > 0) {
+      enc.copyBufferToTexture(
+        { buffer: src, offset: srcOffset + full * rowBytes, bytesPerRow: rowBytes, rowsPerImage: 1 },
+        { texture: dst, origin: [0, full, 0] },
+        [rest, 1, 1],
+      );
+    }
+    this.pending++;
+  }
+
+  private compile(p: ProgramDesc): CompiledProgram {
+    const code = p.code();
+    const module = this.gpu.createShaderModule({ code, label: p.name });
+    const kinds = parseBindings(code);
+    if (kinds) {
+      const layoutKey = kinds.join(",");
+      let bindLayout = this.layouts.get(layoutKey);
+      if (!bindLayout) {
+        bindLayout = this.gpu.createBindGroupLayout({ entries: layoutEntries(kinds), label: layoutKey });
+        this.layouts.set(layoutKey, bindLayout);
+      }
+      const layout = this.gpu.createPipelineLayout({ bindGroupLayouts: [bindLayout] });
+      const pipeline = this.gpu.createComputePipeline({ layout, compute: { module, entryPoint: "main" }, label: p.name });
+      return { pipeline, bindLayout, dynamic: true, layoutKey: `${this.idOf(bindLayout)}` };
+    }
+    const pipeline = this.gpu.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" }, label: p.name });
+    return { pipeline, bindLayout: pipeline.getBindGroupLayout(0), dynamic: false, layoutKey: "" };
+  }
+
+  private entries(p: ProgramDesc, views: GPUTextureView[], uniformOffset: number, uniformBytes: number): GPUBindGroupEntry[] {
+    const entries: GPUBindGroupEntry[] = p.buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
+    views.forEach((view, i) => entries.push({ binding: p.buffers.length + i, resource: view }));
+    if (uniformBytes > 0) {
+      entries.push({
+        binding: p.buffers.length + views.length,
+        resource: { buffer: this.uniformRing, offset: uniformOffset, size: uniformBytes },
+      });
+    }
+    return entries;
+  }
+
+  private idOf(o: object): number {
+    let id = this.resourceIds.get(o);
+    if (id === undefined) {
+      id = this.nextResourceId++;
+      this.resourceIds.set(o, id);
+    }
+    return id;
   }
 
   /** Copies `bytes` from src to dst, ordered after every op recorded so far. */
@@ -267,6 +381,7 @@ export class Device {
       this.uniformUsed = 0;
     }
     this.gpu.queue.submit([this.encoder.finish()]);
+    this.inFlight++;
     this.encoder = null;
     this.pending = 0;
     for (const b of this.stagingToDestroy) b.destroy();
@@ -289,14 +404,33 @@ export class Device {
     const out = staging.getMappedRange().slice(0, bytes);
     staging.unmap();
     staging.destroy();
+    this.inFlight = 0;
     this.throwPendingError(what);
     return out;
+  }
+
+  /**
+   * Backpressure for loops that never read back: waits until at most `maxInFlight` submissions are
+   * pending. Dawn recycles per-submission resources only while the JS event loop turns; a loop that
+   * submits thousands of dispatches without ever awaiting grows them without bound (on lavapipe it
+   * eventually crashed the process), so training loops call this once per step.
+   */
+  async throttle(maxInFlight = 2): Promise<void> {
+    // A promise is created only when we wait: a pending GPU promise makes dawn.node poll (spin) whenever
+    // the event loop is idle, which on a CPU adapter steals the cores the driver is computing on.
+    if (this.inFlight > maxInFlight) await this.sync();
+  }
+
+  /** Submissions not yet known to be complete (see throttle). */
+  get submissionsInFlight(): number {
+    return this.inFlight;
   }
 
   /** Waits until every submitted command has finished (for benchmarks and timing). */
   async sync(): Promise<void> {
     this.flush();
     await awaitGPU(this.gpu.queue.onSubmittedWorkDone(), this.pollMode);
+    this.inFlight = 0;
     this.throwPendingError("sync");
   }
 
@@ -307,6 +441,7 @@ export class Device {
 
   destroy(): void {
     this.encoder = null;
+    this.bindGroups.clear();
     this.pass = null;
     this.allocator.emptyCache();
     this.gpu.destroy();

@@ -32,13 +32,13 @@ export function randArr(shape: number[], seed: number, lo = -1, hi = 1): Arr {
 }
 
 export function strides(shape: number[]): number[] {
-  const s = new Array(shape.length).fill(1);
-  for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1] * shape[i + 1];
+  const s: number[] = new Array(shape.length).fill(1);
+  for (let i = shape.length - 2; i >= 0; i--) s[i] = s[i + 1]! * shape[i + 1]!;
   return s;
 }
 
 function coords(i: number, shape: number[]): number[] {
-  const c = new Array(shape.length);
+  const c: number[] = new Array(shape.length);
   for (let d = shape.length - 1; d >= 0; d--) {
     c[d] = i % shape[d]!;
     i = Math.floor(i / shape[d]!);
@@ -151,7 +151,7 @@ export function sliceRef(a: Arr, axis: number, start: number, size: number): Arr
   const s = strides(a.shape);
   for (let i = 0; i < out.data.length; i++) {
     const c = coords(i, shape);
-    c[axis] += start;
+    c[axis] = c[axis]! + start;
     out.data[i] = a.data[c.reduce((acc, ci, d) => acc + ci * s[d]!, 0)]!;
   }
   return out;
@@ -165,7 +165,7 @@ export function concatRef(xs: Arr[], axis: number): Arr {
   for (const x of xs) {
     for (let i = 0; i < x.data.length; i++) {
       const c = coords(i, x.shape);
-      c[axis] += at;
+      c[axis] = c[axis]! + at;
       out.data[c.reduce((acc, ci, d) => acc + ci * so[d]!, 0)] = x.data[i]!;
     }
     at += x.shape[axis]!;

@@ -171,6 +171,8 @@ export class Trainer {
         this.optimizer.step({ lr, maxGradNorm: tc.gradient_clip_val });
         this.optimizer.zeroGrad();
         this.step++;
+        // Bound the work queued ahead of the GPU (the loop itself never reads back between logs).
+        await device.throttle();
         this.events.onStep?.(this.step, maxSteps);
         const atEnd = this.step >= stopAt || performance.now() - t0 > timeLimit;
         if (this.step % tc.log_every_n_steps === 0 || atEnd) {
