@@ -24,7 +24,7 @@ import * as T from "@vit/tensor";
 import type { AttentionFn } from "@vit/nn";
 import { ConfigError } from "./config/load.js";
 import type { DataSection, ModelSection, TrainConfig } from "./config/schema.js";
-import { AdamW, type Optimizer, SGD, paramGroupsWeightDecay } from "./optim/index.js";
+import { AdamW, type Optimizer, SGD, paramGroupsWeightDecay } from "@vit/optim";
 
 const TRAINER_MODEL_KEYS = new Set([
   "preset",

@@ -1,4 +1,4 @@
-export * from "./optim/index.js";
+export * from "@vit/optim";
 export { loadConfig, parseConfig, applyOverrides, ConfigError } from "./config/load.js";
 export { configSchema, type TrainConfig, type ModelSection, type DataSection, type OptimSection } from "./config/schema.js";
 export { buildModel, buildOptimizer, buildLoader, vitConfigOf, attentionFnOf } from "./build.js";

@@ -22,7 +22,7 @@ import {
 import type { TrainConfig } from "./config/schema.js";
 import { type EvalResult, evaluate } from "./evaluate.js";
 import { MetricsLogger } from "./metrics.js";
-import { type Optimizer, lrAt, type ScheduleConfig } from "./optim/index.js";
+import { type Optimizer, lrAt, type ScheduleConfig } from "@vit/optim";
 import { loadPretrained } from "./pretrained.js";
 
 export class NonFiniteLossError extends Error {
