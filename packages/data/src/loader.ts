@@ -12,6 +12,7 @@ import { ConfigError } from "./errors.js";
 import { DistributedSampler, RandomSampler, type Sampler, SequentialSampler } from "./sampler.js";
 import type { AnyDataset, Dataset, EncodedSample, IterableDataset, SourceSpec } from "./sources/types.js";
 import { type MixInfo, type MixupOptions, validateMixup } from "./transforms/mixup.js";
+import { validateTransforms } from "./transforms/pipeline.js";
 import type { TransformSpec } from "./transforms/spec.js";
 import { WorkerPool } from "./worker-pool.js";
 
@@ -157,6 +158,7 @@ export class DataLoader extends EventEmitter implements AsyncIterable<Batch> {
       this.samplerImpl = null;
     }
     const transforms = (opts.transforms ?? []).flat() as TransformSpec[];
+    validateTransforms(transforms, opts.channels ?? dataset.channels);
     const source: SourceSpec =
       dataset.kind === "iterable" ? { kind: "encoded", name: dataset.name } : dataset.source;
     this.config = {

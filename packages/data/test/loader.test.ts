@@ -136,6 +136,22 @@ describe("DataLoader basics", () => {
     expect(gray!.shape).toEqual([4, 1, 4, 4]);
   });
 
+  it("converts RGB to one luma channel with channels: 1", async () => {
+    const rgb = new InMemoryDataset({
+      name: "rgb",
+      pixels: Uint8Array.from([255, 0, 0, 0, 255, 0]),
+      labels: [0, 1],
+      height: 1,
+      width: 1,
+      channels: 3,
+      classes: ["r", "g"],
+    });
+    const [b] = await collect(new DataLoader(rgb, { batchSize: 2, numWorkers: 0, channels: 1 }));
+    expect(b!.shape).toEqual([2, 1, 1, 1]);
+    // ITU-R 601 luma: 0.299·255 → 76, 0.587·255 → 150.
+    expect(Array.from(b!.images, (v) => Math.round(v * 255))).toEqual([76, 150]);
+  });
+
   it("emits bfloat16 as round-to-nearest-even of the float32 batch", async () => {
     const ds = synthetic({ length: 6, height: 8, width: 8 });
     const [f32] = await collect(
@@ -187,6 +203,12 @@ describe("DataLoader basics", () => {
     expect(() => new DataLoader(ds, { batchSize: 0 })).toThrow(ConfigError);
     expect(() => new DataLoader(ds, { batchSize: 2, numWorkers: -1 })).toThrow(/numWorkers/);
     expect(() => new DataLoader(ds, { batchSize: 2, labelSmoothing: 1 })).toThrow(/labelSmoothing/);
+    expect(
+      () => new DataLoader(ds, { batchSize: 2, transforms: [normalize(), randomHorizontalFlip()] }),
+    ).toThrow(/follows normalize/);
+    // ImageNet statistics on a grayscale set: caught up front, with the fix.
+    expect(() => new DataLoader(ds, { batchSize: 2, transforms: [normalize()] })).toThrow(/channels: 3/);
+    expect(new DataLoader(ds, { batchSize: 2, channels: 3, transforms: [normalize()] }).batchSize).toBe(2);
   });
 
   it("refuses to iterate the same loader twice at once", async () => {

@@ -280,7 +280,7 @@ export class Device {
   }
 
   /**
-   * Copies `texels` 16-byte texels from `src` (from byte `srcOffset`) into `dst`, filling its rows of
+   * Copies `texels` texels (16 bytes in rgba32float, 8 in rgba16float) from `src` (from byte `srcOffset`) into `dst`, filling its rows of
    * `dst.width` texels in order from texel 0 ("linear-wrapped" layout). Ordered after every op recorded
    * so far, like `copy`. Kernels that read operands through textures use it: on CPU adapters a texture
    * fetch is vectorised where a divergent storage-buffer load is a per-lane loop (PERF-NOTES.md).
@@ -291,7 +291,8 @@ export class Device {
     this.endPass();
     const enc = this.commandEncoder();
     const width = dst.width;
-    const rowBytes = width * 16;
+    const texelBytes = dst.format === "rgba16float" ? 8 : 16;
+    const rowBytes = width * texelBytes;
     const full = Math.floor(texels / width);
     if (full > 0) {
       enc.copyBufferToTexture({ buffer: src, offset: srcOffset, bytesPerRow: rowBytes, rowsPerImage: full }, { texture: dst }, [width, full, 1]);

@@ -55,9 +55,60 @@ function peerScript(): string | null {
   return null;
 }
 
+async function measureOurs(
+  ds: Awaited<ReturnType<typeof imageFolder>>,
+  numWorkers: number,
+  warmup: number,
+  epochs: number,
+): Promise<number[]> {
+  const transforms = [T.randomResizedCrop(224), T.randomHorizontalFlip(), T.normalize()];
+  const loader = new DataLoader(ds, { batchSize: BATCH_SIZE, shuffle: true, numWorkers, transforms });
+  const rates: number[] = [];
+  try {
+    for (let epoch = 0; epoch < warmup + epochs; epoch++) {
+      const t0 = performance.now();
+      let n = 0;
+      for await (const batch of loader) n += batch.shape[0];
+      if (epoch >= warmup) rates.push(n / ((performance.now() - t0) / 1000));
+    }
+  } finally {
+    await loader.close();
+  }
+  return rates;
+}
+
+async function measurePeer(
+  python: string,
+  script: string,
+  root: string,
+  numWorkers: number,
+  warmup: number,
+  epochs: number,
+): Promise<{ report: PeerReport | null; error: string }> {
+  const args = [
+    script,
+    ...["--root", root, "--workers", String(numWorkers), "--batch-size", String(BATCH_SIZE)],
+    ...["--repeats", String(epochs), "--warmup", String(warmup)],
+  ];
+  const r = await run(python, args, 15 * 60_000);
+  const last = r.stdout.trim().split("\n").pop() ?? "";
+  try {
+    if (r.code === 0) return { report: JSON.parse(last) as PeerReport, error: "" };
+  } catch {
+    // fall through to the error report
+  }
+  return {
+    report: null,
+    error: `torchvision peer failed (exit ${r.code}): ${r.stderr.trim().split("\n").pop() ?? ""}`,
+  };
+}
+
 export async function dataSuite(ctx: BenchContext): Promise<BenchCase[]> {
   const images = ctx.quick ? 128 : 512;
-  const repeats = ctx.quick ? 2 : 5;
+  // Ours and the peer alternate in rounds (ours 1 worker, peer 1 worker, ours 2 workers, ...) so that load
+  // from anything else on the machine drifts into both sides alike; they never run at the same time.
+  const rounds = ctx.quick ? 1 : 3;
+  const epochsPerRound = 2;
   const warmup = 1;
   const root = join(ctx.workDir, `data-jpegs-${images}`);
   if (!existsSync(root)) {
@@ -65,69 +116,50 @@ export async function dataSuite(ctx: BenchContext): Promise<BenchCase[]> {
     await writeSyntheticImageFolder(root, { images, classes: CLASSES, minSize: 224, maxSize: 500, seed: 0 });
   }
   const ds = await imageFolder(root);
-  const transforms = [T.randomResizedCrop(224), T.randomHorizontalFlip(), T.normalize()];
 
-  const ours = new Map<number, number[]>();
-  for (const numWorkers of WORKER_COUNTS) {
-    const loader = new DataLoader(ds, { batchSize: BATCH_SIZE, shuffle: true, numWorkers, transforms });
-    const rates: number[] = [];
-    try {
-      for (let epoch = 0; epoch < warmup + repeats; epoch++) {
-        const t0 = performance.now();
-        let n = 0;
-        for await (const batch of loader) n += batch.shape[0];
-        const rate = n / ((performance.now() - t0) / 1000);
-        if (epoch >= warmup) rates.push(rate);
-      }
-    } finally {
-      await loader.close();
-    }
-    ctx.log(`data: @vit/data ${numWorkers} worker(s): ${rates.map((r) => r.toFixed(0)).join(", ")} images/s`);
-    ours.set(numWorkers, rates);
-  }
-
-  // The peer runs after ours, never alongside, so the two never compete for cores.
-  let peer: PeerReport | null = null;
-  let peerNote = "";
   const script = peerScript();
   const python = script ? await findTorchvisionPython() : null;
+  let peerNote = "";
   if (!script) peerNote = "peer script apps/bench/peers/torchvision_data.py not found";
   else if (!python) peerNote = "no Python with torchvision (set VIT_BENCH_PYTHON)";
-  else {
-    const args = [
-      script,
-      "--root",
-      root,
-      "--workers",
-      WORKER_COUNTS.join(","),
-      "--batch-size",
-      String(BATCH_SIZE),
-      "--repeats",
-      String(repeats),
-      "--warmup",
-      String(warmup),
-    ];
-    ctx.log(`data: running torchvision peer with ${python}`);
-    const r = await run(python, args, 15 * 60_000);
-    const last = r.stdout.trim().split("\n").pop() ?? "";
-    try {
-      peer = r.code === 0 ? (JSON.parse(last) as PeerReport) : null;
-    } catch {
-      peer = null;
+  else ctx.log(`data: torchvision peer runs with ${python}`);
+
+  const ours = new Map<number, number[]>(WORKER_COUNTS.map((w) => [w, []]));
+  const peer = new Map<number, number[]>(WORKER_COUNTS.map((w) => [w, []]));
+  let peerName = "";
+  for (let round = 0; round < rounds; round++) {
+    for (const w of WORKER_COUNTS) {
+      const r = await measureOurs(ds, w, warmup, epochsPerRound);
+      ours.get(w)!.push(...r);
+      ctx.log(
+        `data: round ${round} @vit/data ${w} worker(s): ${r.map((x) => x.toFixed(0)).join(", ")} images/s`,
+      );
+      if (python && script && !peerNote) {
+        const p = await measurePeer(python, script, root, w, warmup, epochsPerRound);
+        if (!p.report) {
+          peerNote = p.error;
+          ctx.log(`data: ${p.error}`);
+          continue;
+        }
+        const rates = p.report.results[String(w)] ?? [];
+        peer.get(w)!.push(...rates);
+        peerName = `torchvision ${p.report.torchvision} (PIL, torch ${p.report.torch})`;
+        ctx.log(
+          `data: round ${round} torchvision ${w} worker(s): ${rates.map((x) => x.toFixed(0)).join(", ")} images/s`,
+        );
+      }
     }
-    if (!peer)
-      peerNote = `torchvision peer failed (exit ${r.code}): ${r.stderr.trim().split("\n").pop() ?? ""}`;
   }
-  if (peerNote) ctx.log(`data: ${peerNote}`);
 
   return WORKER_COUNTS.map((numWorkers) => {
-    const s = stats(ours.get(numWorkers)!);
+    const rates = ours.get(numWorkers)!;
+    const s = stats(rates);
     const c: BenchCase = {
       suite: "data",
       name: `ImageFolder JPEG decode+RandomResizedCrop(224)+flip+normalize, ${numWorkers} worker${numWorkers > 1 ? "s" : ""}`,
       unit: "images/s",
       ...s,
-      repeats,
+      repeats: rates.length,
       extra: {
         workers: numWorkers,
         images,
@@ -136,13 +168,13 @@ export async function dataSuite(ctx: BenchContext): Promise<BenchCase[]> {
         ...(peerNote ? { peer: peerNote } : {}),
       },
     };
-    const peerRates = peer?.results[String(numWorkers)];
-    if (peer && peerRates && peerRates.length > 0) {
+    const peerRates = peer.get(numWorkers)!;
+    if (peerRates.length > 0) {
       const p = stats(peerRates);
       c.peer = {
-        name: `torchvision ${peer.torchvision} (PIL, torch ${peer.torch})`,
+        name: peerName,
         median: p.median,
-        note: `ImageFolder + DataLoader(num_workers=${numWorkers}, batch_size=${BATCH_SIZE}, persistent_workers)`,
+        note: `ImageFolder + DataLoader(num_workers=${numWorkers}, batch_size=${BATCH_SIZE}, persistent_workers), ${peerRates.length} epochs`,
       };
       c.ratio = s.median / p.median;
     }

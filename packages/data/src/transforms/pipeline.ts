@@ -73,6 +73,40 @@ async function loadCustom(t: Extract<TransformSpec, { op: "custom" }>): Promise<
   return (img, ctx) => f(img, { ...ctx, options: t.options });
 }
 
+const KNOWN_OPS = new Set([
+  "randomResizedCrop",
+  "randomHorizontalFlip",
+  "resize",
+  "centerCrop",
+  "colorJitter",
+  "autoAugment",
+  "randAugment",
+  "normalize",
+  "custom",
+]);
+
+/**
+ * Checks a transform list where it is built, so a mistake fails the DataLoader constructor instead of the
+ * first batch inside a worker.
+ */
+export function validateTransforms(specs: readonly TransformSpec[], channels: number): void {
+  specs.forEach((t, i) => {
+    if (!t || !KNOWN_OPS.has(t.op)) {
+      throw new ConfigError(
+        `unknown transform ${JSON.stringify(t)}`,
+        "build transforms with the T.* helpers",
+      );
+    }
+    if (t.op === "normalize") {
+      if (i !== specs.length - 1) {
+        throw new ConfigError(`transform ${specs[i + 1]!.op} follows normalize`, "put normalize() last");
+      }
+      // A custom transform may change the channel count; then only the worker can check.
+      if (!specs.some((x) => x.op === "custom")) tensorLuts(channels, t);
+    }
+  });
+}
+
 /** Turns transform specs into functions; custom modules are imported here, once per thread. */
 export async function compilePipeline(specs: readonly TransformSpec[]): Promise<CompiledPipeline> {
   const steps: Step[] = [];

@@ -15,6 +15,9 @@ import {
   flashBackwardKVWGSL,
   flashBackwardQWGSL,
   flashDeltaWGSL,
+  flashBackwardKVSubgroupWGSL,
+  flashBackwardQSubgroupWGSL,
+  flashForwardSubgroupWGSL,
   flashForwardWGSL,
   flashKey,
 } from "../kernels/flash-attention.js";
@@ -23,38 +26,55 @@ import { nextOffset } from "../rng.js";
 import { Tensor } from "../tensor.js";
 import { type AttentionOptions, checkAttentionShapes } from "./attention.js";
 
-/** Per-adapter kernel shape; `flashConfigFor` picks one, tests may force another. */
+/** Per-adapter kernel shape; `flashTuningFor` picks one, tests may force another. */
 export interface FlashTuning {
   variant: FlashVariant;
   /** Rows owned per workgroup (forward/dQ: query rows; dK/dV: key rows). */
   wg: number;
-  /** Other-side rows per block/tile. 0 = as many as fit in workgroup memory (tiled) / default. */
+  /** Other-side rows per unrolled block. */
+  kb: number;
+  /** "tiled": rows per workgroup-memory tile (rounded to a multiple of kb, capped by the memory limit). */
   bc: number;
+  /** Compile the head dim into the shader (GPUs: registers) or pass it as a uniform (lavapipe). */
+  constD: boolean;
 }
 
 /**
- * lavapipe: one SIMD vector (8 lanes) per workgroup, rows read straight from storage at a
- * workgroup-uniform address (a scalar load + broadcast there), no barriers. GPUs: 64 rows per
- * workgroup sharing K/V (or Q/dO) tiles staged in workgroup memory.
+ * lavapipe: one SIMD vector (8 lanes) per workgroup reading the other side straight from storage at a
+ * workgroup-uniform address, no barriers, head dim as a uniform (LLVM unrolling a compile-time D costs
+ * tens of seconds per pipeline there). GPUs: 64 rows per workgroup sharing tiles staged in workgroup
+ * memory, head dim compiled in so the row arrays live in registers.
  */
 export function flashTuningFor(device: Device): FlashTuning {
-  return device.isCpuAdapter ? { variant: "direct", wg: 8, bc: 16 } : { variant: "tiled", wg: 64, bc: 0 };
+  return device.isCpuAdapter
+    ? { variant: "direct", wg: 8, kb: 8, bc: 0, constD: false }
+    : { variant: "tiled", wg: 64, kb: 8, bc: 64, constD: true };
 }
 
-function kernelConfig(device: Device, D: number, dtype: "f32" | "f16", dropout: boolean, t: FlashTuning): FlashKernelConfig {
-  let bc = t.bc;
+function kernelConfig(device: Device, D: number, dtype: "f32" | "f16", dropout: boolean, tuning: FlashTuning): FlashKernelConfig {
+  let t = tuning;
+  if (t.variant === "subgroup") {
+    // One subgroup per workgroup, lanes = block rows, vec4 rows: otherwise fall back to "direct".
+    const sg = device.adapter.subgroupMinSize;
+    const ok = device.hasFeature("subgroups") && sg === device.adapter.subgroupMaxSize && sg === t.wg && D % 4 === 0;
+    t = ok ? { ...t, kb: t.wg } : { ...t, variant: "direct" };
+  }
+  // Private row arrays: D exactly, or the next of a few sizes so head dims share pipelines.
+  const dmax = t.constD ? D : ([64, 128, 256, 512].find((n) => n >= D) ?? Math.ceil(D / 256) * 256);
+  let bc = t.kb;
   if (t.variant === "tiled") {
     // Two tiles of bc rows × D f32 (plus two f32 per row in the dK/dV pass) must fit workgroup memory.
     const budget = device.limits.maxComputeWorkgroupStorageSize;
-    const fit = Math.floor(budget / (8 * D + 8));
-    if (fit < 1) {
-      throw new ShapeError(`flash_attention: head_dim ${D} is too large for this adapter's ${budget}-byte workgroup memory.`);
+    const fit = Math.floor(budget / (8 * dmax + 8) / t.kb) * t.kb;
+    if (fit < t.kb) {
+      throw new ShapeError(
+        `flash_attention: head_dim ${D} is too large for this adapter's ${budget}-byte workgroup memory ` +
+          `(needs ${t.kb * (8 * dmax + 8)}).`,
+      );
     }
-    bc = Math.min(bc > 0 ? bc : 64, fit);
-  } else if (bc <= 0) {
-    bc = 16;
+    bc = Math.min(Math.max(t.kb, Math.floor(t.bc / t.kb) * t.kb), fit);
   }
-  return { D, dtype, dropout, variant: t.variant, wg: t.wg, bc };
+  return { D: t.constD ? D : 0, dmax, dtype, dropout, variant: t.variant, wg: t.wg, kb: t.kb, bc };
 }
 
 /** Workgroups for row-owning kernels: x = row blocks, batch·head over (y, z) to stay under 65,535. */
@@ -99,7 +119,7 @@ export function flashAttentionWith(
   const dtype = q.dtype as "f32" | "f16";
   const cfg = kernelConfig(device, D, dtype, dropout, tuning ?? flashTuningFor(device));
   const BH = B * H;
-  const values = [Sq, Sk, BH, scale * Math.LOG2E, scale, p, dropout ? 1 / (1 - p) : 1, seed, offset];
+  const values = [Sq, Sk, BH, D, scale * Math.LOG2E, scale, p, dropout ? 1 / (1 - p) : 1, seed, offset];
   const uniforms = { fields: FLASH_FIELDS, values };
 
   const o = new Tensor(device, q.shape, dtype);
@@ -108,7 +128,7 @@ export function flashAttentionWith(
     device.run({
       name: "flash_attention",
       key: flashKey("fwd", cfg),
-      code: () => flashForwardWGSL(cfg),
+      code: () => (cfg.variant === "subgroup" ? flashForwardSubgroupWGSL(cfg) : flashForwardWGSL(cfg)),
       buffers: [q.buffer, k.buffer, v.buffer, o.buffer, lse.buffer],
       uniforms,
       workgroups: rowGrid(Sq, cfg.wg, BH),
@@ -143,7 +163,7 @@ export function flashAttentionWith(
           device.run({
             name: "flash_attention_dkv",
             key: flashKey("dkv", cfg),
-            code: () => flashBackwardKVWGSL(cfg),
+            code: () => (cfg.variant === "subgroup" ? flashBackwardKVSubgroupWGSL(cfg) : flashBackwardKVWGSL(cfg)),
             buffers: [q.buffer, k.buffer, v.buffer, g.buffer, lse.buffer, delta.buffer, dk.buffer, dv.buffer],
             uniforms,
             workgroups: rowGrid(Sk, cfg.wg, BH),
@@ -153,7 +173,7 @@ export function flashAttentionWith(
           device.run({
             name: "flash_attention_dq",
             key: flashKey("dq", cfg),
-            code: () => flashBackwardQWGSL(cfg),
+            code: () => (cfg.variant === "subgroup" ? flashBackwardQSubgroupWGSL(cfg) : flashBackwardQWGSL(cfg)),
             buffers: [q.buffer, k.buffer, v.buffer, g.buffer, lse.buffer, delta.buffer, dq.buffer],
             uniforms,
             workgroups: rowGrid(Sq, cfg.wg, BH),
