@@ -41,8 +41,18 @@ export interface AdapterSummary {
   isFallbackAdapter: boolean;
   subgroupMinSize?: number;
   subgroupMaxSize?: number;
+  /** Block shapes of `chromium-experimental-subgroup-matrix`, when the adapter has the feature. */
+  subgroupMatrixConfigs?: SubgroupMatrixConfig[];
   features: string[];
   limits: Record<string, number>;
+}
+
+export interface SubgroupMatrixConfig {
+  componentType: string;
+  resultComponentType: string;
+  M: number;
+  N: number;
+  K: number;
 }
 
 export interface ProgramDesc {
@@ -198,6 +208,7 @@ export class Device {
       isFallbackAdapter: (info as { isFallbackAdapter?: boolean }).isFallbackAdapter ?? false,
       subgroupMinSize: (info as { subgroupMinSize?: number }).subgroupMinSize,
       subgroupMaxSize: (info as { subgroupMaxSize?: number }).subgroupMaxSize,
+      subgroupMatrixConfigs: readSubgroupMatrixConfigs(info),
       features: [...device.features].map(String).sort(),
       limits,
     };
@@ -481,6 +492,18 @@ export class Device {
       throw new GPUError(`${what}: the GPU reported an error (recent ops: ${this.recentOps.join(", ")}): ${msg}`);
     }
   }
+}
+
+function readSubgroupMatrixConfigs(info: GPUAdapterInfo): SubgroupMatrixConfig[] | undefined {
+  const raw = (info as { subgroupMatrixConfigs?: Iterable<SubgroupMatrixConfig> }).subgroupMatrixConfigs;
+  if (!raw) return undefined;
+  return [...raw].map((c) => ({
+    componentType: String(c.componentType),
+    resultComponentType: String(c.resultComponentType),
+    M: c.M,
+    N: c.N,
+    K: c.K,
+  }));
 }
 
 function backendOf(info: GPUAdapterInfo): string {

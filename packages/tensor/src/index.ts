@@ -50,7 +50,7 @@ export {
   maximum,
 } from "./ops/elementwise.js";
 export { sum, mean, max, sumTo } from "./ops/reduce.js";
-export { matmul, type MatmulOptions } from "./ops/matmul.js";
+export { matmul, type MatmulOptions, type MatmulActivation } from "./ops/matmul.js";
 export { reshape, permute, transpose, slice, concat, indexSelect } from "./ops/movement.js";
 export { cast } from "./ops/cast.js";
 export { softmax } from "./ops/softmax.js";

@@ -392,8 +392,29 @@ function sgCommon(c: FlashKernelConfig) {
     /** Σ_t w_t · broadcast(x, t). */
     bsum: (w: (t: number) => string, x: string) => seq(c.kb).map((t) => `${w(t)} * subgroupBroadcast(${x}, ${t}u)`).join(" + "),
     vt,
-    philox: c.dropout ? PHILOX_WGSL : "",
+    philox: c.dropout ? `${PHILOX_WGSL}\n${BLOCK_DROPOUT_WGSL}` : "",
   };
+}
+
+/**
+ * Dropout for a block of KB ≤ 9 consecutive flat indices e0 … e0+KB−1: one Philox call yields the words
+ * of 4 consecutive indices (philox_uniform's counter is i >> 2), so three calls cover the block instead
+ * of one call per element; keep_at picks index e0 + t's word exactly as philox_uniform would.
+ */
+const BLOCK_DROPOUT_WGSL = `
+fn philox_words(c: u32) -> vec4u { return philox(vec4u(c, P.offset, 0u, 0u), vec2u(P.seed, 0x5eedu)); }
+fn keep_at(w0: vec4u, w1: vec4u, w2: vec4u, pos: u32) -> f32 {
+  let w = select(select(w0, w1, pos >= 4u), w2, pos >= 8u)[pos & 3u];
+  return select(0.0, P.rs, f32(w >> 8u) * (1.0 / 16777216.0) >= P.p);
+}`;
+
+/** Lane-local words for the block starting at flat index `e0` (declares dw0..dw2 and da). */
+function blockWords(e0: string): string {
+  return `let de0 = ${e0};
+    let da = de0 & 3u;
+    let dw0 = philox_words(de0 >> 2u);
+    let dw1 = philox_words((de0 >> 2u) + 1u);
+    let dw2 = philox_words((de0 >> 2u) + 2u);`;
 }
 
 function sgHeader(c: FlashKernelConfig): string {
@@ -452,7 +473,8 @@ ${sgHeader(c)}
     m = mb;
     ${each((t) => `let p${t} = exp2(s${t} - mb);`)}
     l = l * alpha + ${each((t) => `p${t}`, " + ")};
-    ${each((t) => `let z${t} = p${t} * ${dropWeight(c, `pbase + j0 + ${t}u`)};`)}
+    ${c.dropout ? blockWords("pbase + j0") : ""}
+    ${each((t) => `let z${t} = p${t}${c.dropout ? ` * keep_at(dw0, dw1, dw2, da + ${t}u)` : ""};`)}
     for (var c = 0u; c < D4; c++) {
       let vv = vec4<f32>(Vv[mr + c]);
       o[c] = o[c] * alpha + ${bsum((t) => `z${t}`, "vv")};
@@ -516,7 +538,14 @@ ${sgHeader(c)}
     }
     // Query rows past the end contribute nothing.
     ${each((t) => `let p${t} = select(0.0, exp2(s${t} - subgroupBroadcast(ml, ${t}u)), i0 + ${t}u < P.sq);`)}
-    ${each((t) => `let z${t} = ${dropWeight(c, `(qb0 + min(i0 + ${t}u, P.sq - 1u)) * P.sk + j`)};`)}
+    // Dropout: lane t draws the words of query row i0 + t for this workgroup's KB keys; each lane then
+    // picks its key's word from lane t's (the keys of one query row are consecutive flat indices).
+    ${c.dropout ? blockWords(`mi * P.sk + wid.x * ${c.wg}u`) : ""}
+    ${each((t) =>
+      c.dropout
+        ? `let z${t} = keep_at(subgroupBroadcast(dw0, ${t}u), subgroupBroadcast(dw1, ${t}u), subgroupBroadcast(dw2, ${t}u), subgroupBroadcast(da, ${t}u) + lid);`
+        : `let z${t} = 1.0;`,
+    )}
     ${each((t) => `let pz${t} = p${t} * z${t};`)}
     ${each((t) => `let ds${t} = p${t} * (dp${t} * z${t} - subgroupBroadcast(md, ${t}u));`)}
     for (var c = 0u; c < D4; c++) {
@@ -580,7 +609,8 @@ ${sgHeader(c)}
     }
     // Keys past the end contribute nothing.
     ${each((t) => `let p${t} = select(0.0, exp2(s${t} - li), j0 + ${t}u < P.sk);`)}
-    ${each((t) => `let ds${t} = p${t} * (dp${t} * ${dropWeight(c, `pbase + min(j0 + ${t}u, P.sk - 1u)`)} - di);`)}
+    ${c.dropout ? blockWords("pbase + j0") : ""}
+    ${each((t) => `let ds${t} = p${t} * (dp${t}${c.dropout ? ` * keep_at(dw0, dw1, dw2, da + ${t}u)` : ""} - di);`)}
     for (var c = 0u; c < D4; c++) {
       let kv = vec4<f32>(K[mr + c]);
       dq[c] = dq[c] + ${bsum((t) => `ds${t}`, "kv")};

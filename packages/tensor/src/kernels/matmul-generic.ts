@@ -4,13 +4,19 @@
  * pipeline per (transA, transB, epilogue, dtype). Fast per-adapter kernels live beside this one and fall
  * back to it for shapes they do not cover.
  */
+import { type EpilogueSpec, epilogueBindings, epilogueKey, epilogueWGSL } from "./matmul-epilogue.js";
 import { declareBindings } from "./wgsl.js";
 
 export interface MatmulVariant {
   transA: boolean;
   transB: boolean;
-  bias: boolean;
+  /** Input element type. */
   dtype: "f32" | "f16";
+  epilogue: EpilogueSpec;
+}
+
+export function genericMatmulKey(v: MatmulVariant): string {
+  return `matmul|generic|${v.transA}|${v.transB}|${v.dtype}|${epilogueKey(v.epilogue)}`;
 }
 
 export const MATMUL_FIELDS = [
@@ -25,16 +31,17 @@ export const MATMUL_FIELDS = [
 
 export function matmulGenericWGSL(v: MatmulVariant): string {
   const t = v.dtype;
+  const e = v.epilogue;
   const aIdx = v.transA ? "aBase + k * P.M + m" : "aBase + m * P.K + k";
   const bIdx = v.transB ? "bBase + n * P.K + k" : "bBase + k * P.N + n";
   const bindings = [
     { name: "A", type: t, access: "read" as const },
     { name: "B", type: t, access: "read" as const },
-    ...(v.bias ? [{ name: "bias", type: t, access: "read" as const }] : []),
-    { name: "C", type: t, access: "read_write" as const },
+    ...epilogueBindings(e),
   ];
-  return `${t === "f16" ? "enable f16;" : ""}
+  return `${t === "f16" || e.dtype === "f16" ? "enable f16;" : ""}
 ${declareBindings(bindings, MATMUL_FIELDS)}
+${epilogueWGSL(e)}
 fn loadA(aBase: u32, m: u32, k: u32) -> f32 {
   if (m >= P.M || k >= P.K) { return 0.0; }
   return f32(A[${aIdx}]);
@@ -62,13 +69,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
   for (var i = 0u; i < 4u; i++) {
     let m = row0 + i;
     if (m >= P.M) { break; }
-    for (var j = 0u; j < 4u; j++) {
-      let n = col0 + j;
-      if (n >= P.N) { break; }
-      var v = acc[i][j] * P.alpha;
-      ${v.bias ? "v = v + f32(bias[n]);" : ""}
-      C[cBase + m * P.N + n] = ${t}(v);
-    }
+    store4(cBase, m, col0, acc[i]);
   }
 }`;
 }

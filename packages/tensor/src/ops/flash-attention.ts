@@ -40,14 +40,16 @@ export interface FlashTuning {
 }
 
 /**
- * lavapipe: one SIMD vector (8 lanes) per workgroup reading the other side straight from storage at a
- * workgroup-uniform address, no barriers, head dim as a uniform (LLVM unrolling a compile-time D costs
- * tens of seconds per pipeline there). GPUs: 64 rows per workgroup sharing tiles staged in workgroup
- * memory, head dim compiled in so the row arrays live in registers.
+ * lavapipe: a workgroup is one 8-lane subgroup (one SIMD vector); each block of 8 other-side rows is
+ * loaded once and shared with subgroupBroadcast, no barriers, head dim as a uniform (LLVM unrolling a
+ * compile-time D costs seconds to tens of seconds per pipeline there). Without subgroups of exactly
+ * that size, or for head dims that are not a multiple of 4, the "direct" kernel (every lane reads the
+ * block itself). GPUs: 64 rows per workgroup sharing tiles staged in workgroup memory, head dim
+ * compiled in so the row arrays live in registers.
  */
 export function flashTuningFor(device: Device): FlashTuning {
   return device.isCpuAdapter
-    ? { variant: "direct", wg: 8, kb: 8, bc: 0, constD: false }
+    ? { variant: "subgroup", wg: 8, kb: 8, bc: 0, constD: false }
     : { variant: "tiled", wg: 64, kb: 8, bc: 64, constD: true };
 }
 

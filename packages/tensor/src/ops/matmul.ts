@@ -1,13 +1,29 @@
 /**
  * Matrix multiplication with transposed operands, batching, broadcasting of a 2-D operand over a batch,
- * and a fused bias epilogue (Linear layers need one dispatch, not two).
+ * and a fused epilogue: C = act(alpha·op(A)·op(B) + bias) + residual in one dispatch (a Linear layer,
+ * Linear+GELU of an MLP, and the residual add after a projection are each one kernel, not two or three).
+ *
+ * The kernel is chosen per adapter (kernels/matmul-config.ts): the texture kernel on CPU adapters
+ * (lavapipe), the subgroup-matrix kernel where that feature exists, the shared-memory tiled kernel on
+ * other GPUs, and the generic one as the fallback for whatever the others do not cover.
  */
 import { needsGrad, record } from "../autograd.js";
+import type { Device } from "../device.js";
 import { DTypeError, ShapeError, fmtShape } from "../errors.js";
 import { requireFloat, sameDevice } from "../io.js";
-import { MATMUL_FIELDS, matmulGenericWGSL } from "../kernels/matmul-generic.js";
+import { type MatmulKernelKind, type MatmulTuning, fixedSubgroupSize, matmulTuning, shapeClass } from "../kernels/matmul-config.js";
+import type { EpilogueSpec, MatmulActivation } from "../kernels/matmul-epilogue.js";
+import { MATMUL_FIELDS, genericMatmulKey, matmulGenericWGSL } from "../kernels/matmul-generic.js";
+import { subgroupMatrixFor } from "./matmul-subgroup.js";
+import { SGMAT_FIELDS, subgroupMatrixKey, subgroupMatrixWGSL } from "../kernels/matmul-subgroup-matrix.js";
+import { TEXTURE_MATMUL_FIELDS, type OperandMode, textureMatmulKey, textureMatmulWGSL } from "../kernels/matmul-texture.js";
+import { TILED_MATMUL_FIELDS, TILE, tiledMatmulKey, tiledMatmulWGSL } from "../kernels/matmul-tiled.js";
+import { maxOperandTexels, operandTexture, packOperand } from "../kernels/operand-textures.js";
 import { Tensor } from "../tensor.js";
+import { elementwise } from "./elementwise.js";
 import { sumTo } from "./reduce.js";
+
+export type { MatmulActivation } from "../kernels/matmul-epilogue.js";
 
 export interface MatmulOptions {
   transA?: boolean;
@@ -16,6 +32,10 @@ export interface MatmulOptions {
   bias?: Tensor;
   /** Scales A·B before the bias. */
   alpha?: number;
+  /** Applied after the bias (fused): "gelu" (erf, timm/Megatron), "gelu_tanh", "relu". */
+  activation?: MatmulActivation;
+  /** Added after the activation (fused residual connection): same shape as the result. */
+  residual?: Tensor;
 }
 
 interface Plan {
@@ -64,13 +84,50 @@ function plan(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Plan {
   };
 }
 
-/** The raw kernel call (no autograd). */
-export function matmulKernel(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-  const device = sameDevice("matmul", a, b, ...(opts.bias ? [opts.bias] : []));
+let forcedKernel: MatmulKernelKind | null = null;
+
+/** Tests and benchmarks: run every matmul with `kind` (null restores per-adapter selection). */
+export function setMatmulKernelOverride(kind: MatmulKernelKind | null): void {
+  forcedKernel = kind;
+}
+
+/** The kernel `matmul` would run for these operands (for benchmarks and reports). */
+export function matmulKernelFor(a: Tensor, b: Tensor, opts: MatmulOptions = {}): MatmulKernelKind {
+  const p = plan(a, b, !!opts.transA, !!opts.transB);
+  return choose(a.device, p, !!opts.transA, !!opts.transB, a.dtype as "f32" | "f16").kind;
+}
+
+interface Choice {
+  kind: MatmulKernelKind;
+  tuning: MatmulTuning;
+}
+
+function choose(device: Device, p: Plan, transA: boolean, transB: boolean, dtype: "f32" | "f16"): Choice {
+  const tuning = matmulTuning(device, shapeClass(p.M, p.N));
+  const want = forcedKernel ?? tuning.kind;
+  if (want === "texture" && textureFits(device, p, transA, transB)) return { kind: "texture", tuning };
+  if (want === "subgroup-matrix" && subgroupMatrixFor(device, p, dtype)) return { kind: "subgroup-matrix", tuning };
+  if (want === "tiled" || want === "subgroup-matrix") return { kind: "tiled", tuning };
+  // The texture kernel could not take this product (texture limits, no fixed subgroup size): on a CPU
+  // adapter the generic kernel is the faster of the storage-buffer ones.
+  return { kind: "generic", tuning };
+}
+
+export interface MatmulKernelOptions extends MatmulOptions {
+  /** Also return the pre-activation (alpha·A·B + bias), for the activation's backward. */
+  savePre?: boolean;
+}
+
+/** The raw kernel call (no autograd). With `savePre` and an activation, `pre` holds the pre-activation. */
+export function matmulKernelWithPre(a: Tensor, b: Tensor, opts: MatmulKernelOptions = {}): { out: Tensor; pre: Tensor | null } {
+  const extra = [...(opts.bias ? [opts.bias] : []), ...(opts.residual ? [opts.residual] : [])];
+  const device = sameDevice("matmul", a, b, ...extra);
   requireFloat("matmul", a);
   requireFloat("matmul", b);
-  if (a.dtype !== b.dtype) {
-    throw new DTypeError(`matmul: operands have different dtypes (${a.describe()} and ${b.describe()}); cast one.`);
+  if (a.dtype !== b.dtype || (a.dtype !== "f32" && a.dtype !== "f16")) {
+    throw new DTypeError(
+      `matmul: operands ${a.describe()} and ${b.describe()} must both be f32 or both f16; cast one (bf16 is a storage type: cast to f32 first).`,
+    );
   }
   const transA = !!opts.transA;
   const transB = !!opts.transB;
@@ -78,64 +135,254 @@ export function matmulKernel(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Te
   if (opts.bias && (opts.bias.rank !== 1 || opts.bias.shape[0] !== p.N || opts.bias.dtype !== a.dtype)) {
     throw new ShapeError(`matmul: bias ${opts.bias.describe()} must be [${p.N}] ${a.dtype} (one value per output column).`);
   }
-  const out = new Tensor(device, p.outShape, a.dtype);
+  if (opts.residual && (opts.residual.shape.join() !== p.outShape.join() || opts.residual.dtype !== a.dtype)) {
+    throw new ShapeError(`matmul: residual ${opts.residual.describe()} must be ${fmtShape(p.outShape)} ${a.dtype} (the result's shape).`);
+  }
   const dtype = a.dtype as "f32" | "f16";
-  const variant = { transA, transB, bias: !!opts.bias, dtype };
-  device.run({
-    name: "matmul",
-    key: `matmul|generic|${transA}|${transB}|${variant.bias}|${dtype}`,
-    code: () => matmulGenericWGSL(variant),
-    buffers: [a.buffer, b.buffer, ...(opts.bias ? [opts.bias.buffer] : []), out.buffer],
-    uniforms: { fields: MATMUL_FIELDS, values: [p.M, p.N, p.K, p.sa, p.sb, p.M * p.N, opts.alpha ?? 1] },
-    workgroups: [Math.ceil(p.N / 32), Math.ceil(p.M / 32), p.batch],
-  });
-  return out;
+  const activation = opts.activation ?? "none";
+  const savePre = !!opts.savePre && activation !== "none";
+  const epilogue: EpilogueSpec = {
+    bias: !!opts.bias,
+    activation,
+    residual: !!opts.residual,
+    savePre,
+    dtype,
+    vec: p.N % 4 === 0,
+  };
+  const out = new Tensor(device, p.outShape, dtype);
+  const pre = savePre ? new Tensor(device, p.outShape, dtype) : null;
+  const epiBuffers = [
+    ...(opts.bias ? [opts.bias.buffer] : []),
+    ...(opts.residual ? [opts.residual.buffer] : []),
+    out.buffer,
+    ...(pre ? [pre.buffer] : []),
+  ];
+  const alpha = opts.alpha ?? 1;
+  if (p.M * p.N * p.batch === 0) return { out, pre };
+  const choice = choose(device, p, transA, transB, dtype);
+  switch (choice.kind) {
+    case "texture":
+      runTexture(device, a, b, p, transA, transB, epilogue, epiBuffers, alpha, choice.tuning);
+      break;
+    case "subgroup-matrix": {
+      const sm = subgroupMatrixFor(device, p, dtype)!;
+      const v = { transA, transB, shape: sm.shape, tm: choice.tuning.tm, tn: choice.tuning.tn, sg: sm.sg, syntax: sm.syntax, epilogue };
+      device.run({
+        name: "matmul",
+        key: subgroupMatrixKey(v),
+        code: () => subgroupMatrixWGSL(v),
+        buffers: [a.buffer, b.buffer, ...epiBuffers],
+        uniforms: { fields: SGMAT_FIELDS, values: [p.M, p.N, p.K, p.sa, p.sb, p.M * p.N, alpha] },
+        workgroups: [Math.ceil(p.N / (v.tn * sm.shape.N)), Math.ceil(p.M / (v.tm * sm.shape.M)), p.batch],
+      });
+      break;
+    }
+    case "tiled": {
+      const v = { transA, transB, inType: dtype, tk: choice.tuning.tk, epilogue };
+      device.run({
+        name: "matmul",
+        key: tiledMatmulKey(v),
+        code: () => tiledMatmulWGSL(v),
+        buffers: [a.buffer, b.buffer, ...epiBuffers],
+        uniforms: { fields: TILED_MATMUL_FIELDS, values: [p.M, p.N, p.K, p.sa, p.sb, p.M * p.N, alpha] },
+        workgroups: [Math.ceil(p.N / TILE), Math.ceil(p.M / TILE), p.batch],
+      });
+      break;
+    }
+    case "generic": {
+      const v = { transA, transB, dtype, epilogue };
+      device.run({
+        name: "matmul",
+        key: genericMatmulKey(v),
+        code: () => matmulGenericWGSL(v),
+        buffers: [a.buffer, b.buffer, ...epiBuffers],
+        uniforms: { fields: MATMUL_FIELDS, values: [p.M, p.N, p.K, p.sa, p.sb, p.M * p.N, alpha] },
+        workgroups: [Math.ceil(p.N / 32), Math.ceil(p.M / 32), p.batch],
+      });
+      break;
+    }
+  }
+  return { out, pre };
 }
 
+/** The raw kernel call (no autograd). */
+export function matmulKernel(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
+  return matmulKernelWithPre(a, b, opts).out;
+}
+
+// ---- texture kernel plumbing ----
+
 /**
- * C = alpha · op(A) · op(B) (+ bias), op = transpose when the flag is set. A: [..., M, K], B: [..., K, N]
- * or [K, N] shared across A's batch.
+ * How an operand reaches its texture: copied as is (its contiguous dimension is a multiple of 4, so its
+ * texels are whole rows of the layout the kernel reads) or packed by a small kernel into the "row"
+ * layout, zero-padded (any shape; also what a ragged K needs, see matmul-texture.ts).
+ */
+interface OperandPlan {
+  mode: OperandMode;
+  copy: boolean;
+  /** Texels per layout row, and per batch matrix (0 when shared across the batch). */
+  row: number;
+  batchTexels: number;
+  texels: number;
+}
+
+function planA(p: Plan, transA: boolean, batches: number): OperandPlan {
+  const { M, K } = p;
+  const K4 = Math.ceil(K / 4);
+  if (!transA && K % 4 === 0) return { mode: "row", copy: true, row: K / 4, batchTexels: M * K4, texels: batches * M * K4 };
+  if (transA && M % 4 === 0 && K % 4 === 0) return { mode: "col", copy: true, row: M / 4, batchTexels: K * (M / 4), texels: batches * K * (M / 4) };
+  return { mode: "row", copy: false, row: K4, batchTexels: M * K4, texels: batches * M * K4 };
+}
+
+function planB(p: Plan, transB: boolean, batches: number): OperandPlan {
+  const { N, K } = p;
+  const N4 = Math.ceil(N / 4);
+  if (!transB && N % 4 === 0) return { mode: "row", copy: true, row: N / 4, batchTexels: K * (N / 4), texels: batches * K * (N / 4) };
+  if (transB && K % 4 === 0) return { mode: "col", copy: true, row: K / 4, batchTexels: N * (K / 4), texels: batches * N * (K / 4) };
+  return { mode: "row", copy: false, row: N4, batchTexels: K * N4, texels: batches * K * N4 };
+}
+
+function textureFits(device: Device, p: Plan, transA: boolean, transB: boolean): boolean {
+  if (!fixedSubgroupSize(device)) return false;
+  const max = maxOperandTexels(device);
+  const na = p.sa ? p.batch : 1;
+  const nb = p.sb ? p.batch : 1;
+  return planA(p, transA, na).texels <= max && planB(p, transB, nb).texels <= max;
+}
+
+function runTexture(
+  device: Device,
+  a: Tensor,
+  b: Tensor,
+  p: Plan,
+  transA: boolean,
+  transB: boolean,
+  epilogue: EpilogueSpec,
+  epiBuffers: GPUBuffer[],
+  alpha: number,
+  tuning: MatmulTuning,
+): void {
+  const sg = fixedSubgroupSize(device)!;
+  // Short products (attention's 17-row matrices) get a tile no taller than they are.
+  const rows = Math.max(sg, Math.min(Math.ceil(tuning.rows / sg) * sg, Math.ceil(p.M / sg) * sg));
+  const na = p.sa ? p.batch : 1;
+  const nb = p.sb ? p.batch : 1;
+  const pa = planA(p, transA, na);
+  const pb = planB(p, transB, nb);
+  const f16 = a.dtype === "f16";
+  const texA = operandTexture(device, "A", pa.copy && f16 ? "rgba16float" : "rgba32float", pa.texels);
+  const texB = operandTexture(device, "B", pb.copy && f16 ? "rgba16float" : "rgba32float", pb.texels);
+  const dtype = a.dtype as "f32" | "f16";
+  if (pa.copy) device.copyToTexture(a.buffer, 0, texA.texture, pa.texels);
+  else {
+    packOperand(device, a.buffer, dtype, texA.view, {
+      batches: na,
+      rows: p.M,
+      cols: p.K,
+      rowStride: transA ? 1 : p.K,
+      colStride: transA ? p.M : 1,
+      batchStride: p.M * p.K,
+    });
+  }
+  if (pb.copy) device.copyToTexture(b.buffer, 0, texB.texture, pb.texels);
+  else {
+    packOperand(device, b.buffer, dtype, texB.view, {
+      batches: nb,
+      rows: p.K,
+      cols: p.N,
+      rowStride: transB ? 1 : p.N,
+      colStride: transB ? p.K : 1,
+      batchStride: p.K * p.N,
+    });
+  }
+  const v = { aMode: pa.mode, bMode: pb.mode, rows, sg, epilogue };
+  device.run({
+    name: "matmul",
+    key: textureMatmulKey(v),
+    code: () => textureMatmulWGSL(v),
+    buffers: epiBuffers,
+    views: [texA.view, texB.view],
+    uniforms: {
+      fields: TEXTURE_MATMUL_FIELDS,
+      values: [p.M, p.N, p.K, Math.ceil(p.K / 4), pa.row, na > 1 ? pa.batchTexels : 0, pb.row, nb > 1 ? pb.batchTexels : 0, p.M * p.N, alpha],
+    },
+    workgroups: [Math.ceil(Math.ceil(p.N / 4) / sg), Math.ceil(p.M / rows), p.batch],
+  });
+}
+
+// ---- autograd ----
+
+/**
+ * C = act(alpha · op(A) · op(B) + bias) + residual, op = transpose when the flag is set.
+ * A: [..., M, K], B: [..., K, N] or [K, N] shared across A's batch.
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-  const c = matmulKernel(a, b, opts);
   const bias = opts.bias;
-  if (needsGrad(a, b, bias)) {
+  const residual = opts.residual;
+  const activation = opts.activation ?? "none";
+  const grad = needsGrad(a, b, bias, residual);
+  const { out: c, pre } = matmulKernelWithPre(a, b, { ...opts, savePre: grad && activation !== "none" });
+  if (grad) {
     const transA = !!opts.transA;
     const transB = !!opts.transB;
     const alpha = opts.alpha ?? 1;
     record(c, {
       name: "matmul",
-      inputs: [a, b, bias ?? null],
+      inputs: [a, b, bias ?? null, residual ?? null],
       backward: (g) => {
+        // Through the activation first: gz = g ⊙ act'(pre).
+        let gz = g;
+        if (pre) {
+          gz = activationGrad(activation, g, pre);
+          pre.dispose();
+        }
         let da: Tensor | null = null;
         let db: Tensor | null = null;
         if (a.requiresGrad) {
           da = transA
-            ? matmulKernel(b, g, { transA: transB, transB: true, alpha })
-            : matmulKernel(g, b, { transB: !transB, alpha });
+            ? matmulKernel(b, gz, { transA: transB, transB: true, alpha })
+            : matmulKernel(gz, b, { transB: !transB, alpha });
           da = fitTo(da, a.shape);
         }
         if (b.requiresGrad) {
           if (b.rank === 2 && a.rank > 2 && !transA) {
             // B was shared across A's folded batch: one GEMM over the flattened rows.
             const a2 = a.view([a.numel / a.shape[a.rank - 1]!, a.shape[a.rank - 1]!]);
-            const g2 = g.view([g.numel / g.shape[g.rank - 1]!, g.shape[g.rank - 1]!]);
+            const g2 = gz.view([gz.numel / gz.shape[gz.rank - 1]!, gz.shape[gz.rank - 1]!]);
             db = transB ? matmulKernel(g2, a2, { transA: true, alpha }) : matmulKernel(a2, g2, { transA: true, alpha });
             a2.dispose();
             g2.dispose();
           } else {
             db = transB
-              ? matmulKernel(g, a, { transA: true, transB: transA, alpha })
-              : matmulKernel(a, g, { transA: !transA, alpha });
+              ? matmulKernel(gz, a, { transA: true, transB: transA, alpha })
+              : matmulKernel(a, gz, { transA: !transA, alpha });
             db = fitTo(db, b.shape);
           }
         }
-        const dbias = bias?.requiresGrad ? sumTo(g, bias.shape) : null;
-        return [da, db, dbias];
+        const dbias = bias?.requiresGrad ? sumTo(gz, bias.shape) : null;
+        if (gz !== g) gz.dispose();
+        // The residual's gradient is the incoming one unchanged (autograd copies it if it is shared).
+        const dres = residual?.requiresGrad ? g : null;
+        return [da, db, dbias, dres];
       },
     });
+  } else if (pre) {
+    pre.dispose();
   }
   return c;
+}
+
+function activationGrad(act: MatmulActivation, g: Tensor, pre: Tensor): Tensor {
+  switch (act) {
+    case "gelu":
+      return elementwise("gelu_grad", [g, pre], "a * gelu_erf_grad(b)");
+    case "gelu_tanh":
+      return elementwise("gelu_tanh_grad", [g, pre], "a * gelu_tanh_grad(b)");
+    case "relu":
+      return elementwise("relu_grad", [g, pre], "select(0.0, a, b > 0.0)");
+    case "none":
+      return g;
+  }
 }
 
 /** Reduces a batched gradient to an operand that was broadcast over the batch; reshapes folded ones. */

@@ -1,0 +1,140 @@
+/**
+ * Matmul for CPU adapters (Mesa lavapipe/llvmpipe): operands read through textures, A shared across the
+ * subgroup with subgroupBroadcast, register-blocked R×4 outputs per lane, f32 accumulation.
+ *
+ * Why this shape (measured, PERF-NOTES.md): llvmpipe runs 8 invocations as one SIMD vector and turns a
+ * divergent storage-buffer load into a per-lane loop with a bounds-check branch per component, so a
+ * storage-buffer matmul is load-bound at ~10-20 GFLOP/s whatever the tiling; workgroup memory is
+ * slower still. `textureLoad` compiles to a vectorised fetch, and `subgroupBroadcast` of a register is
+ * one shuffle. So each lane fetches a few texels of A (rows of the tile) and the subgroup shares them,
+ * while each lane fetches its own 4 columns of B; every fetched texel then feeds R (up to 32) vec4
+ * multiply-adds. Texture fetches are function calls that spill live registers, which is why a tall
+ * tile (32 rows: 128 accumulators, some spilled) still beats a register-resident 8-row one.
+ *
+ * Operands live in textures in "linear-wrapped" layout: texel i of the matrix sits at
+ * (i % 4096, i / 4096), so a row-major buffer whose contiguous dimension is a multiple of 4 is copied in
+ * unchanged (copyBufferToTexture, ~memcpy speed) and any other operand is packed by matmul-pack.ts.
+ * Both storage orders of each operand are read directly:
+ *   A "row": texel (m, k4) = A[m, 4k4..4k4+3]     A "col" (Aᵀ stored [K, M]): texel (k, m4) = A[4m4.., k]
+ *   B "row": texel (k, n4) = B[k, 4n4..4n4+3]     B "col" (Bᵀ stored [N, K]): texel (n, k4) = B[4k4.., n]
+ * so x·Wᵀ, dY·W and dYᵀ·X all need no transposing copy.
+ */
+import { type EpilogueSpec, epilogueBindings, epilogueKey, epilogueWGSL } from "./matmul-epilogue.js";
+import { declareBindings } from "./wgsl.js";
+
+export type OperandMode = "row" | "col";
+
+export interface TextureMatmulVariant {
+  aMode: OperandMode;
+  bMode: OperandMode;
+  /** Rows per tile (a multiple of the subgroup size). */
+  rows: number;
+  /** Subgroup size = workgroup size (lanes). */
+  sg: number;
+  epilogue: EpilogueSpec;
+}
+
+/** log2 of the texture width in texels. */
+export const TEX_WIDTH_LOG2 = 12;
+export const TEX_WIDTH = 1 << TEX_WIDTH_LOG2;
+
+export const TEXTURE_MATMUL_FIELDS = [
+  ["M", "u32"],
+  ["N", "u32"],
+  ["K", "u32"],
+  ["K4", "u32"],
+  ["aRow", "u32"],
+  ["aBatch", "u32"],
+  ["bRow", "u32"],
+  ["bBatch", "u32"],
+  ["cBatch", "u32"],
+  ["alpha", "f32"],
+] as const;
+
+export function textureMatmulKey(v: TextureMatmulVariant): string {
+  return `matmul|tex|${v.aMode}${v.bMode}|r${v.rows}|sg${v.sg}|${epilogueKey(v.epilogue)}`;
+}
+
+export function textureMatmulWGSL(v: TextureMatmulVariant): string {
+  const { rows: R, sg: SG } = v;
+  if (R % SG || SG % 4 || SG > 32) throw new Error(`internal: texture matmul needs rows % sg == 0 and sg in {4, 8, 16, 32}`);
+  const rounds = R / SG; // A fetches per lane per 4-wide k step
+  const e = v.epilogue;
+  const lines: string[] = [];
+  const L = (s: string) => lines.push(s);
+
+  // a[r][i]: WGSL expression of A[m0 + r, 4k4 + i] (uniform across lanes after the broadcast).
+  const a: string[][] = Array.from({ length: R }, () => new Array<string>(4));
+  for (let q = 0; q < rounds; q++) {
+    for (let l = 0; l < SG; l++) {
+      const x = `x${q}_${l}`;
+      if (v.aMode === "row") {
+        // lane l, round q fetched row q·SG + l: 4 consecutive k.
+        for (let i = 0; i < 4; i++) a[q * SG + l]![i] = `${x}[${i}]`;
+      } else {
+        // lane l, round q fetched k-offset (l & 3) of rows 4·j..4·j+3, j = (l >> 2) + q·SG/4.
+        const i = l & 3;
+        const j = (l >> 2) + q * (SG / 4);
+        for (let c = 0; c < 4; c++) a[4 * j + c]![i] = `${x}[${c}]`;
+      }
+    }
+  }
+
+  L(`enable subgroups;`);
+  if (e.dtype === "f16") L(`enable f16;`);
+  L(declareBindings(epilogueBindings(e)));
+  const nb = epilogueBindings(e).length;
+  L(`@group(0) @binding(${nb}) var At: texture_2d<f32>;`);
+  L(`@group(0) @binding(${nb + 1}) var Bt: texture_2d<f32>;`);
+  L(`struct Params { ${TEXTURE_MATMUL_FIELDS.map(([n, t]) => `${n}: ${t},`).join(" ")} }`);
+  L(`@group(0) @binding(${nb + 2}) var<uniform> P: Params;`);
+  L(`fn ldA(i: u32) -> vec4f { return textureLoad(At, vec2u(i & ${TEX_WIDTH - 1}u, i >> ${TEX_WIDTH_LOG2}u), 0); }`);
+  L(`fn ldB(i: u32) -> vec4f { return textureLoad(Bt, vec2u(i & ${TEX_WIDTH - 1}u, i >> ${TEX_WIDTH_LOG2}u), 0); }`);
+  L(epilogueWGSL(e));
+  L(`@compute @workgroup_size(${SG})`);
+  L(`fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) sl: u32) {`);
+  L(`  let batch = wg.z;`);
+  L(`  let m0 = wg.y * ${R}u;`);
+  L(`  let n4 = wg.x * ${SG}u + li;`);
+  L(`  let aBase = batch * P.aBatch;`);
+  L(`  let bBase = batch * P.bBatch;`);
+  // Fetch coordinates are clamped into the matrix: lanes and rows past the edge compute values the
+  // epilogue never stores, and a clamped fetch never reads another batch or uninitialised texels. Past
+  // K, A is zero (K % 4 != 0 forces A through the zero-padding pack), so clamped B rows add nothing.
+  L(`  let mMax = P.M - 1u;`);
+  L(`  let nMax = P.N - 1u;`);
+  L(`  let kMax = P.K - 1u;`);
+  if (v.aMode === "row") {
+    for (let q = 0; q < rounds; q++) L(`  let aOff${q} = aBase + min(m0 + ${q * SG}u + sl, mMax) * P.aRow;`);
+  } else {
+    for (let q = 0; q < rounds; q++) L(`  let aOff${q} = aBase + min(m0 / 4u + (sl >> 2u) + ${q * (SG / 4)}u, mMax / 4u);`);
+  }
+  if (v.bMode === "row") {
+    L(`  let bCol = bBase + min(n4, nMax / 4u);`);
+  } else {
+    for (let j = 0; j < 4; j++) L(`  let bOff${j} = bBase + min(n4 * 4u + ${j}u, nMax) * P.bRow;`);
+  }
+  for (let r = 0; r < R; r++) L(`  var acc${r} = vec4f(0.0);`);
+  L(`  for (var k4 = 0u; k4 < P.K4; k4++) {`);
+  // A: `rounds` texels per lane, shared below.
+  for (let q = 0; q < rounds; q++) {
+    if (v.aMode === "row") L(`    let av${q} = ldA(aOff${q} + k4);`);
+    else L(`    let av${q} = ldA(aOff${q} + min(k4 * 4u + (sl & 3u), kMax) * P.aRow);`);
+  }
+  // B: four texels per lane giving b0..b3 = B[4k4 + i, 4n4..4n4+3].
+  if (v.bMode === "row") {
+    for (let i = 0; i < 4; i++) L(`    let b${i} = ldB(bCol + min(k4 * 4u + ${i}u, kMax) * P.bRow);`);
+  } else {
+    for (let j = 0; j < 4; j++) L(`    let t${j} = ldB(bOff${j} + k4);`);
+    for (let i = 0; i < 4; i++) L(`    let b${i} = vec4f(t0[${i}], t1[${i}], t2[${i}], t3[${i}]);`);
+  }
+  for (let q = 0; q < rounds; q++) for (let l = 0; l < SG; l++) L(`    let x${q}_${l} = subgroupBroadcast(av${q}, ${l}u);`);
+  for (let i = 0; i < 4; i++) for (let r = 0; r < R; r++) L(`    acc${r} += ${a[r]![i]} * b${i};`);
+  L(`  }`);
+  L(`  let cBase = batch * P.cBatch;`);
+  L(`  let n = n4 * 4u;`);
+  L(`  if (n >= P.N) { return; }`);
+  for (let r = 0; r < R; r++) L(`  if (m0 + ${r}u < P.M) { store4(cBase, m0 + ${r}u, n, acc${r}); }`);
+  L(`}`);
+  return lines.join("\n");
+}

@@ -1,0 +1,313 @@
+/**
+ * Flash attention against (1) a float64 reference with central finite differences, (2) the naive
+ * attention (matmul/softmax/dropout) in f32 — which draws the same dropout mask — over the sequence
+ * lengths and head dims a ViT uses, and (3) memory: its peak at S = 1024 is O(S), the naive one O(S²).
+ */
+import { describe, expect, it } from "vitest";
+import * as T from "../src/index.js";
+import { type FlashTuning, flashAttentionWith } from "../src/ops/flash-attention.js";
+import { check, inputs, useDevice } from "./helpers.js";
+import { type Arr, arr, randArr, relErr } from "./ref.js";
+
+const ctx = useDevice();
+
+interface Drop {
+  p: number;
+  seed: number;
+  offset: number;
+}
+
+/** Float64 softmax(q kᵀ · scale) ⊙ mask · v with the mask element (bh, i, j) = Philox at (bh·Sq + i)·Sk + j. */
+function attentionRef(q: Arr, k: Arr, v: Arr, scale: number, drop?: Drop): Arr {
+  const [B, H, Sq, D] = q.shape as [number, number, number, number];
+  const Sk = k.shape[2]!;
+  const out = arr([B, H, Sq, D]);
+  const s = new Float64Array(Sk);
+  for (let bh = 0; bh < B * H; bh++) {
+    for (let i = 0; i < Sq; i++) {
+      let m = -Infinity;
+      for (let j = 0; j < Sk; j++) {
+        let acc = 0;
+        for (let d = 0; d < D; d++) acc += q.data[(bh * Sq + i) * D + d]! * k.data[(bh * Sk + j) * D + d]!;
+        s[j] = acc * scale;
+        m = Math.max(m, s[j]!);
+      }
+      let sum = 0;
+      for (let j = 0; j < Sk; j++) {
+        s[j] = Math.exp(s[j]! - m);
+        sum += s[j]!;
+      }
+      for (let j = 0; j < Sk; j++) {
+        let w = s[j]! / sum;
+        if (drop) w *= T.philoxUniform(drop.seed, drop.offset, (bh * Sq + i) * Sk + j) >= drop.p ? 1 / (1 - drop.p) : 0;
+        for (let d = 0; d < D; d++) out.data[(bh * Sq + i) * D + d]! += w * v.data[(bh * Sk + j) * D + d]!;
+      }
+    }
+  }
+  return out;
+}
+
+function rand(dev: T.Device, shape: number[], seed: number, requiresGrad = true, dtype: T.DType = "f32"): T.Tensor {
+  return T.tensor(dev, Float32Array.from(randArr(shape, seed, -2, 2).data), shape, { requiresGrad, dtype });
+}
+
+/**
+ * Forward and dq, dk, dv of Σ attn(q, k, v)·R for both paths from the same RNG offset (so dropout
+ * masks coincide); returns the relative error of each flash figure against the naive one.
+ */
+async function againstNaive(
+  dev: T.Device,
+  qShape: number[],
+  kvShape: number[],
+  opts: T.AttentionOptions,
+  tuning?: FlashTuning,
+): Promise<number[]> {
+  const q = rand(dev, qShape, 1);
+  const k = rand(dev, kvShape, 2);
+  const v = rand(dev, kvShape, 3);
+  const R = rand(dev, qShape, 4, false);
+  const offset = dev.rng.offset;
+  const run = async (flash: boolean): Promise<Float32Array[]> => {
+    dev.rng.offset = offset;
+    const o = T.scope(() => {
+      const o = flash ? flashAttentionWith(q, k, v, opts, tuning) : T.attentionNaive(q, k, v, opts);
+      T.sum(T.mul(o, R)).backward();
+      return o;
+    });
+    const got = [await o.data(), ...(await Promise.all([q, k, v].map((t) => t.grad!.data())))] as Float32Array[];
+    for (const t of [q, k, v]) {
+      t.grad!.dispose();
+      t.grad = null;
+    }
+    o.dispose();
+    return got;
+  };
+  const naive = await run(false);
+  const flash = await run(true);
+  for (const t of [q, k, v, R]) t.dispose();
+  return flash.map((f, i) => relErr(f, naive[i]!));
+}
+
+describe("flashAttention: float64 reference and finite differences", () => {
+  it("forward and dq, dk, dv (Sq ≠ Sk, non-default scale)", async () => {
+    await check(
+      ctx.dev,
+      ([q, k, v]) => T.flashAttention(q!, k!, v!, { scale: 0.37 }),
+      ([q, k, v]) => attentionRef(q!, k!, v!, 0.37),
+      inputs([[1, 2, 5, 8], [1, 2, 7, 8], [1, 2, 7, 8]], 61),
+    );
+  });
+
+  it("with dropout: the mask is Philox(seed, offset, (bh·Sq + i)·Sk + j), replayed in backward", async () => {
+    const dev = ctx.dev;
+    const drop = { p: 0.3, seed: dev.rng.seed, offset: dev.rng.offset };
+    await check(
+      dev,
+      ([q, k, v]) => T.flashAttention(q!, k!, v!, { dropout: 0.3, scale: 0.5 }),
+      ([q, k, v]) => attentionRef(q!, k!, v!, 0.5, drop),
+      inputs([[2, 1, 9, 12], [2, 1, 11, 12], [2, 1, 11, 12]], 62),
+    );
+    expect(dev.rng.offset).toBe(drop.offset + 1);
+  });
+
+  it("head dim not a multiple of 4 (the portable kernel), with dropout", async () => {
+    const dev = ctx.dev;
+    const drop = { p: 0.2, seed: dev.rng.seed, offset: dev.rng.offset };
+    await check(
+      dev,
+      ([q, k, v]) => T.flashAttention(q!, k!, v!, { dropout: 0.2 }),
+      ([q, k, v]) => attentionRef(q!, k!, v!, 1 / Math.sqrt(5), drop),
+      inputs([[1, 2, 10, 5], [1, 2, 10, 5], [1, 2, 10, 5]], 63),
+    );
+  });
+
+  it("batch·heads beyond one dispatch dimension (70,000 > 65,535)", async () => {
+    const dev = ctx.dev;
+    const [q, k, v] = inputs([[70000, 1, 2, 4], [70000, 1, 3, 4], [70000, 1, 3, 4]], 64);
+    const ts = [q!, k!, v!].map((a) => T.tensor(dev, Float32Array.from(a.data), a.shape, { requiresGrad: true }));
+    const o = T.flashAttention(ts[0]!, ts[1]!, ts[2]!);
+    T.sum(o).backward();
+    expect(relErr(await o.data(), attentionRef(q!, k!, v!, 0.5).data)).toBeLessThan(1e-5);
+    // Σ o = Σ_i Σ_j P_ij Σ_d v_jd, so dv_jd = Σ_i P_ij: per (bh, d), Σ_j dv_jd = Sq exactly.
+    const dv = await ts[2]!.grad!.data();
+    for (const bh of [0, 65535, 69999]) {
+      const col = dv[bh * 12]! + dv[bh * 12 + 4]! + dv[bh * 12 + 8]!;
+      expect(col).toBeCloseTo(2, 5);
+    }
+    for (const t of [...ts, o]) t.dispose();
+  });
+});
+
+describe("flashAttention equals attentionNaive in f32", () => {
+  // [batch, heads, seq, head_dim]: ViT sequence lengths (197 = 196 + CLS, 204 = NeMo's 8 class tokens,
+  // 264, 1025) with small batch/heads for the long ones, head dims 32/64/80/128, and ragged tails.
+  const cases: Array<[number, number, number, number]> = [
+    [2, 2, 1, 32],
+    [2, 3, 17, 64],
+    [1, 2, 197, 32],
+    [1, 2, 197, 80],
+    [1, 1, 204, 64],
+    [1, 1, 264, 128],
+    [1, 1, 1025, 64],
+  ];
+  for (const [B, H, S, D] of cases) {
+    it(`[${B}, ${H}, ${S}, ${D}], without and with dropout`, async () => {
+      for (const dropout of [0, 0.1]) {
+        const errs = await againstNaive(ctx.dev, [B, H, S, D], [B, H, S, D], { dropout, scale: 0.2 });
+        errs.forEach((e, i) => expect(e, `${["out", "dq", "dk", "dv"][i]} dropout ${dropout}`).toBeLessThan(1e-5));
+      }
+    });
+  }
+  it("head dim 128 at S = 1025 and Sq ≠ Sk (cross-attention shapes)", async () => {
+    const a = await againstNaive(ctx.dev, [1, 1, 1025, 128], [1, 1, 1025, 128], { dropout: 0.1 });
+    const b = await againstNaive(ctx.dev, [2, 2, 37, 32], [2, 2, 198, 32], { dropout: 0.1 });
+    for (const e of [...a, ...b]) expect(e).toBeLessThan(1e-5);
+  });
+
+  // The per-adapter kernels (flashTuningFor) all run here: the GPU shape (64-row workgroups, tiles in
+  // workgroup memory) and the portable one must give the naive result on lavapipe too.
+  const tunings: Array<[string, FlashTuning]> = [
+    ["tiled (GPU), head dim as uniform", { variant: "tiled", wg: 64, kb: 8, bc: 32, constD: false }],
+    ["tiled (GPU), head dim compiled in", { variant: "tiled", wg: 16, kb: 4, bc: 8, constD: true }],
+    ["direct (portable)", { variant: "direct", wg: 8, kb: 8, bc: 0, constD: false }],
+  ];
+  for (const [name, tuning] of tunings) {
+    it(`kernel shape: ${name}`, async () => {
+      const shapes: Array<[number[], number[]]> = tuning.constD
+        ? [[[1, 2, 19, 12], [1, 2, 23, 12]]]
+        : [
+            [[1, 2, 197, 64], [1, 2, 197, 64]],
+            [[2, 1, 70, 6], [2, 1, 33, 6]],
+          ];
+      for (const [qs, kvs] of shapes) {
+        const errs = await againstNaive(ctx.dev, qs, kvs, { dropout: 0.1, scale: 0.3 }, tuning);
+        errs.forEach((e, i) => expect(e, `${qs} ${["out", "dq", "dk", "dv"][i]}`).toBeLessThan(1e-5));
+      }
+    });
+  }
+});
+
+describe("flashAttention: RNG, determinism, checkpointing, memory", () => {
+  it("draws one RNG offset per call only when dropout is active", async () => {
+    const dev = ctx.dev;
+    const [q, k, v] = [1, 2, 3].map((s) => rand(dev, [1, 1, 5, 8], s, false));
+    const o0 = dev.rng.offset;
+    const a = T.flashAttention(q!, k!, v!, { dropout: 0.5, training: false });
+    const b = T.flashAttention(q!, k!, v!, { dropout: 0 });
+    expect(dev.rng.offset).toBe(o0);
+    expect(Array.from(await a.data())).toEqual(Array.from(await b.data()));
+    const c = T.flashAttention(q!, k!, v!, { dropout: 0.5 });
+    expect(dev.rng.offset).toBe(o0 + 1);
+    expect(() => T.flashAttention(q!, k!, v!, { dropout: 1 })).toThrow(T.ShapeError);
+    for (const t of [q, k, v, a, b, c]) t!.dispose();
+  });
+
+  it("backward is deterministic and checkpointing replays the dropout mask exactly", async () => {
+    const dev = ctx.dev;
+    const shape = [2, 2, 45, 32];
+    const [q, k, v] = [1, 2, 3].map((s) => rand(dev, shape, s));
+    const R = rand(dev, shape, 4, false);
+    const grads = async (ckpt: boolean): Promise<number[][]> => {
+      T.scope(() => {
+        const f = (a: T.Tensor, b: T.Tensor, c: T.Tensor) => T.flashAttention(a, b, c, { dropout: 0.25 });
+        const o = ckpt ? T.checkpoint(f, q!, k!, v!) : f(q!, k!, v!);
+        T.sum(T.mul(o, R)).backward();
+      });
+      const out = await Promise.all([q!, k!, v!].map(async (t) => Array.from(await t.grad!.data())));
+      for (const t of [q!, k!, v!]) {
+        t.grad!.dispose();
+        t.grad = null;
+      }
+      return out;
+    };
+    const start = dev.rng.offset;
+    const plain = await grads(false);
+    dev.rng.offset = start;
+    const again = await grads(false);
+    dev.rng.offset = start;
+    const ckpt = await grads(true);
+    expect(again).toEqual(plain); // bitwise: no atomics, one writer per element
+    expect(ckpt).toEqual(plain);
+    for (const t of [q, k, v, R]) t!.dispose();
+  });
+
+  it("frees its saved tensors after backward and leaks nothing", async () => {
+    const dev = ctx.dev;
+    const [q, k, v] = [1, 2, 3].map((s) => rand(dev, [1, 2, 33, 16], s));
+    const live = dev.liveTensors;
+    const bytes = dev.memoryStats().liveBytes;
+    T.scope(() => T.sum(T.flashAttention(q!, k!, v!, { dropout: 0.1 })).backward());
+    T.scope(() => {
+      T.noGrad(() => T.flashAttention(q!, k!, v!));
+    });
+    for (const t of [q!, k!, v!]) {
+      t.grad!.dispose();
+      t.grad = null;
+    }
+    expect(dev.liveTensors).toBe(live);
+    expect(dev.memoryStats().liveBytes).toBe(bytes);
+    for (const t of [q, k, v]) t!.dispose();
+  });
+
+  it("peak memory of forward + backward at S = 1024 is O(S); the naive path's is O(S²)", async () => {
+    const dev = ctx.dev;
+    const [B, H, S, D] = [1, 2, 1024, 16];
+    const shape = [B, H, S, D];
+    const scores = B * H * S * S * 4; // one S×S f32 matrix per head: 8 MiB
+    const [q, k, v] = [1, 2, 3].map((s) => rand(dev, shape, s));
+    const peakOf = async (attn: typeof T.flashAttention): Promise<number> => {
+      await dev.sync();
+      const base = dev.memoryStats().liveBytes;
+      dev.resetPeak();
+      T.scope(() => T.sum(attn(q!, k!, v!, { dropout: 0.1 })).backward());
+      await dev.sync();
+      const peak = dev.memoryStats().peakBytes - base;
+      for (const t of [q!, k!, v!]) {
+        t.grad!.dispose();
+        t.grad = null;
+      }
+      return peak;
+    };
+    const flash = await peakOf(T.flashAttention);
+    const naive = await peakOf(T.attentionNaive);
+    console.log(`peak above inputs, [${shape}]: flash ${(flash / 2 ** 20).toFixed(2)} MiB, naive ${(naive / 2 ** 20).toFixed(2)} MiB, one S×S ${(scores / 2 ** 20).toFixed(0)} MiB`);
+    expect(flash).toBeLessThan(scores / 4);
+    expect(naive).toBeGreaterThan(scores);
+    for (const t of [q, k, v]) t!.dispose();
+  });
+});
+
+describe("flashAttention: dtypes and errors", () => {
+  it("f16 storage (shader-f16) tracks the f32 naive path", async (tc) => {
+    const dev = ctx.dev;
+    if (!dev.hasFeature("shader-f16")) tc.skip();
+    const shape = [1, 2, 40, 32];
+    const seeds = [1, 2, 3];
+    const h = seeds.map((s) => rand(dev, shape, s, true, "f16"));
+    // The f32 inputs hold exactly the f16 values, so only f16 rounding of outputs/gradients differs.
+    const f = await Promise.all(h.map(async (t) => T.tensor(dev, await t.data(), shape, { requiresGrad: true })));
+    const R = rand(dev, shape, 4, false);
+    const Rh = T.tensor(dev, await R.data(), shape, { dtype: "f16" });
+    const oh = T.flashAttention(h[0]!, h[1]!, h[2]!);
+    T.sum(T.mul(T.cast(oh, "f32"), R)).backward();
+    const of = T.attentionNaive(f[0]!, f[1]!, f[2]!);
+    T.sum(T.mul(of, R)).backward();
+    expect(oh.dtype).toBe("f16");
+    expect(relErr(await oh.data(), await of.data())).toBeLessThan(2e-3);
+    for (let i = 0; i < 3; i++) {
+      expect(h[i]!.grad!.dtype).toBe("f16");
+      expect(relErr(await h[i]!.grad!.data(), await f[i]!.grad!.data())).toBeLessThan(5e-3);
+    }
+    for (const t of [...h, ...f, R, Rh, oh, of]) t.dispose();
+  });
+
+  it("rejects mismatched shapes and dtypes", () => {
+    const dev = ctx.dev;
+    const a = T.zeros(dev, [1, 2, 4, 8]);
+    const b = T.zeros(dev, [1, 2, 4, 6]);
+    const c = T.zeros(dev, [1, 2, 4, 8], { dtype: "bf16" });
+    expect(() => T.flashAttention(a, b, b)).toThrow(T.ShapeError);
+    expect(() => T.flashAttention(a, a, c)).toThrow(T.DTypeError);
+    for (const t of [a, b, c]) t.dispose();
+  });
+});

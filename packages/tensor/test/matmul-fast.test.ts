@@ -1,0 +1,179 @@
+/**
+ * Every matmul kernel (texture: CPU adapters; tiled: GPUs; generic: fallback) against the float64
+ * reference: odd sizes, sizes that are not multiples of any tile, all transpose combinations, batching
+ * and broadcasting, the fused epilogues (alpha, bias, GELU/ReLU, residual) and f16. The subgroup-matrix
+ * kernel needs an adapter feature lavapipe lacks; it is verified on the device by its own probe.
+ */
+import { afterAll, describe, expect, it } from "vitest";
+import * as T from "../src/index.js";
+import { fixedSubgroupSize } from "../src/kernels/matmul-config.js";
+import { matmulKernelFor, setMatmulKernelOverride } from "../src/ops/matmul.js";
+import { probeSubgroupMatrix } from "../src/ops/matmul-subgroup.js";
+import { check, inputs, useDevice } from "./helpers.js";
+import { type Arr, geluRef, geluTanhRef, map1, map2, matmul as refMatmul, relErr } from "./ref.js";
+
+const ctx = useDevice();
+afterAll(() => setMatmulKernelOverride(null));
+
+type Case = [a: number[], b: number[], transA: boolean, transB: boolean];
+
+// [shape of A as stored, shape of B as stored, transA, transB]
+const CASES: Case[] = [
+  [[1, 1], [1, 1], false, false],
+  [[3, 17], [17, 5], false, false],
+  [[17, 3], [17, 5], true, false], // transA, K = 17 not a multiple of 4: packed
+  [[3, 17], [5, 17], false, true],
+  [[17, 3], [5, 17], true, true],
+  [[197, 20], [12, 20], false, true], // 197 rows: several 32-row tiles and a ragged last one
+  [[20, 197], [20, 12], true, false], // transA with M = 197 (not a multiple of 4): packed
+  [[36, 40], [40, 44], false, false], // everything aligned: plain texture copies
+  [[40, 36], [44, 40], true, true],
+  [[2, 9, 17], [2, 17, 6], false, false],
+  [[2, 9, 16], [2, 6, 16], false, true],
+  [[2, 16, 8], [2, 16, 12], true, false],
+  [[2, 3, 9, 17], [17, 6], false, false], // batch folded into M
+  [[9, 17], [3, 17, 6], false, false], // A broadcast over B's batch
+  [[3, 9, 16], [12, 16], false, true], // B broadcast, transB
+  [[3, 16, 9], [16, 12], true, false], // transA batched against a shared B
+];
+
+const KINDS = ["texture", "tiled", "generic"] as const;
+
+function fmt([sa, sb, ta, tb]: Case): string {
+  return `[${sa}]${ta ? "ᵀ" : ""} × [${sb}]${tb ? "ᵀ" : ""}`;
+}
+
+async function forward(a: Arr, b: Arr, ta: boolean, tb: boolean, opts: T.MatmulOptions = {}, dtype: T.DType = "f32"): Promise<Float32Array> {
+  const at = T.tensor(ctx.dev, Float32Array.from(a.data), a.shape, { dtype });
+  const bt = T.tensor(ctx.dev, Float32Array.from(b.data), b.shape, { dtype });
+  const c = T.matmul(at, bt, { ...opts, transA: ta, transB: tb });
+  const got = (await c.data()) as Float32Array;
+  for (const t of [at, bt, c]) t.dispose();
+  return got;
+}
+
+for (const kind of KINDS) {
+  describe(`matmul kernel: ${kind}`, () => {
+    const skip = () => kind === "texture" && !fixedSubgroupSize(ctx.dev);
+    for (const c of CASES) {
+      it(fmt(c), async () => {
+        if (skip()) return;
+        setMatmulKernelOverride(kind);
+        const [sa, sb, ta, tb] = c;
+        const [a, b] = inputs([sa, sb], sa.length * 7 + sb[0]!);
+        const at = T.tensor(ctx.dev, Float32Array.from(a!.data), a!.shape);
+        const bt = T.tensor(ctx.dev, Float32Array.from(b!.data), b!.shape);
+        if (kind === "texture") expect(matmulKernelFor(at, bt, { transA: ta, transB: tb })).toBe("texture");
+        at.dispose();
+        bt.dispose();
+        const got = await forward(a!, b!, ta, tb);
+        expect(relErr(got, refMatmul(a!, b!, ta, tb).data)).toBeLessThan(1e-5);
+        setMatmulKernelOverride(null);
+      });
+    }
+
+    it("fused epilogue: alpha, bias, GELU, residual (N multiple of 4: vector stores)", async () => {
+      if (skip()) return;
+      setMatmulKernelOverride(kind);
+      const [x, w, bias, res] = inputs([[37, 24], [16, 24], [16], [37, 16]], 11);
+      const got = await epilogueForward(x!, w!, bias!, res!, "gelu");
+      const ref = map2(map1(addBias(scale(refMatmul(x!, w!, false, true), 0.5), bias!), geluRef), res!, (p, q) => p + q);
+      expect(relErr(got, ref.data)).toBeLessThan(1e-5);
+      setMatmulKernelOverride(null);
+    });
+
+    it("fused epilogue with N = 10 (scalar stores) and tanh-GELU / ReLU", async () => {
+      if (skip()) return;
+      setMatmulKernelOverride(kind);
+      const [x, w, bias, res] = inputs([[19, 12], [10, 12], [10], [19, 10]], 12);
+      for (const [act, f] of [["gelu_tanh", geluTanhRef], ["relu", (v: number) => Math.max(v, 0)]] as const) {
+        const got = await epilogueForward(x!, w!, bias!, res!, act);
+        const ref = map2(map1(addBias(scale(refMatmul(x!, w!, false, true), 0.5), bias!), f), res!, (p, q) => p + q);
+        expect(relErr(got, ref.data), act).toBeLessThan(1e-5);
+      }
+      setMatmulKernelOverride(null);
+    });
+
+    it("f16 operands, f32 accumulation", async () => {
+      if (skip() || !ctx.dev.hasFeature("shader-f16")) return;
+      setMatmulKernelOverride(kind);
+      for (const [sa, sb, ta, tb] of [
+        [[33, 24], [24, 20], false, false],
+        [[24, 17], [20, 24], true, true],
+        [[2, 9, 13], [2, 13, 6], false, false],
+      ] as Case[]) {
+        // Inputs exactly representable in f16, so only accumulation and the final rounding differ.
+        const [a, b] = inputs([sa, sb], 5).map((t) => map1(t, (v) => Math.round(v * 64) / 64));
+        const got = await forward(a!, b!, ta, tb, {}, "f16");
+        expect(relErr(got, refMatmul(a!, b!, ta, tb).data), fmt([sa, sb, ta, tb])).toBeLessThan(2e-3);
+      }
+      setMatmulKernelOverride(null);
+    });
+  });
+}
+
+async function epilogueForward(x: Arr, w: Arr, bias: Arr, res: Arr, activation: T.MatmulActivation): Promise<Float32Array> {
+  const [xt, wt, bt, rt] = [x, w, bias, res].map((t) => T.tensor(ctx.dev, Float32Array.from(t.data), t.shape));
+  const y = T.matmul(xt!, wt!, { transB: true, alpha: 0.5, bias: bt!, activation, residual: rt! });
+  const got = (await y.data()) as Float32Array;
+  for (const t of [xt!, wt!, bt!, rt!, y]) t.dispose();
+  return got;
+}
+
+function scale(a: Arr, s: number): Arr {
+  return map1(a, (v) => v * s);
+}
+function addBias(a: Arr, b: Arr): Arr {
+  return map2(a, b, (x, y) => x + y);
+}
+
+describe("matmul epilogue gradients (per-adapter kernel)", () => {
+  it("Linear + GELU: d/dx, d/dW, d/dbias through the saved pre-activation", async () => {
+    await check(
+      ctx.dev,
+      ([x, w, b]) => T.matmul(x!, w!, { transB: true, bias: b!, activation: "gelu" }),
+      ([x, w, b]) => map1(addBias(refMatmul(x!, w!, false, true), b!), geluRef),
+      inputs([[2, 5, 12], [8, 12], [8]], 21),
+      { gradTol: 2e-4 },
+    );
+  });
+  it("projection + residual: the residual gets the incoming gradient", async () => {
+    await check(
+      ctx.dev,
+      ([x, w, r]) => T.matmul(x!, w!, { transB: true, residual: r!, alpha: 2 }),
+      ([x, w, r]) => map2(scale(refMatmul(x!, w!, false, true), 2), r!, (p, q) => p + q),
+      inputs([[7, 9], [6, 9], [7, 6]], 22),
+    );
+  });
+  it("tanh-GELU with transA and a batched B", async () => {
+    await check(
+      ctx.dev,
+      ([a, b]) => T.matmul(a!, b!, { transA: true, activation: "gelu_tanh" }),
+      ([a, b]) => map1(refMatmul(a!, b!, true, false), geluTanhRef),
+      inputs([[2, 6, 5], [2, 6, 7]], 23),
+      { gradTol: 2e-4 },
+    );
+  });
+  it("rejects a residual of the wrong shape, naming it", () => {
+    const a = T.zeros(ctx.dev, [3, 4]);
+    const b = T.zeros(ctx.dev, [4, 5]);
+    const r = T.zeros(ctx.dev, [3, 4]);
+    expect(() => T.matmul(a, b, { residual: r })).toThrow(/matmul: residual \[3, 4\] f32 must be \[3, 5\] f32/);
+    for (const t of [a, b, r]) t.dispose();
+  });
+  it("leaves no tensors behind (the pre-activation is freed by backward)", async () => {
+    const before = ctx.dev.liveTensors;
+    T.scope(() => {
+      const x = T.rand(ctx.dev, [4, 8]);
+      const w = T.rand(ctx.dev, [6, 8]);
+      x.requiresGrad = true;
+      w.requiresGrad = true;
+      T.sum(T.matmul(x, w, { transB: true, activation: "gelu" })).backward();
+    });
+    expect(ctx.dev.liveTensors).toBe(before);
+  });
+  it("subgroup-matrix probe reports unavailable or a verified setup, never throws", async () => {
+    const status = await probeSubgroupMatrix(ctx.dev);
+    expect(status).toMatch(/^(unavailable|ok|failed)/);
+  });
+});
