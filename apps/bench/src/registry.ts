@@ -1,4 +1,20 @@
 /** Suite name → implementation. */
+import { attentionSuite } from "./suites/attention.js";
+import { dataSuite } from "./suites/data.js";
+import { gpuSuite } from "./suites/gpu.js";
+import { kernelsSuite } from "./suites/kernels.js";
+import { stepSuite } from "./suites/step.js";
+import { trainSuite } from "./suites/train.js";
 import type { Suite } from "./types.js";
 
-export const SUITES: Record<string, Suite> = {};
+/** Suites run by default (no names given); `gpu` and `train` are asked for by name. */
+export const DEFAULT_SUITES = ["kernels", "step", "attention", "data"];
+
+export const SUITES: Record<string, Suite> = {
+  kernels: kernelsSuite,
+  step: stepSuite,
+  attention: attentionSuite,
+  data: dataSuite,
+  train: trainSuite,
+  gpu: gpuSuite,
+};

@@ -10,6 +10,8 @@ export interface BenchCase {
   repeats: number;
   /** The same case measured in the same run by a peer (tfjs, PyTorch, torchvision), when available. */
   peer?: { name: string; median: number; note?: string };
+  /** Further peers of the same case (e.g. tfjs beside PyTorch), each with ours/peer. */
+  morePeers?: Array<{ name: string; median: number; ratio: number; note?: string }>;
   /** ours / peer (higher is better for us). */
   ratio?: number;
   /** Free-form extra figures (peak bytes, dispatch counts, worker count...). */
@@ -19,6 +21,10 @@ export interface BenchCase {
 export interface BenchContext {
   /** Fewer repeats / smaller sizes, for smoke runs. */
   quick: boolean;
+  /** Free-form options from the command line (--set key=value), e.g. preset, batch, steps. */
+  options?: Record<string, string>;
+  /** Report-level facts a suite learned (adapter, peer versions); merged into the JSON report. */
+  meta?: Record<string, unknown>;
   /** Scratch directory the suite may write into. */
   workDir: string;
   log: (msg: string) => void;

@@ -34,6 +34,33 @@ export abstract class Module {
     return t;
   }
 
+  /** The registered parameter `name` of this module (not of children). */
+  protected param(name: string): Tensor {
+    const t = this._params.get(name);
+    if (!t) throw new Error(`${this.constructor.name} has no parameter "${name}"`);
+    return t;
+  }
+
+  /**
+   * Replaces the parameters selected by `filter` (dotted name, tensor) with `convert(t)` — e.g. bf16
+   * storage for Megatron's O2 — disposing the old tensors. Layers read their parameters through the
+   * registry, so the new tensors take effect at once. Returns the names replaced.
+   */
+  replaceParameters(filter: (name: string, t: Tensor) => boolean, convert: (t: Tensor) => Tensor, prefix = ""): string[] {
+    const done: string[] = [];
+    for (const [n, t] of [...this._params]) {
+      if (!filter(prefix + n, t)) continue;
+      const nt = convert(t);
+      nt.requiresGrad = t.requiresGrad;
+      nt.name = t.name ?? prefix + n;
+      this._params.set(n, nt);
+      t.dispose();
+      done.push(prefix + n);
+    }
+    for (const [n, c] of this._children) done.push(...c.replaceParameters(filter, convert, `${prefix}${n}.`));
+    return done;
+  }
+
   protected registerBuffer(name: string, t: Tensor): Tensor {
     this._buffers.set(name, t);
     return t;

@@ -3,7 +3,7 @@
  * serialisable state (for checkpoints). Subclasses supply one fused update kernel per parameter:
  * p, its state and its gradient are read and written in one dispatch.
  */
-import { type Device, type Tensor, zeros } from "@vit/tensor";
+import { type Device, type Tensor, cast, keep, noGrad, zeros } from "@vit/tensor";
 import { GradNorm } from "./grad-norm.js";
 import type { ParamGroup } from "./param-groups.js";
 
@@ -19,6 +19,8 @@ export abstract class Optimizer {
   /** Number of step() calls so far (Adam's bias correction uses it). */
   stepCount = 0;
   protected readonly state = new Map<Tensor, Tensor[]>();
+  /** fp32 master copies of bf16 parameters (Megatron's O2: bf16 weights, fp32 master in the optimizer). */
+  protected readonly masters = new Map<Tensor, Tensor>();
   protected readonly gradNorm: GradNorm;
   private readonly all: Array<{ name: string; p: Tensor; group: ParamGroup }>;
 
@@ -35,7 +37,7 @@ export abstract class Optimizer {
   protected stateOf(p: Tensor): Tensor[] {
     let s = this.state.get(p);
     if (!s) {
-      s = this.stateNames.map(() => zeros(this.device, p.shape));
+      s = this.stateNames.map(() => keep(zeros(this.device, p.shape)));
       this.state.set(p, s);
     }
     return s;
@@ -47,8 +49,25 @@ export abstract class Optimizer {
     const withGrad = this.all.filter((e) => e.p.grad);
     this.gradNorm.compute(withGrad.map((e) => e.p.grad!), opts.maxGradNorm ?? 0);
     for (const e of withGrad) {
-      this.update(e.p, e.p.grad!, this.stateOf(e.p), opts.lr * (e.group.lrScale ?? 1), e.group.weightDecay);
+      const target = e.p.dtype === "bf16" ? this.masterOf(e.p) : e.p;
+      this.update(target, e.p.grad!, this.stateOf(e.p), opts.lr * (e.group.lrScale ?? 1), e.group.weightDecay);
+      if (target !== e.p) {
+        // Write the updated master back to the bf16 weight (round to nearest even).
+        const rounded = noGrad(() => cast(target, "bf16"));
+        this.device.copy(rounded.buffer, 0, e.p.buffer, 0, Math.ceil(e.p.numel / 2) * 4);
+        rounded.dispose();
+      }
     }
+  }
+
+  /** The fp32 master weight of a bf16 parameter, created from its current value on first use. */
+  masterOf(p: Tensor): Tensor {
+    let m = this.masters.get(p);
+    if (!m) {
+      m = keep(noGrad(() => cast(p, "f32")));
+      this.masters.set(p, m);
+    }
+    return m;
   }
 
   /** The global gradient norm of the last step (before clipping). A sync point. */
@@ -74,6 +93,7 @@ export abstract class Optimizer {
       this.stateNames.forEach((n, i) => {
         out[`${e.name}.${n}`] = s[i]!;
       });
+      if (e.p.dtype === "bf16") out[`${e.name}.master`] = this.masterOf(e.p);
     }
     return out;
   }
@@ -85,6 +105,8 @@ export abstract class Optimizer {
   dispose(): void {
     for (const s of this.state.values()) for (const t of s) t.dispose();
     this.state.clear();
+    for (const m of this.masters.values()) m.dispose();
+    this.masters.clear();
     this.gradNorm.dispose();
   }
 }

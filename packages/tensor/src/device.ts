@@ -63,6 +63,8 @@ export interface ProgramDesc {
   code: () => string;
   /** Storage buffers in binding order (the uniform block, if any, is bound after them). */
   buffers: GPUBuffer[];
+  /** Finer name for the profiler (e.g. the matmul's shape); evaluated only while profiling. */
+  tag?: () => string;
   /** Texture views bound after the buffers (sampled or storage textures, as the WGSL declares them). */
   views?: GPUTextureView[];
   uniforms?: { fields: UniformFields; values: readonly number[] };
@@ -85,6 +87,7 @@ const DEFAULT_OPTIONAL = [
 ];
 
 const UNIFORM_RING_BYTES = 1 << 20;
+const PROFILE_QUERIES = 4096;
 
 let nextDeviceId = 0;
 
@@ -99,6 +102,12 @@ export class Device {
   liveTensors = 0;
 
   private pipelines = new Map<string, CompiledProgram>();
+  private profiler: {
+    querySet: GPUQuerySet;
+    used: number;
+    names: string[];
+    batches: Array<{ names: string[]; staging: GPUBuffer; resolve: GPUBuffer }>;
+  } | null = null;
   private layouts = new Map<string, GPUBindGroupLayout>();
   /**
    * Bind groups keyed by pipeline layout and the identity of every bound resource. The uniform block is
@@ -277,12 +286,24 @@ export class Device {
       bindGroup = this.gpu.createBindGroup({ layout: prog.bindLayout, entries: this.entries(p, views, uniformOffset, uniformBytes) });
       this.bindGroupsCreated++;
     }
+    const prof = this.profiler;
+    if (prof) {
+      // Profiling: one pass per dispatch, bracketed by timestamps (costs time; for the bench only).
+      this.endPass();
+      if (prof.used + 2 > PROFILE_QUERIES) this.harvestProfile();
+      this.pass = this.commandEncoder().beginComputePass({
+        timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: prof.used, endOfPassWriteIndex: prof.used + 1 },
+      });
+      prof.used += 2;
+      prof.names.push(p.tag ? p.tag() : p.name);
+    }
     const pass = this.computePass();
     pass.setPipeline(prog.pipeline);
     if (prog.dynamic && hasUniforms) pass.setBindGroup(0, bindGroup, [uniformOffset]);
     else pass.setBindGroup(0, bindGroup);
     const [x, y = 1, z = 1] = p.workgroups;
     pass.dispatchWorkgroups(x, y, z);
+    if (prof) this.endPass();
     this.dispatchCount++;
     this.pending++;
     this.recentOps.push(p.name);
@@ -444,6 +465,66 @@ export class Device {
     await awaitGPU(this.gpu.queue.onSubmittedWorkDone(), this.pollMode);
     this.inFlight = 0;
     this.throwPendingError("sync");
+  }
+
+  /**
+   * Starts timing every dispatch on the GPU timeline (needs the adapter's timestamp-query feature).
+   * Each dispatch then gets its own compute pass with timestamp writes, which adds overhead: use it to
+   * see where a step's time goes, not to measure the step itself.
+   */
+  startProfile(): void {
+    if (!this.hasFeature("timestamp-query")) {
+      throw new FeatureError(`startProfile: the adapter lacks "timestamp-query"; per-dispatch GPU times are unavailable.`);
+    }
+    this.flush();
+    this.profiler = {
+      querySet: this.gpu.createQuerySet({ type: "timestamp", count: PROFILE_QUERIES }),
+      used: 0,
+      names: [],
+      batches: [],
+    };
+  }
+
+  /** Stops profiling; returns GPU time per op name, largest first. */
+  async stopProfile(): Promise<Array<{ name: string; count: number; ms: number }>> {
+    const prof = this.profiler;
+    if (!prof) return [];
+    this.harvestProfile();
+    this.profiler = null;
+    this.flush();
+    const totals = new Map<string, { count: number; ns: number }>();
+    for (const b of prof.batches) {
+      await awaitGPU(b.staging.mapAsync(GPUMapMode.READ), this.pollMode);
+      const t = new BigUint64Array(b.staging.getMappedRange());
+      b.names.forEach((name, i) => {
+        const ns = Number(t[2 * i + 1]! - t[2 * i]!);
+        const e = totals.get(name) ?? { count: 0, ns: 0 };
+        e.count++;
+        e.ns += ns;
+        totals.set(name, e);
+      });
+      b.staging.unmap();
+      b.staging.destroy();
+      b.resolve.destroy();
+    }
+    prof.querySet.destroy();
+    return [...totals].map(([name, e]) => ({ name, count: e.count, ms: e.ns / 1e6 })).sort((a, b) => b.ms - a.ms);
+  }
+
+  private harvestProfile(): void {
+    const prof = this.profiler;
+    if (!prof || prof.used === 0) return;
+    this.endPass();
+    const bytes = prof.used * 8;
+    const resolve = this.gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
+    const staging = this.gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const enc = this.commandEncoder();
+    enc.resolveQuerySet(prof.querySet, 0, prof.used, resolve, 0);
+    enc.copyBufferToBuffer(resolve, 0, staging, 0, bytes);
+    prof.batches.push({ names: prof.names, staging, resolve });
+    this.flush();
+    prof.used = 0;
+    prof.names = [];
   }
 
   /** Number of compiled pipelines held in the cache. */

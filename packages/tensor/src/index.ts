@@ -50,7 +50,17 @@ export {
   maximum,
 } from "./ops/elementwise.js";
 export { sum, mean, max, sumTo } from "./ops/reduce.js";
-export { matmul, type MatmulOptions, type MatmulActivation } from "./ops/matmul.js";
+export {
+  matmul,
+  matmulKernelFor,
+  setMatmulKernelOverride,
+  setMatmulAutocast,
+  type MatmulOptions,
+  type MatmulActivation,
+} from "./ops/matmul.js";
+export { autotuneMatmul, type AutotuneResult } from "./ops/matmul-tune.js";
+export { probeSubgroupMatrix, subgroupMatrixStatus } from "./ops/matmul-subgroup.js";
+export { matmulTuning, shapeClass, autotuneCachePath, type MatmulKernelKind, type MatmulTuning } from "./kernels/matmul-config.js";
 export { reshape, permute, transpose, slice, concat, indexSelect } from "./ops/movement.js";
 export { cast } from "./ops/cast.js";
 export { softmax } from "./ops/softmax.js";

@@ -25,7 +25,7 @@ function attentionRef(q: Arr, k: Arr, v: Arr, scale: number, drop?: Drop): Arr {
   const s = new Float64Array(Sk);
   for (let bh = 0; bh < B * H; bh++) {
     for (let i = 0; i < Sq; i++) {
-      let m = -Infinity;
+      let m = Number.NEGATIVE_INFINITY;
       for (let j = 0; j < Sk; j++) {
         let acc = 0;
         for (let d = 0; d < D; d++) acc += q.data[(bh * Sq + i) * D + d]! * k.data[(bh * Sk + j) * D + d]!;
@@ -39,7 +39,9 @@ function attentionRef(q: Arr, k: Arr, v: Arr, scale: number, drop?: Drop): Arr {
       }
       for (let j = 0; j < Sk; j++) {
         let w = s[j]! / sum;
-        if (drop) w *= T.philoxUniform(drop.seed, drop.offset, (bh * Sq + i) * Sk + j) >= drop.p ? 1 / (1 - drop.p) : 0;
+        if (drop)
+          w *=
+            T.philoxUniform(drop.seed, drop.offset, (bh * Sq + i) * Sk + j) >= drop.p ? 1 / (1 - drop.p) : 0;
         for (let d = 0; d < D; d++) out.data[(bh * Sq + i) * D + d]! += w * v.data[(bh * Sk + j) * D + d]!;
       }
     }
@@ -47,7 +49,13 @@ function attentionRef(q: Arr, k: Arr, v: Arr, scale: number, drop?: Drop): Arr {
   return out;
 }
 
-function rand(dev: T.Device, shape: number[], seed: number, requiresGrad = true, dtype: T.DType = "f32"): T.Tensor {
+function rand(
+  dev: T.Device,
+  shape: number[],
+  seed: number,
+  requiresGrad = true,
+  dtype: T.DType = "f32",
+): T.Tensor {
   return T.tensor(dev, Float32Array.from(randArr(shape, seed, -2, 2).data), shape, { requiresGrad, dtype });
 }
 
@@ -74,7 +82,10 @@ async function againstNaive(
       T.sum(T.mul(o, R)).backward();
       return o;
     });
-    const got = [await o.data(), ...(await Promise.all([q, k, v].map((t) => t.grad!.data())))] as Float32Array[];
+    const got = [
+      await o.data(),
+      ...(await Promise.all([q, k, v].map((t) => t.grad!.data()))),
+    ] as Float32Array[];
     for (const t of [q, k, v]) {
       t.grad!.dispose();
       t.grad = null;
@@ -94,7 +105,14 @@ describe("flashAttention: float64 reference and finite differences", () => {
       ctx.dev,
       ([q, k, v]) => T.flashAttention(q!, k!, v!, { scale: 0.37 }),
       ([q, k, v]) => attentionRef(q!, k!, v!, 0.37),
-      inputs([[1, 2, 5, 8], [1, 2, 7, 8], [1, 2, 7, 8]], 61),
+      inputs(
+        [
+          [1, 2, 5, 8],
+          [1, 2, 7, 8],
+          [1, 2, 7, 8],
+        ],
+        61,
+      ),
     );
   });
 
@@ -105,7 +123,14 @@ describe("flashAttention: float64 reference and finite differences", () => {
       dev,
       ([q, k, v]) => T.flashAttention(q!, k!, v!, { dropout: 0.3, scale: 0.5 }),
       ([q, k, v]) => attentionRef(q!, k!, v!, 0.5, drop),
-      inputs([[2, 1, 9, 12], [2, 1, 11, 12], [2, 1, 11, 12]], 62),
+      inputs(
+        [
+          [2, 1, 9, 12],
+          [2, 1, 11, 12],
+          [2, 1, 11, 12],
+        ],
+        62,
+      ),
     );
     expect(dev.rng.offset).toBe(drop.offset + 1);
   });
@@ -117,14 +142,30 @@ describe("flashAttention: float64 reference and finite differences", () => {
       dev,
       ([q, k, v]) => T.flashAttention(q!, k!, v!, { dropout: 0.2 }),
       ([q, k, v]) => attentionRef(q!, k!, v!, 1 / Math.sqrt(5), drop),
-      inputs([[1, 2, 10, 5], [1, 2, 10, 5], [1, 2, 10, 5]], 63),
+      inputs(
+        [
+          [1, 2, 10, 5],
+          [1, 2, 10, 5],
+          [1, 2, 10, 5],
+        ],
+        63,
+      ),
     );
   });
 
   it("batch·heads beyond one dispatch dimension (70,000 > 65,535)", async () => {
     const dev = ctx.dev;
-    const [q, k, v] = inputs([[70000, 1, 2, 4], [70000, 1, 3, 4], [70000, 1, 3, 4]], 64);
-    const ts = [q!, k!, v!].map((a) => T.tensor(dev, Float32Array.from(a.data), a.shape, { requiresGrad: true }));
+    const [q, k, v] = inputs(
+      [
+        [70000, 1, 2, 4],
+        [70000, 1, 3, 4],
+        [70000, 1, 3, 4],
+      ],
+      64,
+    );
+    const ts = [q!, k!, v!].map((a) =>
+      T.tensor(dev, Float32Array.from(a.data), a.shape, { requiresGrad: true }),
+    );
     const o = T.flashAttention(ts[0]!, ts[1]!, ts[2]!);
     T.sum(o).backward();
     expect(relErr(await o.data(), attentionRef(q!, k!, v!, 0.5).data)).toBeLessThan(1e-5);
@@ -154,7 +195,9 @@ describe("flashAttention equals attentionNaive in f32", () => {
     it(`[${B}, ${H}, ${S}, ${D}], without and with dropout`, async () => {
       for (const dropout of [0, 0.1]) {
         const errs = await againstNaive(ctx.dev, [B, H, S, D], [B, H, S, D], { dropout, scale: 0.2 });
-        errs.forEach((e, i) => expect(e, `${["out", "dq", "dk", "dv"][i]} dropout ${dropout}`).toBeLessThan(1e-5));
+        errs.forEach((e, i) =>
+          expect(e, `${["out", "dq", "dk", "dv"][i]} dropout ${dropout}`).toBeLessThan(1e-5),
+        );
       }
     });
   }
@@ -170,21 +213,54 @@ describe("flashAttention equals attentionNaive in f32", () => {
     ["tiled (GPU), head dim as uniform", { variant: "tiled", wg: 64, kb: 8, bc: 32, constD: false }],
     ["tiled (GPU), head dim compiled in", { variant: "tiled", wg: 16, kb: 4, bc: 8, constD: true }],
     ["direct (portable)", { variant: "direct", wg: 8, kb: 8, bc: 0, constD: false }],
+    ["subgroup, four subgroups per workgroup", { variant: "subgroup", wg: 32, kb: 8, bc: 0, constD: false }],
+    ["subgroup, 1 row per lane", { variant: "subgroup", wg: 8, kb: 8, bc: 0, constD: false, rpl: 1 }],
+    ["subgroup, 4 rows per lane", { variant: "subgroup", wg: 16, kb: 8, bc: 0, constD: false, rpl: 4 }],
   ];
   for (const [name, tuning] of tunings) {
     it(`kernel shape: ${name}`, async () => {
-      const shapes: Array<[number[], number[]]> = tuning.constD
-        ? [[[1, 2, 19, 12], [1, 2, 23, 12]]]
-        : [
-            [[1, 2, 197, 64], [1, 2, 197, 64]],
-            [[2, 1, 70, 6], [2, 1, 33, 6]],
-          ];
+      const shapes: Array<[number[], number[]]> =
+        tuning.variant === "subgroup"
+          ? [
+              [
+                [3, 1, 19, 8],
+                [3, 1, 41, 8],
+              ], // whole idle subgroups in the last workgroup
+              [
+                [1, 2, 77, 16],
+                [1, 2, 77, 16],
+              ],
+            ]
+          : tuning.constD
+            ? [
+                [
+                  [1, 2, 19, 12],
+                  [1, 2, 23, 12],
+                ],
+              ]
+            : [
+                [
+                  [1, 2, 197, 64],
+                  [1, 2, 197, 64],
+                ],
+                [
+                  [2, 1, 70, 6],
+                  [2, 1, 33, 6],
+                ],
+              ];
+      // Compiling the head dim in makes LLVM unroll everything: keep that one's shader small (no dropout).
+      const dropout = tuning.constD ? 0 : 0.1;
       for (const [qs, kvs] of shapes) {
-        const errs = await againstNaive(ctx.dev, qs, kvs, { dropout: 0.1, scale: 0.3 }, tuning);
+        const errs = await againstNaive(ctx.dev, qs, kvs, { dropout, scale: 0.3 }, tuning);
         errs.forEach((e, i) => expect(e, `${qs} ${["out", "dq", "dk", "dv"][i]}`).toBeLessThan(1e-5));
       }
     });
   }
+  it("head dim too large for a workgroup-memory tile: the GPU shape falls back to direct reads", async () => {
+    const tiled: FlashTuning = { variant: "tiled", wg: 64, kb: 8, bc: 64, constD: false };
+    const errs = await againstNaive(ctx.dev, [1, 1, 9, 600], [1, 1, 9, 600], { scale: 0.05 }, tiled);
+    for (const e of errs) expect(e).toBeLessThan(1e-5);
+  });
 });
 
 describe("flashAttention: RNG, determinism, checkpointing, memory", () => {
@@ -231,19 +307,41 @@ describe("flashAttention: RNG, determinism, checkpointing, memory", () => {
     for (const t of [q, k, v, R]) t!.dispose();
   });
 
+  it("is one dispatch forward and three backward (Δ, dK/dV, dQ)", async () => {
+    const dev = ctx.dev;
+    const [q, k, v, g] = [1, 2, 3, 4].map((s) => rand(dev, [2, 2, 30, 32], s, s < 4));
+    const n0 = dev.dispatchCount;
+    const o = T.flashAttention(q!, k!, v!, { dropout: 0.1 });
+    expect(dev.dispatchCount - n0).toBe(1);
+    o.backward(g);
+    expect(dev.dispatchCount - n0).toBe(4);
+    for (const t of [q, k, v, g, o]) t!.dispose();
+  });
+
   it("frees its saved tensors after backward and leaks nothing", async () => {
     const dev = ctx.dev;
     const [q, k, v] = [1, 2, 3].map((s) => rand(dev, [1, 2, 33, 16], s));
+    const dropGrads = () => {
+      for (const t of [q!, k!, v!]) {
+        t.grad?.dispose();
+        t.grad = null;
+      }
+    };
     const live = dev.liveTensors;
     const bytes = dev.memoryStats().liveBytes;
     T.scope(() => T.sum(T.flashAttention(q!, k!, v!, { dropout: 0.1 })).backward());
+    dropGrads();
     T.scope(() => {
       T.noGrad(() => T.flashAttention(q!, k!, v!));
     });
-    for (const t of [q!, k!, v!]) {
-      t.grad!.dispose();
-      t.grad = null;
-    }
+    // Only v needs a gradient: dK is computed alongside dV and must be freed.
+    q!.requiresGrad = false;
+    k!.requiresGrad = false;
+    T.scope(() => T.sum(T.flashAttention(q!, k!, v!)).backward());
+    expect(q!.grad).toBeNull();
+    expect(k!.grad).toBeNull();
+    expect(v!.grad).not.toBeNull();
+    dropGrads();
     expect(dev.liveTensors).toBe(live);
     expect(dev.memoryStats().liveBytes).toBe(bytes);
     for (const t of [q, k, v]) t!.dispose();
@@ -270,7 +368,9 @@ describe("flashAttention: RNG, determinism, checkpointing, memory", () => {
     };
     const flash = await peakOf(T.flashAttention);
     const naive = await peakOf(T.attentionNaive);
-    console.log(`peak above inputs, [${shape}]: flash ${(flash / 2 ** 20).toFixed(2)} MiB, naive ${(naive / 2 ** 20).toFixed(2)} MiB, one S×S ${(scores / 2 ** 20).toFixed(0)} MiB`);
+    console.log(
+      `peak above inputs, [${shape}]: flash ${(flash / 2 ** 20).toFixed(2)} MiB, naive ${(naive / 2 ** 20).toFixed(2)} MiB, one S×S ${(scores / 2 ** 20).toFixed(0)} MiB`,
+    );
     expect(flash).toBeLessThan(scores / 4);
     expect(naive).toBeGreaterThan(scores);
     for (const t of [q, k, v]) t!.dispose();
@@ -278,27 +378,52 @@ describe("flashAttention: RNG, determinism, checkpointing, memory", () => {
 });
 
 describe("flashAttention: dtypes and errors", () => {
-  it("f16 storage (shader-f16) tracks the f32 naive path", async (tc) => {
+  it("f16 storage (shader-f16) tracks the f32 naive path, in every kernel shape", async (tc) => {
     const dev = ctx.dev;
     if (!dev.hasFeature("shader-f16")) tc.skip();
     const shape = [1, 2, 40, 32];
-    const seeds = [1, 2, 3];
-    const h = seeds.map((s) => rand(dev, shape, s, true, "f16"));
+    const h = [1, 2, 3].map((s) => rand(dev, shape, s, true, "f16"));
     // The f32 inputs hold exactly the f16 values, so only f16 rounding of outputs/gradients differs.
-    const f = await Promise.all(h.map(async (t) => T.tensor(dev, await t.data(), shape, { requiresGrad: true })));
+    const f = await Promise.all(
+      h.map(async (t) => T.tensor(dev, await t.data(), shape, { requiresGrad: true })),
+    );
     const R = rand(dev, shape, 4, false);
-    const Rh = T.tensor(dev, await R.data(), shape, { dtype: "f16" });
-    const oh = T.flashAttention(h[0]!, h[1]!, h[2]!);
-    T.sum(T.mul(T.cast(oh, "f32"), R)).backward();
     const of = T.attentionNaive(f[0]!, f[1]!, f[2]!);
     T.sum(T.mul(of, R)).backward();
-    expect(oh.dtype).toBe("f16");
-    expect(relErr(await oh.data(), await of.data())).toBeLessThan(2e-3);
-    for (let i = 0; i < 3; i++) {
-      expect(h[i]!.grad!.dtype).toBe("f16");
-      expect(relErr(await h[i]!.grad!.data(), await f[i]!.grad!.data())).toBeLessThan(5e-3);
+    const want = [await of.data(), ...(await Promise.all(f.map((t) => t.grad!.data())))];
+    const tunings: Array<FlashTuning | undefined> = [
+      undefined,
+      { variant: "tiled", wg: 64, kb: 8, bc: 32, constD: false },
+      { variant: "direct", wg: 8, kb: 8, bc: 0, constD: false },
+    ];
+    for (const tuning of tunings) {
+      const oh = flashAttentionWith(h[0]!, h[1]!, h[2]!, {}, tuning);
+      T.sum(T.mul(T.cast(oh, "f32"), R)).backward();
+      expect(oh.dtype).toBe("f16");
+      expect(relErr(await oh.data(), want[0]!)).toBeLessThan(2e-3);
+      for (let i = 0; i < 3; i++) {
+        expect(h[i]!.grad!.dtype).toBe("f16");
+        expect(relErr(await h[i]!.grad!.data(), want[i + 1]!)).toBeLessThan(5e-3);
+        h[i]!.grad!.dispose();
+        h[i]!.grad = null;
+      }
+      oh.dispose();
     }
-    for (const t of [...h, ...f, R, Rh, oh, of]) t.dispose();
+    for (const t of [...h, ...f, R, of]) t.dispose();
+  });
+
+  it("no query rows: empty output, zero dK and dV", async () => {
+    const dev = ctx.dev;
+    const q = T.zeros(dev, [1, 1, 0, 8]);
+    q.requiresGrad = true;
+    const [k, v] = [2, 3].map((s) => rand(dev, [1, 1, 3, 8], s));
+    const o = T.flashAttention(q, k!, v!);
+    expect(o.shape).toEqual([1, 1, 0, 8]);
+    const g = T.zeros(dev, [1, 1, 0, 8]);
+    o.backward(g);
+    expect(Array.from(await k!.grad!.data())).toEqual(new Array(24).fill(0));
+    expect(Array.from(await v!.grad!.data())).toEqual(new Array(24).fill(0));
+    for (const t of [q, k!, v!, o, g]) t.dispose();
   });
 
   it("rejects mismatched shapes and dtypes", () => {

@@ -4,10 +4,13 @@
  * and broadcasting, the fused epilogues (alpha, bias, GELU/ReLU, residual) and f16. The subgroup-matrix
  * kernel needs an adapter feature lavapipe lacks; it is verified on the device by its own probe.
  */
+import { mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import * as T from "../src/index.js";
-import { fixedSubgroupSize } from "../src/kernels/matmul-config.js";
-import { matmulKernelFor, setMatmulKernelOverride } from "../src/ops/matmul.js";
+import { fixedSubgroupSize, resetTuning } from "../src/kernels/matmul-config.js";
+import { matmulKernelFor, setMatmulAutocast, setMatmulKernelOverride } from "../src/ops/matmul.js";
 import { probeSubgroupMatrix } from "../src/ops/matmul-subgroup.js";
 import { check, inputs, useDevice } from "./helpers.js";
 import { type Arr, geluRef, geluTanhRef, map1, map2, matmul as refMatmul, relErr } from "./ref.js";
@@ -176,4 +179,41 @@ describe("matmul epilogue gradients (per-adapter kernel)", () => {
     const status = await probeSubgroupMatrix(ctx.dev);
     expect(status).toMatch(/^(unavailable|ok|failed)/);
   });
+});
+
+describe("matmul autocast and autotune", () => {
+  it("autocast f16 on the storage kernels: f16 operands, f32 accumulation and result", async () => {
+    if (!ctx.dev.hasFeature("shader-f16")) return;
+    setMatmulKernelOverride("tiled");
+    setMatmulAutocast("f16");
+    try {
+      const [a, b, bias] = inputs([[33, 24], [20, 24], [20]], 41).map((t) => map1(t, (v) => Math.round(v * 64) / 64));
+      const [at, bt, bb] = [a!, b!, bias!].map((t) => T.tensor(ctx.dev, Float32Array.from(t.data), t.shape));
+      const y = T.matmul(at!, bt!, { transB: true, bias: bb! });
+      expect(y.dtype).toBe("f32");
+      expect(relErr(await y.data(), addBias(refMatmul(a!, b!, false, true), bias!).data)).toBeLessThan(2e-3);
+      for (const t of [at!, bt!, bb!, y]) t.dispose();
+    } finally {
+      setMatmulAutocast(null);
+      setMatmulKernelOverride(null);
+    }
+  });
+  it("autotune times the candidates and writes the cache it then reads", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vit-autotune-"));
+    const saved = process.env.VIT_AUTOTUNE_CACHE;
+    process.env.VIT_AUTOTUNE_CACHE = join(dir, "autotune.json");
+    try {
+      const r = await T.autotuneMatmul(ctx.dev);
+      expect(r.path).toBe(join(dir, "autotune.json"));
+      expect(r.results.large?.kind).toBeDefined();
+      const cached = JSON.parse(readFileSync(r.path!, "utf8"));
+      expect(Object.values(cached)[0]).toHaveProperty("large");
+      expect(T.matmulTuning(ctx.dev, "large").source).toBe("autotune");
+    } finally {
+      if (saved === undefined) delete process.env.VIT_AUTOTUNE_CACHE;
+      else process.env.VIT_AUTOTUNE_CACHE = saved;
+      rmSync(dir, { recursive: true, force: true });
+      resetTuning(ctx.dev, true);
+    }
+  }, 120_000);
 });

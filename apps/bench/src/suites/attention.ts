@@ -104,7 +104,11 @@ export async function attentionSuite(ctx: BenchContext): Promise<BenchCase[]> {
           unit: "GFLOP/s",
           ...o,
           repeats,
-          peer: { name: "naive", median: p.median, note: "matmul + softmax + dropout + matmul (S×S scores in memory)" },
+          peer: {
+            name: "naive",
+            median: p.median,
+            note: "matmul + softmax + dropout + matmul (S×S scores in memory)",
+          },
           ratio: o.median / p.median,
           extra: {
             ms: stats(ours.ms).median,

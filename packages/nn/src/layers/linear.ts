@@ -11,8 +11,16 @@ export interface LinearOptions {
 }
 
 export class Linear extends Module {
-  readonly weight: Tensor;
-  readonly bias: Tensor | null;
+  private readonly hasBias: boolean;
+
+  /** Read through the registry so replaceParameters (e.g. bf16 for O2) takes effect. */
+  get weight(): Tensor {
+    return this.param("weight");
+  }
+
+  get bias(): Tensor | null {
+    return this.hasBias ? this.param("bias") : null;
+  }
 
   constructor(
     device: Device,
@@ -21,8 +29,9 @@ export class Linear extends Module {
     opts: LinearOptions = {},
   ) {
     super();
-    this.weight = this.registerParameter("weight", (opts.init ?? ((d, s) => normal(d, s, 0.02)))(device, [outFeatures, inFeatures]));
-    this.bias = opts.bias === false ? null : this.registerParameter("bias", (opts.biasInit ?? zerosInit)(device, [outFeatures]));
+    this.registerParameter("weight", (opts.init ?? ((d, s) => normal(d, s, 0.02)))(device, [outFeatures, inFeatures]));
+    this.hasBias = opts.bias !== false;
+    if (this.hasBias) this.registerParameter("bias", (opts.biasInit ?? zerosInit)(device, [outFeatures]));
   }
 
   forward(x: Tensor): Tensor {

@@ -8,7 +8,7 @@
  */
 import { CollectiveError, CollectiveMismatchError, CollectiveTimeoutError } from "../errors.js";
 import { type CollectiveDesc, combine, describeCollective, sameCollective } from "../host-collectives.js";
-import { HostStagedGroup } from "../process-group.js";
+import { HostStagedGroup, type ProcessGroup } from "../process-group.js";
 
 export interface InProcessOptions {
   /** How long a collective waits for the last rank before rejecting (default 120 s). */
@@ -44,8 +44,9 @@ class Hub {
       p = {
         desc,
         first: rank,
-        payloads: new Array(this.worldSize),
-        waiters: new Array(this.worldSize),
+        // Dense arrays: every() and forEach() skip the holes of `new Array(n)`.
+        payloads: Array.from({ length: this.worldSize }, () => undefined),
+        waiters: Array.from({ length: this.worldSize }, () => undefined),
         timer: setTimeout(() => this.timeout(seq), this.timeoutMs),
       };
       this.pending.set(seq, p);
@@ -162,10 +163,11 @@ export function createInProcessGroups(worldSize: number, opts: InProcessOptions 
 
 /**
  * Runs `fn` once per rank, each in its own async task (SPMD in one process), and returns the results
- * in rank order. If a rank throws, the hub is told at once, so the others reject instead of waiting for
- * a collective it will never join; the first rank's error (in time) is rethrown.
+ * in rank order. If a rank throws, an in-process hub is told at once, so the others reject instead of
+ * waiting for a collective it will never join; the first rank's error (in time) is rethrown. (Other
+ * groups, e.g. several TCP ranks over loopback in a test, rely on their timeouts.)
  */
-export async function runRanks<R>(groups: InProcessGroup[], fn: (group: InProcessGroup) => Promise<R>): Promise<R[]> {
+export async function runRanks<G extends ProcessGroup, R>(groups: G[], fn: (group: G) => Promise<R>): Promise<R[]> {
   let first: unknown = null;
   const results = await Promise.allSettled(
     groups.map((g) =>
@@ -173,7 +175,7 @@ export async function runRanks<R>(groups: InProcessGroup[], fn: (group: InProces
         .then(() => fn(g))
         .catch((e: unknown) => {
           first ??= e;
-          g.abort(`failed: ${(e as Error)?.message ?? String(e)}`);
+          if (g instanceof InProcessGroup) g.abort(`failed: ${(e as Error)?.message ?? String(e)}`);
           throw e;
         }),
     ),

@@ -12,14 +12,17 @@
  * other-side element read once per block and reused across the workgroup's rows), and a second loop over
  * d applies the KB weights. That is a register-blocked matmul micro-kernel with the softmax in between.
  *
- * Where the other side's rows come from (per adapter, see ops/flash-attention.ts):
- * - "direct": straight from the storage buffer at a workgroup-uniform address, no barriers. On lavapipe
- *   the lanes of a workgroup are one SIMD vector, so this is a scalar load + broadcast per element.
- * - "tiled": the workgroup first copies BC rows into workgroup memory cooperatively (each element read
- *   from global memory once per workgroup, coalesced), then reads the tile; the classic GPU shape.
+ * Where the other side's rows come from (picked per adapter in ops/flash-attention.ts):
+ * - "subgroup" (lavapipe): a workgroup is one subgroup per block; lane t loads row t of the block once
+ *   and subgroupBroadcast hands it to every lane (see the comment above flashForwardSubgroupWGSL).
+ * - "tiled" (GPUs): the workgroup first copies BC rows into workgroup memory cooperatively (each element
+ *   read from global memory once per workgroup, coalesced), then every invocation reads the tile.
+ * - "direct" (portable fallback: no subgroups, head dims not a multiple of 4): every invocation reads
+ *   the block's rows from the storage buffer itself (the same address on every lane), no barriers.
+ *   Correct everywhere, but on lavapipe each such read is a per-lane gather: ~4x slower than "subgroup".
  * D is either a compile-time constant (GPUs unroll the d loops and keep the arrays in registers) or a
- *   uniform with arrays of DMAX (lavapipe: LLVM would otherwise spend tens of seconds unrolling, and one
- *   pipeline then serves every head dim).
+ * uniform with arrays of DMAX (lavapipe: LLVM spends seconds per pipeline unrolling a constant D, and
+ * one pipeline then serves every head dim up to DMAX).
  *
  * Scores are kept in base-2 units (q or k pre-scaled by scale·log2 e, so exp2 replaces exp); L is stored
  * in those units too, which is private to these kernels.
@@ -55,6 +58,8 @@ export interface FlashKernelConfig {
   kb: number;
   /** Rows per workgroup-memory tile ("tiled"; a multiple of kb). */
   bc: number;
+  /** Rows owned per invocation ("subgroup"; 1 elsewhere). */
+  rpl: number;
 }
 
 /** Uniforms shared by all the kernels (unused ones cost nothing). */
@@ -72,7 +77,7 @@ export const FLASH_FIELDS = [
 ] as const;
 
 export function flashKey(kind: string, c: FlashKernelConfig): string {
-  return `flash_attention_${kind}|${c.D}|${c.dmax}|${c.dtype}|${c.dropout}|${c.variant}|${c.wg}|${c.kb}|${c.bc}`;
+  return `flash_attention_${kind}|${c.D}|${c.dmax}|${c.dtype}|${c.dropout}|${c.variant}|${c.wg}|${c.kb}|${c.bc}|${c.rpl}`;
 }
 
 const seq = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -105,9 +110,10 @@ function dropWeight(c: FlashKernelConfig, idx: string): string {
 }
 
 /**
- * The loop over the other side in blocks of KB rows starting at `first` (a row index in 0..n), with the
+ * The loop over the other side (n rows from row `rowBase`) in blocks of KB rows starting at j0, with the
  * rows' element offsets r0..r{KB−1} defined (clamped to the last row) and, for "tiled", staged through
- * workgroup memory `tiles` (name → source buffer). `body` reads element d of row t through `at(buf, t)`.
+ * workgroup memory: `tiles` (tile ← source buffer, D per row) and `scalars` (one value per row).
+ * `body` reads element d of block row t through `at()` and per-row values through `scalarAt()`.
  */
 function blocks(
   c: FlashKernelConfig,
@@ -153,14 +159,24 @@ function at(c: FlashKernelConfig, buf: string, tile: string, t: number): string 
 }
 
 /** Scalar per-row value (L, Δ) of block row t. */
-function scalarAt(c: FlashKernelConfig, buf: string, tile: string, base: string, n: string, t: number): string {
+function scalarAt(
+  c: FlashKernelConfig,
+  buf: string,
+  tile: string,
+  base: string,
+  n: string,
+  t: number,
+): string {
   return c.variant === "direct" ? `${buf}[${base} + min(j0 + ${t}u, ${n} - 1u)]` : `${tile}[j0 - b0 + ${t}u]`;
 }
 
 function tileDecls(c: FlashKernelConfig, names: string[], scalars: string[] = []): string {
   if (c.variant !== "tiled") return "";
   const len = c.bc * (c.D > 0 ? c.D : c.dmax);
-  return [...names.map((n) => `var<workgroup> ${n}: array<f32, ${len}>;`), ...scalars.map((n) => `var<workgroup> ${n}: array<f32, ${c.bc}>;`)].join("\n");
+  return [
+    ...names.map((n) => `var<workgroup> ${n}: array<f32, ${len}>;`),
+    ...scalars.map((n) => `var<workgroup> ${n}: array<f32, ${c.bc}>;`),
+  ].join("\n");
 }
 
 /**
@@ -216,7 +232,17 @@ ${header(c)}
   var l = 0.0;
   let kb0 = bh * P.sk;
   let pbase = (bh * P.sq + r) * P.sk;
-${blocks(c, "P.sk", "kb0", [["kt", "K"], ["vt", "Vv"]], [], body)}
+${blocks(
+  c,
+  "P.sk",
+  "kb0",
+  [
+    ["kt", "K"],
+    ["vt", "Vv"],
+  ],
+  [],
+  body,
+)}
   if (row < P.sq) {
     let inv = 1.0 / l;
     for (var d = 0u; d < DD; d++) { O[qr + d] = ${c.dtype}(o[d] * inv); }
@@ -304,7 +330,20 @@ ${header(c)}
     dv[d] = 0.0;
   }
   let qb0 = bh * P.sq;
-${blocks(c, "P.sq", "qb0", [["qt", "Q"], ["gt", "dO"]], [["lt", "L"], ["dt", "Dl"]], body)}
+${blocks(
+  c,
+  "P.sq",
+  "qb0",
+  [
+    ["qt", "Q"],
+    ["gt", "dO"],
+  ],
+  [
+    ["lt", "L"],
+    ["dt", "Dl"],
+  ],
+  body,
+)}
   if (col < P.sk) {
     for (var d = 0u; d < DD; d++) {
       dK[kr + d] = ${c.dtype}(dk[d] * P.scale);
@@ -364,7 +403,17 @@ ${header(c)}
   let di = Dl[bh * P.sq + r];
   let kb0 = bh * P.sk;
   let pbase = (bh * P.sq + r) * P.sk;
-${blocks(c, "P.sk", "kb0", [["kt", "K"], ["vt", "Vv"]], [], body)}
+${blocks(
+  c,
+  "P.sk",
+  "kb0",
+  [
+    ["kt", "K"],
+    ["vt", "Vv"],
+  ],
+  [],
+  body,
+)}
   if (row < P.sq) {
     for (var d = 0u; d < DD; d++) { dQ[qr + d] = ${c.dtype}(dq[d] * P.scale); }
   }
@@ -372,25 +421,41 @@ ${blocks(c, "P.sk", "kb0", [["kt", "K"], ["vt", "Vv"]], [], body)}
 }
 
 /*
- * "subgroup" variant (lavapipe): a workgroup is exactly one subgroup of KB = wg lanes (8 there), so the
- * block of KB other-side rows is loaded once — lane t fetches row t of the block as vec4 chunks — and
- * handed to every lane with subgroupBroadcast, which llvmpipe turns into a register shuffle. Reading the
- * same element from every lane instead costs a per-lane gather there (PERF-NOTES: divergent loads are
- * ~2.2 G elem/s, broadcasts ~6.9 G vec4/s). Needs D % 4 == 0 (vec4 rows); other head dims use "direct".
+ * "subgroup" variant (lavapipe): every subgroup of KB lanes (8 there) owns KB·R rows (R per lane), and
+ * each block of KB other-side rows is loaded once — lane t fetches row t of the block as vec4 chunks —
+ * and handed to every lane with subgroupBroadcast, which llvmpipe turns into register shuffles. Reading
+ * the same element from every lane instead costs a per-lane gather there (PERF-NOTES: divergent loads
+ * ~2.2 G elem/s, broadcasts ~6.9 G vec4/s); measured 4-5x faster than "direct". Each broadcast chunk
+ * then feeds R rows' dot products or updates, so R > 1 spends fewer loads and shuffles per multiply-add
+ * (register blocking, as the texture matmul does with its 32-row tiles). Needs D % 4 == 0 (vec4 rows)
+ * and a fixed subgroup size equal to KB; otherwise ops/flash-attention.ts uses "direct".
  */
 
 function sgCommon(c: FlashKernelConfig) {
   const nc = c.D > 0 ? c.D / 4 : c.dmax / 4;
-  const each = (f: (t: number) => string, sep = "\n    ") => seq(c.kb).map(f).join(sep);
+  const R = c.rpl;
   const vt = `vec4<${c.dtype}>`;
+  const ts = seq(c.kb);
+  const rs = seq(R);
   return {
-    head: `${c.dtype === "f16" ? "enable f16;\n" : ""}enable subgroups;`,
-    consts: `const KB = ${c.kb}u;`,
+    // Uniformity analysis cannot see that lid / KB is constant on an llvmpipe subgroup (see sgHeader),
+    // so the broadcasts after the per-subgroup early return would be rejected without this.
+    head: `${c.dtype === "f16" ? "enable f16;\n" : ""}enable subgroups;\ndiagnostic(off, subgroup_uniformity);`,
+    consts: `const KB = ${c.kb}u;\nconst SPAN = ${c.kb * R}u;`,
     d4: c.D > 0 ? `${c.D / 4}u` : "(P.d / 4u)",
     arr: (name: string) => `var ${name}: array<vec4<f32>, ${nc}>;`,
-    each,
-    /** Σ_t w_t · broadcast(x, t). */
-    bsum: (w: (t: number) => string, x: string) => seq(c.kb).map((t) => `${w(t)} * subgroupBroadcast(${x}, ${t}u)`).join(" + "),
+    /** One line per block row t. */
+    eachT: (f: (t: number) => string, sep = "\n    ") => ts.map(f).join(sep),
+    /** One line per owned row r. */
+    eachR: (f: (r: number) => string, sep = "\n    ") => rs.map(f).join(sep),
+    /** One line per (owned row r, block row t). */
+    eachRT: (f: (r: number, t: number) => string, sep = "\n    ") =>
+      rs.flatMap((r) => ts.map((t) => f(r, t))).join(sep),
+    /** Σ_t w(t) · b{t}: the block rows' broadcast chunks weighted for one owned row. */
+    wsum: (w: (t: number) => string, b: string) => ts.map((t) => `${w(t)} * ${b}${t}`).join(" + "),
+    /** The KB broadcasts of this lane's chunk `x` as b0 … b{KB−1}. */
+    bcast: (b: string, x: string, sep = "\n      ") =>
+      ts.map((t) => `let ${b}${t} = subgroupBroadcast(${x}, ${t}u);`).join(sep),
     vt,
     philox: c.dropout ? `${PHILOX_WGSL}\n${BLOCK_DROPOUT_WGSL}` : "",
   };
@@ -408,26 +473,40 @@ fn keep_at(w0: vec4u, w1: vec4u, w2: vec4u, pos: u32) -> f32 {
   return select(0.0, P.rs, f32(w >> 8u) * (1.0 / 16777216.0) >= P.p);
 }`;
 
-/** Lane-local words for the block starting at flat index `e0` (declares dw0..dw2 and da). */
-function blockWords(e0: string): string {
-  return `let de0 = ${e0};
-    let da = de0 & 3u;
-    let dw0 = philox_words(de0 >> 2u);
-    let dw1 = philox_words((de0 >> 2u) + 1u);
-    let dw2 = philox_words((de0 >> 2u) + 2u);`;
+/** Lane-local words for the block starting at flat index `e0`: declares dw0_s … dw2_s and da_s. */
+function blockWords(e0: string, s: number): string {
+  return `let de0_${s} = ${e0};
+    let da_${s} = de0_${s} & 3u;
+    let dw0_${s} = philox_words(de0_${s} >> 2u);
+    let dw1_${s} = philox_words((de0_${s} >> 2u) + 1u);
+    let dw2_${s} = philox_words((de0_${s} >> 2u) + 2u);`;
 }
 
-function sgHeader(c: FlashKernelConfig): string {
+/**
+ * Subgroup-kernel prologue. Each of the wg / KB subgroups of a workgroup owns one span of KB·R rows
+ * (lane l: rows blk0 + l, blk0 + KB + l, …); the spans are numbered densely over (batch·head, span), so
+ * any batch·head count fits the 65,535 workgroups-per-dimension limit and a workgroup may hold several
+ * subgroups (on lavapipe one per workgroup measured fastest). Defines bh, blk0 and D4; `rows` is the
+ * owned side's length. A subgroup past the end returns as a whole.
+ */
+function sgHeader(c: FlashKernelConfig, rows: string): string {
   return `@compute @workgroup_size(${c.wg})
 fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, @builtin(local_invocation_index) lid: u32,
         @builtin(subgroup_invocation_id) sgid: u32) {
-  let bh = wid.y + wid.z * nwg.y;
+  // llvmpipe forms subgroups from consecutive invocations, so lid / KB is the same on a whole subgroup.
+  let spans = (${rows} + SPAN - 1u) / SPAN;
+  let n = (wid.x + wid.y * nwg.x) * ${c.wg / c.kb}u + lid / KB;
+  let bh = n / spans;
   if (bh >= P.bh) { return; }
+  let blk0 = (n % spans) * SPAN;
   let D4 = ${sgCommon(c).d4};`;
 }
 
+const maxOf = (xs: string[]): string => xs.reduceRight((acc, x) => (acc ? `max(${x}, ${acc})` : x), "");
+
 export function flashForwardSubgroupWGSL(c: FlashKernelConfig): string {
-  const { head, consts, arr, each, bsum, vt, philox } = sgCommon(c);
+  const { head, consts, arr, eachT, eachR, eachRT, wsum, bcast, vt, philox } = sgCommon(c);
+  const ts = seq(c.kb);
   return `${head}
 ${declareBindings(
   [
@@ -441,55 +520,64 @@ ${declareBindings(
 )}
 ${philox}
 ${consts}
-${sgHeader(c)}
-  let row = wid.x * ${c.wg}u + lid;
-  // Rows past the end compute on a clamped row (every lane must take part in the broadcasts).
-  let r = min(row, P.sq - 1u);
-  let qr = (bh * P.sq + r) * D4;
-  ${arr("q")}
-  ${arr("o")}
+${sgHeader(c, "P.sq")}
+  // Owned query rows; rows past the end compute on a clamped row (every lane takes part in the
+  // broadcasts) and skip the store.
+  ${eachR(
+    (r) => `let row${r} = blk0 + ${r * c.kb}u + sgid;
+  let qr${r} = (bh * P.sq + min(row${r}, P.sq - 1u)) * D4;
+  let pbase${r} = (bh * P.sq + min(row${r}, P.sq - 1u)) * P.sk;
+  ${arr(`q${r}`)}
+  ${arr(`o${r}`)}
+  var m${r} = -1.0e30;
+  var l${r} = 0.0;`,
+    "\n  ",
+  )}
   for (var c = 0u; c < D4; c++) {
-    q[c] = vec4<f32>(Q[qr + c]) * P.qs;
-    o[c] = vec4<f32>(0.0);
+    ${eachR((r) => `q${r}[c] = vec4<f32>(Q[qr${r} + c]) * P.qs;\n    o${r}[c] = vec4<f32>(0.0);`)}
   }
-  var m = -1.0e30;
-  var l = 0.0;
   let kb0 = bh * P.sk;
-  let pbase = (bh * P.sq + r) * P.sk;
   for (var j0 = 0u; j0 < P.sk; j0 += KB) {
-    // This lane's share of the block: key row j0 + sgid.
+    // This lane's share of the key block: row j0 + sgid.
     let mr = (kb0 + min(j0 + sgid, P.sk - 1u)) * D4;
-    ${each((t) => `var s${t} = 0.0;`, " ")}
+    ${eachRT((r, t) => `var s${r}_${t} = 0.0;`, " ")}
     for (var c = 0u; c < D4; c++) {
       let kv = vec4<f32>(K[mr + c]);
-      let qc = q[c];
-      ${each((t) => `s${t} = s${t} + dot(qc, subgroupBroadcast(kv, ${t}u));`, "\n      ")}
+      ${bcast("bk", "kv")}
+      ${eachR((r) => `let qc${r} = q${r}[c];`, "\n      ")}
+      ${eachRT((r, t) => `s${r}_${t} = s${r}_${t} + dot(qc${r}, bk${t});`, "\n      ")}
     }
-    // Keys past the end score −1e30: exp2 turns that into an exact 0.
-    ${each((t) => `s${t} = select(-1.0e30, s${t}, j0 + ${t}u < P.sk);`)}
-    let mb = max(m, ${seq(c.kb).reduceRight((acc, t) => (acc ? `max(s${t}, ${acc})` : `s${t}`), "")});
-    // Online softmax: rescale what was accumulated under the old running max once per block.
-    let alpha = exp2(m - mb);
-    m = mb;
-    ${each((t) => `let p${t} = exp2(s${t} - mb);`)}
-    l = l * alpha + ${each((t) => `p${t}`, " + ")};
-    ${c.dropout ? blockWords("pbase + j0") : ""}
-    ${each((t) => `let z${t} = p${t}${c.dropout ? ` * keep_at(dw0, dw1, dw2, da + ${t}u)` : ""};`)}
+    ${eachR(
+      (r) => `// Row ${r}: keys past the end score −1e30 (exp2 makes that an exact 0); online softmax rescales
+    // what was accumulated under the old running max once per block.
+    ${eachT((t) => `s${r}_${t} = select(-1.0e30, s${r}_${t}, j0 + ${t}u < P.sk);`)}
+    let mb${r} = max(m${r}, ${maxOf(ts.map((t) => `s${r}_${t}`))});
+    let alpha${r} = exp2(m${r} - mb${r});
+    m${r} = mb${r};
+    ${eachT((t) => `let p${r}_${t} = exp2(s${r}_${t} - mb${r});`)}
+    l${r} = l${r} * alpha${r} + ${eachT((t) => `p${r}_${t}`, " + ")};
+    ${c.dropout ? blockWords(`pbase${r} + j0`, r) : ""}
+    ${eachT((t) => `let z${r}_${t} = p${r}_${t}${c.dropout ? ` * keep_at(dw0_${r}, dw1_${r}, dw2_${r}, da_${r} + ${t}u)` : ""};`)}`,
+    )}
     for (var c = 0u; c < D4; c++) {
       let vv = vec4<f32>(Vv[mr + c]);
-      o[c] = o[c] * alpha + ${bsum((t) => `z${t}`, "vv")};
+      ${bcast("bv", "vv")}
+      ${eachR((r) => `o${r}[c] = o${r}[c] * alpha${r} + ${wsum((t) => `z${r}_${t}`, "bv")};`, "\n      ")}
     }
   }
-  if (row < P.sq) {
-    let inv = 1.0 / l;
-    for (var c = 0u; c < D4; c++) { O[qr + c] = ${vt}(o[c] * inv); }
-    L[bh * P.sq + r] = m + log2(l);
-  }
+  ${eachR(
+    (r) => `if (row${r} < P.sq) {
+    let inv = 1.0 / l${r};
+    for (var c = 0u; c < D4; c++) { O[qr${r} + c] = ${vt}(o${r}[c] * inv); }
+    L[bh * P.sq + row${r}] = m${r} + log2(l${r});
+  }`,
+    "\n  ",
+  )}
 }`;
 }
 
 export function flashBackwardKVSubgroupWGSL(c: FlashKernelConfig): string {
-  const { head, consts, arr, each, bsum, vt, philox } = sgCommon(c);
+  const { head, consts, arr, eachT, eachR, eachRT, wsum, bcast, vt, philox } = sgCommon(c);
   return `${head}
 ${declareBindings(
   [
@@ -506,66 +594,76 @@ ${declareBindings(
 )}
 ${philox}
 ${consts}
-${sgHeader(c)}
-  let col = wid.x * ${c.wg}u + lid;
-  let j = min(col, P.sk - 1u);
-  let kr = (bh * P.sk + j) * D4;
-  ${arr("k")}
-  ${arr("v")}
-  ${arr("dk")}
-  ${arr("dv")}
+${sgHeader(c, "P.sk")}
+  // Owned key rows (clamped for the loads; stores skip rows past the end).
+  ${eachR(
+    (r) => `let col${r} = blk0 + ${r * c.kb}u + sgid;
+  let kr${r} = (bh * P.sk + min(col${r}, P.sk - 1u)) * D4;
+  ${arr(`k${r}`)}
+  ${arr(`v${r}`)}
+  ${arr(`dk${r}`)}
+  ${arr(`dv${r}`)}`,
+    "\n  ",
+  )}
   // k pre-scaled into base-2 score units; dK gets the natural scale at the end.
   for (var c = 0u; c < D4; c++) {
-    k[c] = vec4<f32>(K[kr + c]) * P.qs;
-    v[c] = vec4<f32>(Vv[kr + c]);
-    dk[c] = vec4<f32>(0.0);
-    dv[c] = vec4<f32>(0.0);
+    ${eachR(
+      (r) => `k${r}[c] = vec4<f32>(K[kr${r} + c]) * P.qs;
+    v${r}[c] = vec4<f32>(Vv[kr${r} + c]);
+    dk${r}[c] = vec4<f32>(0.0);
+    dv${r}[c] = vec4<f32>(0.0);`,
+    )}
   }
   let qb0 = bh * P.sq;
   for (var i0 = 0u; i0 < P.sq; i0 += KB) {
-    // This lane's share of the block: query row i0 + sgid, with its L and Δ.
+    // This lane's share of the query block: row i0 + sgid, with its L and Δ.
     let mi = qb0 + min(i0 + sgid, P.sq - 1u);
     let mr = mi * D4;
-    let ml = L[mi];
-    let md = Dl[mi];
-    ${each((t) => `var s${t} = 0.0; var dp${t} = 0.0;`)}
+    ${eachRT((r, t) => `var s${r}_${t} = 0.0; var dp${r}_${t} = 0.0;`)}
     for (var c = 0u; c < D4; c++) {
       let qv = vec4<f32>(Q[mr + c]);
       let gv = vec4<f32>(dO[mr + c]);
-      let kc = k[c];
-      let vc = v[c];
-      ${each((t) => `s${t} = s${t} + dot(kc, subgroupBroadcast(qv, ${t}u)); dp${t} = dp${t} + dot(vc, subgroupBroadcast(gv, ${t}u));`, "\n      ")}
+      ${bcast("bq", "qv")}
+      ${bcast("bg", "gv")}
+      ${eachR((r) => `let kc${r} = k${r}[c];\n      let vc${r} = v${r}[c];`, "\n      ")}
+      ${eachRT((r, t) => `s${r}_${t} = s${r}_${t} + dot(kc${r}, bq${t}); dp${r}_${t} = dp${r}_${t} + dot(vc${r}, bg${t});`, "\n      ")}
     }
+    ${bcast("lt", "L[mi]", "\n    ")}
+    ${bcast("dt", "Dl[mi]", "\n    ")}
     // Query rows past the end contribute nothing.
-    ${each((t) => `let p${t} = select(0.0, exp2(s${t} - subgroupBroadcast(ml, ${t}u)), i0 + ${t}u < P.sq);`)}
-    // Dropout: lane t draws the words of query row i0 + t for this workgroup's KB keys; each lane then
-    // picks its key's word from lane t's (the keys of one query row are consecutive flat indices).
-    ${c.dropout ? blockWords(`mi * P.sk + wid.x * ${c.wg}u`) : ""}
-    ${each((t) =>
+    ${eachRT((r, t) => `let p${r}_${t} = select(0.0, exp2(s${r}_${t} - lt${t}), i0 + ${t}u < P.sq);`)}
+    // Dropout: lane t draws the words of query row i0 + t for this subgroup's keys; each lane then picks
+    // its key's word from lane t's (the keys of one query row are consecutive flat indices).
+    ${c.dropout ? eachR((r) => blockWords(`mi * P.sk + blk0 + ${r * c.kb}u`, r)) : ""}
+    ${eachRT((r, t) =>
       c.dropout
-        ? `let z${t} = keep_at(subgroupBroadcast(dw0, ${t}u), subgroupBroadcast(dw1, ${t}u), subgroupBroadcast(dw2, ${t}u), subgroupBroadcast(da, ${t}u) + lid);`
-        : `let z${t} = 1.0;`,
+        ? `let z${r}_${t} = keep_at(subgroupBroadcast(dw0_${r}, ${t}u), subgroupBroadcast(dw1_${r}, ${t}u), subgroupBroadcast(dw2_${r}, ${t}u), subgroupBroadcast(da_${r}, ${t}u) + sgid);`
+        : `let z${r}_${t} = 1.0;`,
     )}
-    ${each((t) => `let pz${t} = p${t} * z${t};`)}
-    ${each((t) => `let ds${t} = p${t} * (dp${t} * z${t} - subgroupBroadcast(md, ${t}u));`)}
+    ${eachRT((r, t) => `let pz${r}_${t} = p${r}_${t} * z${r}_${t};`)}
+    ${eachRT((r, t) => `let ds${r}_${t} = p${r}_${t} * (dp${r}_${t} * z${r}_${t} - dt${t});`)}
     for (var c = 0u; c < D4; c++) {
       let qv = vec4<f32>(Q[mr + c]);
       let gv = vec4<f32>(dO[mr + c]);
-      dv[c] = dv[c] + ${bsum((t) => `pz${t}`, "gv")};
-      dk[c] = dk[c] + ${bsum((t) => `ds${t}`, "qv")};
+      ${bcast("bq", "qv")}
+      ${bcast("bg", "gv")}
+      ${eachR((r) => `dv${r}[c] = dv${r}[c] + ${wsum((t) => `pz${r}_${t}`, "bg")};\n      dk${r}[c] = dk${r}[c] + ${wsum((t) => `ds${r}_${t}`, "bq")};`, "\n      ")}
     }
   }
-  if (col < P.sk) {
+  ${eachR(
+    (r) => `if (col${r} < P.sk) {
     for (var c = 0u; c < D4; c++) {
-      dK[kr + c] = ${vt}(dk[c] * P.scale);
-      dV[kr + c] = ${vt}(dv[c]);
+      dK[kr${r} + c] = ${vt}(dk${r}[c] * P.scale);
+      dV[kr${r} + c] = ${vt}(dv${r}[c]);
     }
-  }
+  }`,
+    "\n  ",
+  )}
 }`;
 }
 
 export function flashBackwardQSubgroupWGSL(c: FlashKernelConfig): string {
-  const { head, consts, arr, each, bsum, vt, philox } = sgCommon(c);
+  const { head, consts, arr, eachT, eachR, eachRT, wsum, bcast, vt, philox } = sgCommon(c);
   return `${head}
 ${declareBindings(
   [
@@ -581,43 +679,56 @@ ${declareBindings(
 )}
 ${philox}
 ${consts}
-${sgHeader(c)}
-  let row = wid.x * ${c.wg}u + lid;
-  let r = min(row, P.sq - 1u);
-  let qr = (bh * P.sq + r) * D4;
-  ${arr("q")}
-  ${arr("g")}
-  ${arr("dq")}
+${sgHeader(c, "P.sq")}
+  ${eachR(
+    (r) => `let row${r} = blk0 + ${r * c.kb}u + sgid;
+  let rr${r} = bh * P.sq + min(row${r}, P.sq - 1u);
+  let qr${r} = rr${r} * D4;
+  let pbase${r} = rr${r} * P.sk;
+  let li${r} = L[rr${r}];
+  let di${r} = Dl[rr${r}];
+  ${arr(`q${r}`)}
+  ${arr(`g${r}`)}
+  ${arr(`dq${r}`)}`,
+    "\n  ",
+  )}
   for (var c = 0u; c < D4; c++) {
-    q[c] = vec4<f32>(Q[qr + c]) * P.qs;
-    g[c] = vec4<f32>(dO[qr + c]);
-    dq[c] = vec4<f32>(0.0);
+    ${eachR(
+      (r) => `q${r}[c] = vec4<f32>(Q[qr${r} + c]) * P.qs;
+    g${r}[c] = vec4<f32>(dO[qr${r} + c]);
+    dq${r}[c] = vec4<f32>(0.0);`,
+    )}
   }
-  let li = L[bh * P.sq + r];
-  let di = Dl[bh * P.sq + r];
   let kb0 = bh * P.sk;
-  let pbase = (bh * P.sq + r) * P.sk;
   for (var j0 = 0u; j0 < P.sk; j0 += KB) {
     let mr = (kb0 + min(j0 + sgid, P.sk - 1u)) * D4;
-    ${each((t) => `var s${t} = 0.0; var dp${t} = 0.0;`)}
+    ${eachRT((r, t) => `var s${r}_${t} = 0.0; var dp${r}_${t} = 0.0;`)}
     for (var c = 0u; c < D4; c++) {
       let kv = vec4<f32>(K[mr + c]);
       let vv = vec4<f32>(Vv[mr + c]);
-      let qc = q[c];
-      let gc = g[c];
-      ${each((t) => `s${t} = s${t} + dot(qc, subgroupBroadcast(kv, ${t}u)); dp${t} = dp${t} + dot(gc, subgroupBroadcast(vv, ${t}u));`, "\n      ")}
+      ${bcast("bk", "kv")}
+      ${bcast("bv", "vv")}
+      ${eachR((r) => `let qc${r} = q${r}[c];\n      let gc${r} = g${r}[c];`, "\n      ")}
+      ${eachRT((r, t) => `s${r}_${t} = s${r}_${t} + dot(qc${r}, bk${t}); dp${r}_${t} = dp${r}_${t} + dot(gc${r}, bv${t});`, "\n      ")}
     }
     // Keys past the end contribute nothing.
-    ${each((t) => `let p${t} = select(0.0, exp2(s${t} - li), j0 + ${t}u < P.sk);`)}
-    ${c.dropout ? blockWords("pbase + j0") : ""}
-    ${each((t) => `let ds${t} = p${t} * (dp${t}${c.dropout ? ` * keep_at(dw0, dw1, dw2, da + ${t}u)` : ""} - di);`)}
+    ${eachRT((r, t) => `let p${r}_${t} = select(0.0, exp2(s${r}_${t} - li${r}), j0 + ${t}u < P.sk);`)}
+    ${c.dropout ? eachR((r) => blockWords(`pbase${r} + j0`, r)) : ""}
+    ${eachRT(
+      (r, t) =>
+        `let ds${r}_${t} = p${r}_${t} * (dp${r}_${t}${c.dropout ? ` * keep_at(dw0_${r}, dw1_${r}, dw2_${r}, da_${r} + ${t}u)` : ""} - di${r});`,
+    )}
     for (var c = 0u; c < D4; c++) {
       let kv = vec4<f32>(K[mr + c]);
-      dq[c] = dq[c] + ${bsum((t) => `ds${t}`, "kv")};
+      ${bcast("bk", "kv")}
+      ${eachR((r) => `dq${r}[c] = dq${r}[c] + ${wsum((t) => `ds${r}_${t}`, "bk")};`, "\n      ")}
     }
   }
-  if (row < P.sq) {
-    for (var c = 0u; c < D4; c++) { dQ[qr + c] = ${vt}(dq[c] * P.scale); }
-  }
+  ${eachR(
+    (r) => `if (row${r} < P.sq) {
+    for (var c = 0u; c < D4; c++) { dQ[qr${r} + c] = ${vt}(dq${r}[c] * P.scale); }
+  }`,
+    "\n  ",
+  )}
 }`;
 }

@@ -139,7 +139,8 @@ export function matmulTuning(device: Device, cls: ShapeClass): MatmulTuning {
   return t;
 }
 
-/** Forgets per-device decisions (after the environment or cache changed). */
-export function resetTuning(device: Device): void {
+/** Forgets per-device decisions (after the environment or cache changed); `reread` drops the cache file's contents too. */
+export function resetTuning(device: Device, reread = false): void {
   tuned.delete(device);
+  if (reread) diskCache = undefined;
 }

@@ -7,7 +7,7 @@
  * (lavapipe), the subgroup-matrix kernel where that feature exists, the shared-memory tiled kernel on
  * other GPUs, and the generic one as the fallback for whatever the others do not cover.
  */
-import { needsGrad, record } from "../autograd.js";
+import { needsGrad, noGrad, record } from "../autograd.js";
 import type { Device } from "../device.js";
 import { DTypeError, ShapeError, fmtShape } from "../errors.js";
 import { requireFloat, sameDevice } from "../io.js";
@@ -20,6 +20,7 @@ import { TEXTURE_MATMUL_FIELDS, type OperandMode, textureMatmulKey, textureMatmu
 import { TILED_MATMUL_FIELDS, TILE, tiledMatmulKey, tiledMatmulWGSL } from "../kernels/matmul-tiled.js";
 import { maxOperandTexels, operandTexture, packOperand } from "../kernels/operand-textures.js";
 import { Tensor } from "../tensor.js";
+import { cast } from "./cast.js";
 import { elementwise } from "./elementwise.js";
 import { sumTo } from "./reduce.js";
 
@@ -85,10 +86,27 @@ function plan(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Plan {
 }
 
 let forcedKernel: MatmulKernelKind | null = null;
+let forcedTuning: Partial<MatmulTuning> | null = null;
+let autocast: "f16" | null = null;
 
 /** Tests and benchmarks: run every matmul with `kind` (null restores per-adapter selection). */
 export function setMatmulKernelOverride(kind: MatmulKernelKind | null): void {
   forcedKernel = kind;
+}
+
+/** Autotune: try tile parameters without touching the cache (null restores them). */
+export function setMatmulTuningOverride(t: Partial<MatmulTuning> | null): void {
+  forcedTuning = t;
+}
+
+/**
+ * Mixed precision for f32 matmuls, as torch.autocast does for matmul: "f16" casts both f32 operands to
+ * f16 and multiplies them with the f16 kernel (tiled or subgroup-matrix; f32 accumulation and f32
+ * result), which is where GPUs have their f16 throughput. Has no effect on CPU adapters, where f16
+ * arithmetic is emulated and slower (PERF-NOTES.md), or without shader-f16. null turns it off.
+ */
+export function setMatmulAutocast(dtype: "f16" | null): void {
+  autocast = dtype;
 }
 
 /** The kernel `matmul` would run for these operands (for benchmarks and reports). */
@@ -103,7 +121,8 @@ interface Choice {
 }
 
 function choose(device: Device, p: Plan, transA: boolean, transB: boolean, dtype: "f32" | "f16"): Choice {
-  const tuning = matmulTuning(device, shapeClass(p.M, p.N));
+  const base = matmulTuning(device, shapeClass(p.M, p.N));
+  const tuning = forcedTuning ? { ...base, ...forcedTuning } : base;
   const want = forcedKernel ?? tuning.kind;
   if (want === "texture" && textureFits(device, p, transA, transB)) return { kind: "texture", tuning };
   if (want === "subgroup-matrix" && subgroupMatrixFor(device, p, dtype)) return { kind: "subgroup-matrix", tuning };
@@ -160,10 +179,39 @@ export function matmulKernelWithPre(a: Tensor, b: Tensor, opts: MatmulKernelOpti
   const alpha = opts.alpha ?? 1;
   if (p.M * p.N * p.batch === 0) return { out, pre };
   const choice = choose(device, p, transA, transB, dtype);
-  switch (choice.kind) {
-    case "texture":
-      runTexture(device, a, b, p, transA, transB, epilogue, epiBuffers, alpha, choice.tuning);
-      break;
+  if (autocast === "f16" && dtype === "f32" && device.hasFeature("shader-f16") && (choice.kind === "tiled" || choice.kind === "subgroup-matrix")) {
+    const c16 = choose(device, p, transA, transB, "f16");
+    const a16 = castTo(a, "f16");
+    const b16 = castTo(b, "f16");
+    runStorageKernel(device, c16, a16, b16, p, transA, transB, "f16", epilogue, epiBuffers, alpha);
+    a16.dispose();
+    b16.dispose();
+    return { out, pre };
+  }
+  if (choice.kind === "texture") {
+    runTexture(device, a, b, p, transA, transB, epilogue, epiBuffers, alpha, choice.tuning);
+  } else {
+    runStorageKernel(device, choice, a, b, p, transA, transB, dtype, epilogue, epiBuffers, alpha);
+  }
+  return { out, pre };
+}
+
+/** The kernels that read A and B straight from their storage buffers (subgroup-matrix, tiled, generic). */
+function runStorageKernel(
+  device: Device,
+  choice: Choice,
+  a: Tensor,
+  b: Tensor,
+  p: Plan,
+  transA: boolean,
+  transB: boolean,
+  inType: "f32" | "f16",
+  epilogue: EpilogueSpec,
+  epiBuffers: GPUBuffer[],
+  alpha: number,
+): void {
+  const dtype = inType;
+  switch (choice.kind === "texture" ? "generic" : choice.kind) {
     case "subgroup-matrix": {
       const sm = subgroupMatrixFor(device, p, dtype)!;
       const v = { transA, transB, shape: sm.shape, tm: choice.tuning.tm, tn: choice.tuning.tn, sg: sm.sg, syntax: sm.syntax, epilogue };
@@ -178,7 +226,7 @@ export function matmulKernelWithPre(a: Tensor, b: Tensor, opts: MatmulKernelOpti
       break;
     }
     case "tiled": {
-      const v = { transA, transB, inType: dtype, tk: choice.tuning.tk, epilogue };
+      const v = { transA, transB, inType, tk: choice.tuning.tk, epilogue };
       device.run({
         name: "matmul",
         key: tiledMatmulKey(v),
@@ -190,7 +238,7 @@ export function matmulKernelWithPre(a: Tensor, b: Tensor, opts: MatmulKernelOpti
       break;
     }
     case "generic": {
-      const v = { transA, transB, dtype, epilogue };
+      const v = { transA, transB, dtype: inType, epilogue };
       device.run({
         name: "matmul",
         key: genericMatmulKey(v),
@@ -202,7 +250,10 @@ export function matmulKernelWithPre(a: Tensor, b: Tensor, opts: MatmulKernelOpti
       break;
     }
   }
-  return { out, pre };
+}
+
+function castTo(t: Tensor, dtype: "f16"): Tensor {
+  return noGrad(() => cast(t, dtype));
 }
 
 /** The raw kernel call (no autograd). */
@@ -298,6 +349,7 @@ function runTexture(
   const v = { aMode: pa.mode, bMode: pb.mode, rows, sg, epilogue };
   device.run({
     name: "matmul",
+    tag: () => `matmul ${p.batch > 1 ? `${p.batch}×` : ""}${p.M}×${p.N}×${p.K} ${pa.mode[0]}${pb.mode[0]}${pa.copy ? "" : " packA"}${pb.copy ? "" : " packB"}`,
     key: textureMatmulKey(v),
     code: () => textureMatmulWGSL(v),
     buffers: epiBuffers,

@@ -1,0 +1,10 @@
+import sharp from "sharp";
+sharp.cache(false); sharp.concurrency(1);
+const W = 300, H = 280;
+const raw = Buffer.alloc(W * H * 3); for (let i = 0; i < raw.length; i++) raw[i] = (i * 7919) & 255;
+const cpu = async (name, fn, n = 1000) => { let best = 1e9; for (let r = 0; r < 3; r++) { const c0 = process.cpuUsage(); let i = 0; await Promise.all([0,1,2].map(async () => { while (i++ < n) await fn(); })); const cu = process.cpuUsage(c0); best = Math.min(best, (cu.user + cu.system) / 1000 / n); } console.log(`${name}: ${best.toFixed(3)} ms`); };
+const src = () => sharp(raw, { raw: { width: W, height: H, channels: 3 } });
+await cpu("raw->raw", () => src().raw().toBuffer());
+for (const kernel of ["nearest", "linear", "cubic", "lanczos3"]) await cpu(`resize 224 ${kernel}`, () => src().resize(224, 224, { kernel, fit: "fill" }).raw().toBuffer());
+await cpu(`resize 224 linear fastShrinkOnLoad false`, () => src().resize(224, 224, { kernel: "linear", fit: "fill", fastShrinkOnLoad: false }).raw().toBuffer());
+await cpu(`upsize 200->224 linear`, () => sharp(raw.subarray(0, 200*200*3), { raw: { width: 200, height: 200, channels: 3 } }).resize(224, 224, { kernel: "linear", fit: "fill" }).raw().toBuffer());

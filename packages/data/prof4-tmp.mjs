@@ -1,0 +1,11 @@
+import sharp from "sharp";
+sharp.cache(false); sharp.concurrency(1);
+const tiny = await sharp({create:{width:8,height:8,channels:3,background:{r:1,g:2,b:3}}}).jpeg().toBuffer();
+const png = await sharp({create:{width:8,height:8,channels:3,background:{r:1,g:2,b:3}}}).png().toBuffer();
+const raw = Buffer.alloc(192);
+const cpu = async (name, n, fn) => { const c0 = process.cpuUsage(); const t = performance.now(); for (let i=0;i<n;i++) await fn(); const cu = process.cpuUsage(c0); console.log(`${name}: wall ${((performance.now()-t)/n).toFixed(3)} cpu ${((cu.user+cu.system)/1000/n).toFixed(3)} ms`); };
+await cpu("jpeg raw", 1000, () => sharp(tiny).raw().toBuffer());
+await cpu("png raw", 1000, () => sharp(png).raw().toBuffer());
+await cpu("raw->raw", 1000, () => sharp(raw, {raw:{width:8,height:8,channels:3}}).raw().toBuffer());
+await cpu("jpeg metadata", 1000, () => sharp(tiny).metadata());
+await cpu("jpeg stats", 1000, () => sharp(tiny).stats());

@@ -1,0 +1,11 @@
+import sharp from "sharp";
+import { readFileSync } from "node:fs";
+import { imageFolder } from "./dist/index.js";
+const ds = await imageFolder("/tmp/vd/jpegs");
+const bufs = ds.paths.map((p) => readFileSync(p));
+sharp.cache(false); sharp.concurrency(Number(process.argv[2] ?? 1));
+const cpu = async (name, fn) => { let best = 1e9, bw = 0; for (let r = 0; r < 4; r++) { const c0 = process.cpuUsage(); const t = performance.now(); await fn(); const cu = process.cpuUsage(c0); const c = (cu.user+cu.system)/1000/bufs.length; if (c < best) { best = c; bw = (performance.now()-t)/bufs.length; } } console.log(`${name}: cpu ${best.toFixed(3)} ms/img, wall ${bw.toFixed(3)}`); };
+const par = async (k, fn) => { let i = 0; await Promise.all(Array.from({length:k}, async () => { while (i < bufs.length) { const j = i++; await fn(bufs[j], j); } })); };
+await cpu("per-image decode", () => par(3, (b) => sharp(b).raw().toBuffer()));
+await cpu("join 32 across 8", async () => { for (let i = 0; i < bufs.length; i += 32) await sharp(bufs.slice(i, i + 32), { join: { across: 8 } }).raw().toBuffer(); });
+await cpu("join 32 across 1", async () => { for (let i = 0; i < bufs.length; i += 32) await sharp(bufs.slice(i, i + 32), { join: { across: 1 } }).raw().toBuffer(); });

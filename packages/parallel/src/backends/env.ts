@@ -1,0 +1,81 @@
+/**
+ * torchrun's environment conventions: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT. Slurm
+ * (SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID) and Open MPI (OMPI_COMM_WORLD_*) rank variables are
+ * accepted when RANK/WORLD_SIZE are absent, so `srun` and `mpirun` launch jobs without a wrapper; the
+ * rendezvous address still comes from MASTER_ADDR/MASTER_PORT.
+ */
+import { TcpProcessGroup } from "./tcp.js";
+
+export interface DistributedEnv {
+  rank: number;
+  worldSize: number;
+  /** Rank within this host: picks the adapter (VIT_ADAPTER) when a host has several GPUs. */
+  localRank: number;
+  masterAddr: string;
+  masterPort: number;
+}
+
+type Env = Record<string, string | undefined>;
+
+function pick(env: Env, names: string[]): { name: string; value: string } | null {
+  for (const name of names) {
+    const value = env[name];
+    if (value !== undefined && value !== "") return { name, value };
+  }
+  return null;
+}
+
+function int(v: { name: string; value: string }): number {
+  const n = Number(v.value);
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${v.name}=${JSON.stringify(v.value)} is not a non-negative integer.`);
+  return n;
+}
+
+/**
+ * Reads the job's layout from the environment. Without WORLD_SIZE (or its Slurm/MPI equivalent) this
+ * is a single-process run: rank 0 of 1.
+ */
+export function distributedEnv(env: Env = process.env): DistributedEnv {
+  const world = pick(env, ["WORLD_SIZE", "SLURM_NTASKS", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE"]);
+  if (!world) return { rank: 0, worldSize: 1, localRank: 0, masterAddr: "127.0.0.1", masterPort: 29500 };
+  const worldSize = int(world);
+  const rank = pick(env, ["RANK", "SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMI_RANK"]);
+  const local = pick(env, ["LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK"]);
+  const addr = pick(env, ["MASTER_ADDR"]);
+  const port = pick(env, ["MASTER_PORT"]);
+  const missing = [!rank && "RANK", worldSize > 1 && !addr && "MASTER_ADDR", worldSize > 1 && !port && "MASTER_PORT"].filter(Boolean);
+  if (missing.length) {
+    throw new Error(
+      `${world.name}=${worldSize} but ${missing.join(", ")} ${missing.length > 1 ? "are" : "is"} not set. Launch with torchrun-style ` +
+        "variables: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR (rank 0's host) and MASTER_PORT (a free port on it).",
+    );
+  }
+  const out: DistributedEnv = {
+    rank: int(rank!),
+    worldSize,
+    localRank: local ? int(local) : 0,
+    masterAddr: addr?.value ?? "127.0.0.1",
+    masterPort: port ? int(port) : 29500,
+  };
+  if (worldSize < 1 || out.rank >= worldSize) throw new Error(`RANK ${out.rank} is outside [0, WORLD_SIZE ${worldSize}).`);
+  return out;
+}
+
+export interface InitOptions {
+  env?: Env;
+  timeoutMs?: number;
+  connectTimeoutMs?: number;
+}
+
+/** Joins the job described by the environment (torch.distributed.init_process_group("env://")). */
+export function initProcessGroup(opts: InitOptions = {}): Promise<TcpProcessGroup> {
+  const e = distributedEnv(opts.env);
+  return TcpProcessGroup.connect({
+    rank: e.rank,
+    worldSize: e.worldSize,
+    masterAddr: e.masterAddr,
+    masterPort: e.masterPort,
+    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
+  });
+}
