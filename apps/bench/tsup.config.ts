@@ -8,5 +8,6 @@ export default defineConfig({
   clean: true,
   target: "node20",
   banner: { js: "#!/usr/bin/env node" },
-  external: ["webgpu", "sharp"],
+  // tfjs (a devDependency, loaded only by the kernels suite) stays a runtime import: bundling breaks its requires.
+  external: ["webgpu", "sharp", "@tensorflow/tfjs-core", "@tensorflow/tfjs-backend-webgpu"],
 });

@@ -20,7 +20,10 @@ function versions(): Record<string, string> {
       const pj = join(dirname(require.resolve(name)), "..");
       for (const dir of [dirname(require.resolve(name)), pj, join(pj, "..")]) {
         try {
-          const j = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { name?: string; version?: string };
+          const j = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as {
+            name?: string;
+            version?: string;
+          };
           if (j.name === name && j.version) {
             out[name] = j.version;
             break;
@@ -40,7 +43,10 @@ const program = new Command();
 program
   .name("vit-bench")
   .description("vit benchmark suites")
-  .argument("[suites...]", `suites to run: ${Object.keys(SUITES).join(", ")} (default: ${DEFAULT_SUITES.join(", ")})`)
+  .argument(
+    "[suites...]",
+    `suites to run: ${Object.keys(SUITES).join(", ")} (default: ${DEFAULT_SUITES.join(", ")})`,
+  )
   .option("--quick", "fewer repeats and smaller sizes (smoke run)")
   .option("--json", "print the JSON report as the last stdout line instead of the table")
   .option("--out <file>", "write the JSON report here", "bench-results.json")
@@ -70,7 +76,14 @@ program
       log(`suite ${n}`);
       cases.push(...(await SUITES[n]!({ quick: !!opts.quick, workDir, log, options, meta })));
     }
-    const report = { date: new Date().toISOString(), versions: versions(), suites: chosen, options, meta, cases };
+    const report = {
+      date: new Date().toISOString(),
+      versions: versions(),
+      suites: chosen,
+      options,
+      meta,
+      cases,
+    };
     mkdirSync(dirname(opts.out), { recursive: true });
     writeFileSync(opts.out, JSON.stringify(report, null, 2));
     if (opts.json) console.log(JSON.stringify(report));

@@ -3,6 +3,7 @@ import { attentionSuite } from "./suites/attention.js";
 import { dataSuite } from "./suites/data.js";
 import { gpuSuite } from "./suites/gpu.js";
 import { kernelsSuite } from "./suites/kernels.js";
+import { scalingSuite } from "./suites/scaling.js";
 import { stepSuite } from "./suites/step.js";
 import { trainSuite } from "./suites/train.js";
 import type { Suite } from "./types.js";
@@ -17,4 +18,5 @@ export const SUITES: Record<string, Suite> = {
   data: dataSuite,
   train: trainSuite,
   gpu: gpuSuite,
+  scaling: scalingSuite,
 };

@@ -13,7 +13,8 @@ export function renderTable(cases: BenchCase[]): string {
       ...(c.peer ? [{ name: c.peer.name, median: c.peer.median, ratio: c.ratio }] : []),
       ...(c.morePeers ?? []).map((p) => ({ name: p.name, median: p.median, ratio: p.ratio })),
     ];
-    const col = (f: (p: (typeof peers)[number]) => string) => (peers.length ? peers.map(f).join("<br>") : "—");
+    const col = (f: (p: (typeof peers)[number]) => string) =>
+      peers.length ? peers.map(f).join("<br>") : "—";
     rows.push(
       `| ${c.suite} | ${c.name} | ${fmt(c.median)} | ${fmt(c.min)}–${fmt(c.max)} | ${c.unit} | ${col((p) => p.name)} | ${col((p) => fmt(p.median))} | ${col((p) => (p.ratio !== undefined ? `${p.ratio.toFixed(2)}×` : "—"))} |`,
     );

@@ -38,7 +38,11 @@ export async function measureSteps(device: Device, spec: StepSpec): Promise<Step
   const named = model.namedParameters();
   const opt = new AdamW(paramGroupsWeightDecay(named, 0.05));
   const x = randn(device, [spec.batch, cfg.num_channels, cfg.img_h, cfg.img_w]);
-  const y = tensor(device, Int32Array.from({ length: spec.batch }, (_, i) => i % cfg.num_classes), [spec.batch]);
+  const y = tensor(
+    device,
+    Int32Array.from({ length: spec.batch }, (_, i) => i % cfg.num_classes),
+    [spec.batch],
+  );
   const step = () => {
     scope(() => {
       crossEntropy(model.forward(x), y).backward();
@@ -81,14 +85,21 @@ export async function measureSteps(device: Device, spec: StepSpec): Promise<Step
 }
 
 /** GPU time per op over one step (timestamp queries), largest first. */
-export async function profileStep(device: Device, spec: StepSpec): Promise<Array<{ name: string; count: number; ms: number }>> {
+export async function profileStep(
+  device: Device,
+  spec: StepSpec,
+): Promise<Array<{ name: string; count: number; ms: number }>> {
   const cfg = stepConfig(spec.preset);
   const model = new VisionTransformer(device, cfg);
   model.train();
   const named = model.namedParameters();
   const opt = new AdamW(paramGroupsWeightDecay(named, 0.05));
   const x = randn(device, [spec.batch, cfg.num_channels, cfg.img_h, cfg.img_w]);
-  const y = tensor(device, Int32Array.from({ length: spec.batch }, (_, i) => i % cfg.num_classes), [spec.batch]);
+  const y = tensor(
+    device,
+    Int32Array.from({ length: spec.batch }, (_, i) => i % cfg.num_classes),
+    [spec.batch],
+  );
   const step = () => {
     scope(() => {
       crossEntropy(model.forward(x), y).backward();

@@ -7,6 +7,7 @@ import { infoCommand } from "./commands/info.js";
 import { convertCommand } from "./commands/convert.js";
 import { evalCommand } from "./commands/eval.js";
 import { finetuneCommand } from "./commands/finetune.js";
+import { launchCommand } from "./commands/launch.js";
 import { modelCommand } from "./commands/model.js";
 import { predictCommand } from "./commands/predict.js";
 import { defaultConfigPath, trainCommand } from "./commands/train.js";
@@ -82,6 +83,18 @@ program
   .action(async (input: string, output: string, overrides: string[], opts) => {
     await convertCommand(input, output, overrides, opts);
     process.exit(0);
+  });
+
+program
+  .command("launch")
+  .description("run a vit command on N ranks (torchrun-style: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)")
+  .requiredOption("--nproc <n>", "number of ranks (processes) on this host")
+  .option("--master-port <port>", "rendezvous port")
+  .option("--master-addr <addr>", "rendezvous address", "127.0.0.1")
+  .argument("<command...>", "the vit command and its arguments, after --")
+  .allowUnknownOption()
+  .action(async (command: string[], opts) => {
+    process.exit(await launchCommand(command, opts));
   });
 
 program

@@ -4,7 +4,7 @@
  * resolution. Also: `vit model`, `vit info --json`, and clean errors for bad input.
  */
 import { execFile } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
@@ -85,6 +85,24 @@ describe("vit CLI", () => {
     expect(ft.code, ft.stderr).toBe(0);
     expect(ft.stderr).toMatch(/resampled position embeddings 4×4 → 6×6 \(bilinear\)/);
     expect(ft.stderr).toMatch(/new linear head for 3 classes/);
+  });
+
+  it("launch: 2 data-parallel ranks with the distributed optimizer train, save per-rank shards and resume", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vit-cli-"));
+    writeFileSync(join(dir, "smoke.yaml"), CONFIG);
+    const args = ["--config", "smoke.yaml", "trainer.devices=2", "trainer.max_steps=4", "model.optim.name=distributed_fused_adam", "--json"];
+    const r = await vit(["launch", "--nproc", "2", "--", "train", ...args], dir);
+    expect(r.code, r.stderr).toBe(0);
+    const out = lastJson(r.stdout);
+    expect(out.steps).toBe(4);
+    expect(existsSync(out.checkpoint.replace(/\.safetensors$/, ".rank-1.safetensors"))).toBe(true);
+    const resumed = await vit(["launch", "--nproc", "2", "--", "train", ...args.slice(0, -1), "trainer.max_steps=6", "--resume", out.checkpoint, "--json"], dir);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(lastJson(resumed.stdout).steps).toBe(6);
+    // A rank count that does not match the config is refused with the fix.
+    const bad = await vit(["launch", "--nproc", "2", "--", "train", "--config", "smoke.yaml", "trainer.max_steps=2"], dir);
+    expect(bad.code).not.toBe(0);
+    expect(bad.stderr).toMatch(/trainer.devices × trainer.num_nodes = 1, but 2 rank\(s\) are running/);
   });
 
   it("model --preset prints counts without a GPU; bad input gives one clear line", async () => {

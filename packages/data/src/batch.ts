@@ -1,4 +1,5 @@
-import { decodeImage } from "./decode.js";
+import { readFile } from "node:fs/promises";
+import { decodeImage, decodeImageBox, encodedImageSize } from "./decode.js";
 import { toBfloat16 } from "./dtype.js";
 import { DataError, DecodeError, LabelRangeError, ShapeMismatchError, TransformError } from "./errors.js";
 import { type Image, toChannels } from "./image.js";
@@ -7,11 +8,16 @@ import { readMemorySample } from "./sources/memory.js";
 import { readSyntheticSample } from "./sources/synthetic.js";
 import type { SourceSpec } from "./sources/types.js";
 import { type MixInfo, type MixupOptions, mixBatch, softTargets } from "./transforms/mixup.js";
+import { randomResizedCropParams } from "./transforms/geometry.js";
 import { type CompiledPipeline, compilePipeline, tensorLuts, writeChw } from "./transforms/pipeline.js";
+import { resizeBilinear, resizeBilinearToTensor } from "./transforms/resample.js";
 import type { TransformSpec } from "./transforms/spec.js";
 
-/** Samples decoded ahead of the one being transformed. */
-const READ_AHEAD = 2;
+/**
+ * Samples read and decoded ahead of the one being transformed. Decoding runs on libuv's threads while this
+ * thread resamples, so enough must be in flight that a decode is always ready; more only holds memory.
+ */
+const READ_AHEAD = 4;
 
 /** Everything a thread needs to turn indices into batches; sent once to each worker. */
 export interface PipelineConfig {
@@ -56,10 +62,17 @@ export interface BatchContext {
   config: PipelineConfig;
   pipeline: CompiledPipeline;
   luts: Map<number, Float32Array[]>;
+  /** Reused for a resized crop that goes straight into the batch tensor (it never escapes a sample). */
+  scratch: Uint8Array;
 }
 
 export async function createBatchContext(config: PipelineConfig): Promise<BatchContext> {
-  return { config, pipeline: await compilePipeline(config.transforms), luts: new Map() };
+  return {
+    config,
+    pipeline: await compilePipeline(config.transforms),
+    luts: new Map(),
+    scratch: new Uint8Array(0),
+  };
 }
 
 /** The RNG for one sample's augmentations: a pure function of (seed, epoch, index). */
@@ -67,29 +80,73 @@ export function sampleRng(seed: number, epoch: number, index: number): Rng {
   return Rng.derive(seed, Stream.sample, epoch, index);
 }
 
+interface ReadSample {
+  image: Image;
+  label: number;
+  path: string;
+  rng: Rng;
+  /** The image is already pipeline.cropOnDecode's box (not yet resized); steps[0] must be skipped. */
+  cropped: boolean;
+}
+
+async function readFileBytes(path: string): Promise<Uint8Array> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    throw new DecodeError(path, e instanceof Error ? e.message : String(e));
+  }
+}
+
+/**
+ * Encoded sample with a leading RandomResizedCrop: the box is drawn from the header's size with the sample's
+ * generator — the same draws in the same order as the step would make on the decoded image — and only that
+ * box is decoded. The rest of the pipeline continues with the same generator.
+ */
+async function readCropped(
+  bytes: Uint8Array | Promise<Uint8Array>,
+  path: string,
+  crop: NonNullable<CompiledPipeline["cropOnDecode"]>,
+  rng: Rng,
+): Promise<Image> {
+  const data = await bytes;
+  const { width, height } = await encodedImageSize(data, path);
+  const box = randomResizedCropParams(rng, height, width, crop.scale, crop.ratio);
+  return decodeImageBox(data, path, box);
+}
+
 async function readSample(
-  cfg: PipelineConfig,
+  ctx: BatchContext,
   task: BatchTask,
   k: number,
-): Promise<{ image: Image; label: number; path: string }> {
+): Promise<ReadSample> {
+  const cfg = ctx.config;
   const src = cfg.source;
   const index = task.indices[k]!;
+  const rng = sampleRng(cfg.seed, task.epoch, index);
+  const crop = ctx.pipeline.cropOnDecode;
   switch (src.kind) {
     case "memory": {
       const s = readMemorySample(src, index);
-      return { ...s, path: `${src.name}[${index}]` };
+      return { ...s, path: `${src.name}[${index}]`, rng, cropped: false };
     }
     case "synthetic": {
       const s = readSyntheticSample(src, index);
-      return { ...s, path: `${src.name}[${index}]` };
+      return { ...s, path: `${src.name}[${index}]`, rng, cropped: false };
     }
     case "files": {
       const path = task.paths![k]!;
-      return { image: await decodeImage(path, path), label: task.labels![k]!, path };
+      const label = task.labels![k]!;
+      if (crop) {
+        return { image: await readCropped(readFileBytes(path), path, crop, rng), label, path, rng, cropped: true };
+      }
+      return { image: await decodeImage(path, path), label, path, rng, cropped: false };
     }
     case "encoded": {
       const path = task.paths![k]!;
-      return { image: await decodeImage(task.encoded![k]!, path), label: task.labels![k]!, path };
+      const label = task.labels![k]!;
+      const bytes = task.encoded![k]!;
+      if (crop) return { image: await readCropped(bytes, path, crop, rng), label, path, rng, cropped: true };
+      return { image: await decodeImage(bytes, path), label, path, rng, cropped: false };
     }
   }
 }
@@ -107,16 +164,19 @@ export async function processBatch(ctx: BatchContext, task: BatchTask): Promise<
   let n = 0;
   // Decoding runs on libuv's thread pool, so reading a few samples ahead overlaps sharp's native decode
   // with this thread's JavaScript transforms of the current sample.
-  const reads: (Promise<Awaited<ReturnType<typeof readSample>>> | null)[] = new Array(B).fill(null);
+  const reads: (Promise<ReadSample> | null)[] = new Array(B).fill(null);
   const startRead = (k: number) => {
     if (k < B && !reads[k]) {
-      reads[k] = readSample(cfg, task, k);
+      reads[k] = readSample(ctx, task, k);
       reads[k]!.catch(() => {}); // observed when its turn comes; never an unhandled rejection
     }
   };
+  const { steps, cropOnDecode, flipLast } = pipeline;
+  // A trailing flip is applied by the tensor writer (mirrored write), so the steps stop before it.
+  const stepsEnd = flipLast === null ? steps.length : steps.length - 1;
   for (let k = 0; k < B; k++) {
     for (let j = k; j <= k + READ_AHEAD; j++) startRead(j);
-    let sample: { image: Image; label: number; path: string };
+    let sample: ReadSample;
     try {
       sample = await reads[k]!;
       reads[k] = null;
@@ -131,12 +191,19 @@ export async function processBatch(ctx: BatchContext, task: BatchTask): Promise<
     if (!(label >= 0 && label < cfg.numClasses))
       throw new LabelRangeError(path, label, cfg.numClasses, "sample");
     let img = toChannels(sample.image, cfg.channels);
-    const sctx = {
-      rng: sampleRng(cfg.seed, task.epoch, task.indices[k]!),
-      index: task.indices[k]!,
-      epoch: task.epoch,
-    };
-    for (const step of pipeline.steps) {
+    const sctx = { rng: sample.rng, index: task.indices[k]!, epoch: task.epoch };
+    let first = 0;
+    // The decoded image is the crop box; resampling it is the rest of randomResizedCrop. When nothing but the
+    // tensor writer follows, resize + flip + normalize happen in one go below ("direct").
+    let direct: [number, number] | null = null;
+    if (sample.cropped) {
+      const [h, w] = cropOnDecode!.size;
+      if (stepsEnd === 1) direct = [h, w];
+      else img = resizeBilinear(img, w, h);
+      first = 1;
+    }
+    for (let i = first; i < stepsEnd; i++) {
+      const step = steps[i]!;
       try {
         img = await step.run(img, sctx);
       } catch (e) {
@@ -144,7 +211,10 @@ export async function processBatch(ctx: BatchContext, task: BatchTask): Promise<
         throw new TransformError(path, step.label, e instanceof Error ? e.message : String(e), e);
       }
     }
-    const chw: [number, number, number] = [img.channels, img.height, img.width];
+    const mirror = flipLast !== null && sctx.rng.next() < flipLast;
+    const chw: [number, number, number] = direct
+      ? [img.channels, direct[0], direct[1]]
+      : [img.channels, img.height, img.width];
     if (!shape) {
       shape = chw;
       firstPath = path;
@@ -157,7 +227,17 @@ export async function processBatch(ctx: BatchContext, task: BatchTask): Promise<
       luts = tensorLuts(img.channels, pipeline.normalize);
       ctx.luts.set(img.channels, luts);
     }
-    writeChw(img, luts, out!, n * chw[0] * chw[1] * chw[2]);
+    const offset = n * chw[0] * chw[1] * chw[2];
+    if (direct) {
+      const [h, w] = direct;
+      if (!resizeBilinearToTensor(img, w, h, luts, mirror, out!, offset)) {
+        // No SIMD for this case: resize in JavaScript into a reused buffer, then write as usual.
+        if (ctx.scratch.length < w * h * img.channels) ctx.scratch = new Uint8Array(w * h * 3);
+        writeChw(resizeBilinear(img, w, h, undefined, ctx.scratch), luts, out!, offset, mirror);
+      }
+    } else {
+      writeChw(img, luts, out!, offset, mirror);
+    }
     labels[n] = label;
     kept[n] = task.indices[k]!;
     n++;

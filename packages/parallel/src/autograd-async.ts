@@ -24,7 +24,10 @@ function isAsync(n: GradNode): n is AsyncGradNode {
 }
 
 /** Attaches a node whose backward is async (a collective) to `out`. */
-export function recordAsync(out: Tensor, node: { name: string; inputs: ReadonlyArray<Tensor | null>; backwardAsync: (g: Tensor) => Promise<Grads> }): Tensor {
+export function recordAsync(
+  out: Tensor,
+  node: { name: string; inputs: ReadonlyArray<Tensor | null>; backwardAsync: (g: Tensor) => Promise<Grads> },
+): Tensor {
   const full: AsyncGradNode = {
     ...node,
     backward: () => {
@@ -42,7 +45,9 @@ function topoOrder(roots: Tensor[]): Tensor[] {
   const seen = new Set<Tensor>();
   for (const root of roots) {
     if (!root.requiresGrad) {
-      throw new Error(`backwardAsync: tensor ${root.describe()} does not require grad (nothing that made it had requiresGrad).`);
+      throw new Error(
+        `backwardAsync: tensor ${root.describe()} does not require grad (nothing that made it had requiresGrad).`,
+      );
     }
     const stack: Array<[Tensor, number]> = [[root, 0]];
     while (stack.length) {
@@ -73,7 +78,10 @@ function topoOrder(roots: Tensor[]): Tensor[] {
  * Back-propagates from `roots` (a scalar loss when `grads` is omitted), awaiting collective nodes.
  * Leaf gradients accumulate into `.grad` as with backward().
  */
-export async function backwardAsync(roots: Tensor | Tensor[], grads: Array<Tensor | undefined> = []): Promise<void> {
+export async function backwardAsync(
+  roots: Tensor | Tensor[],
+  grads: Array<Tensor | undefined> = [],
+): Promise<void> {
   const rs = Array.isArray(roots) ? roots : [roots];
   const order = topoOrder(rs);
   const pending = new Map<Tensor, Tensor>();
@@ -82,7 +90,8 @@ export async function backwardAsync(roots: Tensor | Tensor[], grads: Array<Tenso
     let g = grads[i];
     if (g) external.add(g);
     else {
-      if (r.numel !== 1) throw new Error(`backwardAsync: ${r.describe()} is not a scalar; pass its gradient.`);
+      if (r.numel !== 1)
+        throw new Error(`backwardAsync: ${r.describe()} is not a scalar; pass its gradient.`);
       g = keep(onesLike(r));
     }
     accumulate(pending, r, g, external);
@@ -122,7 +131,9 @@ export async function backwardAsync(roots: Tensor | Tensor[], grads: Array<Tenso
         return;
       }
       if (gi.shape.length !== inp.shape.length || gi.shape.some((d, j) => d !== inp.shape[j])) {
-        throw new Error(`internal: ${node.name} backward gave grad ${gi.describe()} for input ${inp.describe()}`);
+        throw new Error(
+          `internal: ${node.name} backward gave grad ${gi.describe()} for input ${inp.describe()}`,
+        );
       }
       if (inp.gradFn) accumulate(pending, inp, gi, external);
       else accumulateLeaf(inp, gi, external);

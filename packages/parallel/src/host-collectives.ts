@@ -24,12 +24,19 @@ export interface CollectiveDesc {
 }
 
 export function describeCollective(d: CollectiveDesc): string {
-  const extra = [d.op, d.root !== undefined ? `root ${d.root}` : undefined, `${d.dtype}`, `${d.bytes} B`].filter(Boolean);
+  const extra = [
+    d.op,
+    d.root !== undefined ? `root ${d.root}` : undefined,
+    `${d.dtype}`,
+    `${d.bytes} B`,
+  ].filter(Boolean);
   return `${d.kind}(${extra.join(", ")})`;
 }
 
 export function sameCollective(a: CollectiveDesc, b: CollectiveDesc): boolean {
-  return a.kind === b.kind && a.op === b.op && a.root === b.root && a.dtype === b.dtype && a.bytes === b.bytes;
+  return (
+    a.kind === b.kind && a.op === b.op && a.root === b.root && a.dtype === b.dtype && a.bytes === b.bytes
+  );
 }
 
 /** Bytes rank `rank` must contribute for `d` (non-root ranks of a broadcast send nothing). */
@@ -65,7 +72,7 @@ function reduce(d: CollectiveDesc, inputs: Uint8Array[]): Uint8Array {
       for (let i = 0; i < n; i++) if (a[i]! > acc[i]! || Number.isNaN(a[i]!)) acc[i] = a[i]!;
     }
   } else {
-    for (const a of arrays) for (let i = 0; i < n; i++) acc[i]! += a[i]!;
+    for (const a of arrays) for (let i = 0; i < n; i++) acc[i] = acc[i]! + a[i]!;
     if (op === "mean") {
       const inv = arrays.length;
       for (let i = 0; i < n; i++) acc[i] = acc[i]! / inv;
@@ -109,7 +116,8 @@ export function combine(d: CollectiveDesc, inputs: Uint8Array[]): Uint8Array[] {
 export function validateCollective(d: CollectiveDesc, world: number): string | null {
   const el = elementBytes(d.dtype);
   if (d.bytes % el) return `${d.bytes} bytes is not a whole number of ${d.dtype} elements`;
-  if ((d.kind === "allReduce" || d.kind === "reduceScatter") && d.dtype === "bytes") return "reductions need f32 or f64 data";
+  if ((d.kind === "allReduce" || d.kind === "reduceScatter") && d.dtype === "bytes")
+    return "reductions need f32 or f64 data";
   if (d.kind === "reduceScatter" && (d.bytes / el) % world) {
     return `the input's ${d.bytes / el} elements do not split evenly over ${world} ranks (pad it to a multiple of ${world})`;
   }

@@ -7,21 +7,46 @@ export type { ProcessGroup, ReduceOp } from "./process-group.js";
 export { HostStagedGroup } from "./process-group.js";
 export { CollectiveError, CollectiveMismatchError, CollectiveTimeoutError } from "./errors.js";
 export { combine, type CollectiveDesc, type CollectiveKind } from "./host-collectives.js";
-export { InProcessGroup, createInProcessGroups, runRanks, type InProcessOptions } from "./backends/in-process.js";
+export {
+  InProcessGroup,
+  createInProcessGroups,
+  runRanks,
+  type InProcessOptions,
+} from "./backends/in-process.js";
 export { TcpProcessGroup, type TcpOptions } from "./backends/tcp.js";
 export { distributedEnv, initProcessGroup, type DistributedEnv, type InitOptions } from "./backends/env.js";
 export { backwardAsync, recordAsync, type AsyncGradNode } from "./autograd-async.js";
-export { DEFAULT_BUCKET_BYTES, buildBuckets, type Bucket, type BucketEntry, type BucketOptions } from "./distributed/buckets.js";
-export { DataParallel, broadcastParameters, type DataParallelOptions, type ParameterSource } from "./distributed/data-parallel.js";
+export {
+  DEFAULT_BUCKET_BYTES,
+  buildBuckets,
+  type Bucket,
+  type BucketEntry,
+  type BucketOptions,
+} from "./distributed/buckets.js";
+export {
+  DataParallel,
+  broadcastParameters,
+  type DataParallelOptions,
+  type ParameterSource,
+} from "./distributed/data-parallel.js";
 export {
   copyToTensorParallelRegion,
   reduceFromTensorParallelRegion,
   scatterToTensorParallelRegion,
   gatherFromTensorParallelRegion,
 } from "./tensor-parallel/mappings.js";
-export { ColumnParallelLinear, RowParallelLinear, type ParallelLinearOptions } from "./tensor-parallel/layers.js";
+export {
+  ColumnParallelLinear,
+  RowParallelLinear,
+  type ParallelLinearOptions,
+} from "./tensor-parallel/layers.js";
 export { ModelParallelRng, MODEL_PARALLEL_SEED_OFFSET } from "./tensor-parallel/random.js";
-export { ParallelAttention, ParallelMLP, ParallelTransformerLayer, type ParallelLayerOptions } from "./tensor-parallel/transformer.js";
+export {
+  ParallelAttention,
+  ParallelMLP,
+  ParallelTransformerLayer,
+  type ParallelLayerOptions,
+} from "./tensor-parallel/transformer.js";
 export { TensorParallelViT, type TensorParallelViTOptions } from "./tensor-parallel/vit.js";
 export { clipGradNormTensorParallel } from "./tensor-parallel/grad-norm.js";
 export {

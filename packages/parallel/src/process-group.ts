@@ -65,11 +65,14 @@ export abstract class HostStagedGroup implements ProcessGroup {
     const seq = this.seq++;
     const bad = validateCollective(desc, this.worldSize);
     if (bad) {
-      return Promise.reject(new CollectiveError(`rank ${this.rank}: ${describeCollective(desc)} #${seq}: ${bad}.`, this.rank));
+      return Promise.reject(
+        new CollectiveError(`rank ${this.rank}: ${describeCollective(desc)} #${seq}: ${bad}.`, this.rank),
+      );
     }
     return payload().then((p) => {
       const want = contributionBytes(desc, this.rank);
-      if (p.byteLength !== want) throw new Error(`internal: ${describeCollective(desc)} payload ${p.byteLength} B, expected ${want}`);
+      if (p.byteLength !== want)
+        throw new Error(`internal: ${describeCollective(desc)} payload ${p.byteLength} B, expected ${want}`);
       return this.exchange(seq, desc, p);
     });
   }
@@ -77,7 +80,10 @@ export abstract class HostStagedGroup implements ProcessGroup {
   private requireF32(what: string, ts: Tensor[]): void {
     for (const t of ts) {
       if (t.dtype !== "f32") {
-        throw new CollectiveError(`rank ${this.rank}: ${what} reduces f32 tensors; got ${fmtShape(t)}. Cast it first.`, this.rank);
+        throw new CollectiveError(
+          `rank ${this.rank}: ${what} reduces f32 tensors; got ${fmtShape(t)}. Cast it first.`,
+          this.rank,
+        );
       }
     }
   }
@@ -85,7 +91,9 @@ export abstract class HostStagedGroup implements ProcessGroup {
   async allReduce(tensors: Tensor[], op: ReduceOp = "sum"): Promise<void> {
     this.requireF32("allReduce", tensors);
     const total = tensors.reduce((a, t) => a + t.numel * 4, 0);
-    const out = await this.collective({ kind: "allReduce", op, dtype: "f32", bytes: total }, () => readAll(tensors, total));
+    const out = await this.collective({ kind: "allReduce", op, dtype: "f32", bytes: total }, () =>
+      readAll(tensors, total),
+    );
     writeAll(tensors, out);
   }
 
@@ -98,8 +106,9 @@ export abstract class HostStagedGroup implements ProcessGroup {
         this.rank,
       );
     }
-    const out = await this.collective({ kind: "reduceScatter", op, dtype: "f32", bytes: input.numel * 4 }, () =>
-      readAll([input], input.numel * 4),
+    const out = await this.collective(
+      { kind: "reduceScatter", op, dtype: "f32", bytes: input.numel * 4 },
+      () => readAll([input], input.numel * 4),
     );
     writeAll([output], out);
   }
@@ -134,7 +143,9 @@ export abstract class HostStagedGroup implements ProcessGroup {
   }
 
   async barrier(): Promise<void> {
-    await this.collective({ kind: "barrier", dtype: "bytes", bytes: 0 }, () => Promise.resolve(new Uint8Array(0)));
+    await this.collective({ kind: "barrier", dtype: "bytes", bytes: 0 }, () =>
+      Promise.resolve(new Uint8Array(0)),
+    );
   }
 
   async allReduceValues(values: ArrayLike<number>, op: ReduceOp = "sum"): Promise<Float64Array> {

@@ -52,7 +52,9 @@ describe("activation checkpointing (4 layers, hidden 64, sequence 65, dropout 0.
     const plain = await run(null);
     // Dropout is really on: other masks give other gradients.
     const other = await run(null, 5000);
-    expect(relErr(other.grads["blocks.0.attn.qkv.weight"]!, plain.grads["blocks.0.attn.qkv.weight"]!)).toBeGreaterThan(1e-3);
+    expect(
+      relErr(other.grads["blocks.0.attn.qkv.weight"]!, plain.grads["blocks.0.attn.qkv.weight"]!),
+    ).toBeGreaterThan(1e-3);
     const variants: Array<[string, ActivationCheckpointing]> = [
       ["uniform, 1 layer, full", { method: "uniform", num_layers: 1, granularity: "full" }],
       ["uniform, 2 layers, full", { method: "uniform", num_layers: 2, granularity: "full" }],
@@ -64,7 +66,9 @@ describe("activation checkpointing (4 layers, hidden 64, sequence 65, dropout 0.
       const r = await run(ck);
       let worst = 0;
       for (const [n, g] of Object.entries(plain.grads)) worst = Math.max(worst, relErr(r.grads[n]!, g));
-      lines.push(`${name}: peak ${r.peak} B (${(r.peak / plain.peak).toFixed(3)}×), max grad rel. diff ${worst.toExponential(2)}`);
+      lines.push(
+        `${name}: peak ${r.peak} B (${(r.peak / plain.peak).toFixed(3)}×), max grad rel. diff ${worst.toExponential(2)}`,
+      );
       expect(worst, name).toBeLessThan(1e-6);
       expect(r.peak, name).toBeLessThan(plain.peak);
       if (name.startsWith("uniform, 1")) expect(r.peak / plain.peak).toBeLessThan(0.75);

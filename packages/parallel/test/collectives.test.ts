@@ -31,7 +31,11 @@ describe("in-process collectives (3 ranks, one Device each)", () => {
       await g.allReduce([m], "mean");
       const mx = tensor(dev, [r, 1 - r], [2]);
       await g.allReduce([mx], "max");
-      const rsIn = tensor(dev, [0, 1, 2, 3, 4, 5].map((v) => v + 100 * r), [6]);
+      const rsIn = tensor(
+        dev,
+        [0, 1, 2, 3, 4, 5].map((v) => v + 100 * r),
+        [6],
+      );
       const rsOut = tensor(dev, [0, 0], [2]);
       await g.reduceScatter(rsOut, rsIn, "sum");
       const agIn = tensor(dev, [r, r + 0.5], [2]);
@@ -71,7 +75,11 @@ describe("in-process collectives (3 ranks, one Device each)", () => {
 
   it("reductions are deterministic and identical on every rank, whatever the arrival order", () => {
     const desc = { kind: "allReduce" as const, op: "sum" as const, dtype: "f32" as const, bytes: 4 * 3 };
-    const parts = [Float32Array.of(1e8, 1, -1e8), Float32Array.of(1, 1e-8, 3), Float32Array.of(-1e8, 0.5, 1e8)];
+    const parts = [
+      Float32Array.of(1e8, 1, -1e8),
+      Float32Array.of(1, 1e-8, 3),
+      Float32Array.of(-1e8, 0.5, 1e8),
+    ];
     const bytes = parts.map((p) => new Uint8Array(p.buffer));
     const outs = combine(desc, bytes).map((u) => Array.from(new Float32Array(u.slice().buffer)));
     // Float64 accumulation in rank order, rounded once: 1e8 + 1 − 1e8 = 1 exactly (f32 would lose it).
@@ -139,7 +147,9 @@ describe("in-process collectives (3 ranks, one Device each)", () => {
   it("rejects malformed calls before communicating", async () => {
     const [g0] = createInProcessGroups(2);
     const dev = devs[0]!;
-    await expect(g0!.reduceScatter(tensor(dev, [0], [1]), tensor(dev, [1, 2, 3], [3]))).rejects.toThrow(/worldSize \(2\)/);
+    await expect(g0!.reduceScatter(tensor(dev, [0], [1]), tensor(dev, [1, 2, 3], [3]))).rejects.toThrow(
+      /worldSize \(2\)/,
+    );
     await expect(g0!.allReduce([tensor(dev, Int32Array.of(1), [1])])).rejects.toThrow(/reduces f32 tensors/);
     await expect(g0!.broadcast([tensor(dev, [1], [1])], 5)).rejects.toThrow(/root 5 is not a rank/);
   });

@@ -125,7 +125,9 @@ describe("DataParallel (2 ranks in-process)", () => {
       dp.dispose();
       return curve;
     });
-    console.log(`data parallel loss curve: ${curves[0]!.map((v) => v.toFixed(6)).join(" ")}; one device: ${refLoss.map((v) => v.toFixed(6)).join(" ")}`);
+    console.log(
+      `data parallel loss curve: ${curves[0]!.map((v) => v.toFixed(6)).join(" ")}; one device: ${refLoss.map((v) => v.toFixed(6)).join(" ")}`,
+    );
     expect(curves[1]).toEqual(curves[0]);
     expect(refLoss[steps - 1]!).toBeLessThan(refLoss[0]!);
     expect(relErr(curves[0]!, refLoss)).toBeLessThan(1e-4);

@@ -58,14 +58,22 @@ async function train(sharded: boolean, make: Make, steps: number, maxGradNorm: n
         opt!.zeroGrad();
       }
     }
-    const stateBytes = zero ? zero.stateBytes() : Object.values(opt!.stateTensors()).reduce((a, t) => a + t.numel * 4, 0);
+    const stateBytes = zero
+      ? zero.stateBytes()
+      : Object.values(opt!.stateTensors()).reduce((a, t) => a + t.numel * 4, 0);
     const liveAfter = dev.memoryStats().liveBytes;
     const params = await paramsOf(model);
     zero?.dispose();
     opt?.dispose();
     dp.dispose();
     model.dispose();
-    return { params, norms, stateBytes, extraLive: liveAfter - liveBefore, owned: zero?.ownedParameters() ?? [] };
+    return {
+      params,
+      norms,
+      stateBytes,
+      extraLive: liveAfter - liveBefore,
+      owned: zero?.ownedParameters() ?? [],
+    };
   });
 }
 
@@ -89,7 +97,9 @@ describe("DistributedOptimizer (ZeRO-1), 2 ranks", () => {
         worst = Math.max(worst, maxAbsDiff(zero[0]!.params[n]!, p));
         expect(Array.from(zero[1]!.params[n]!)).toEqual(Array.from(zero[0]!.params[n]!)); // every rank holds the whole model
       }
-      const normErr = Math.max(...zero[0]!.norms.map((v, i) => Math.abs(v - rep[0]!.norms[i]!) / rep[0]!.norms[i]!));
+      const normErr = Math.max(
+        ...zero[0]!.norms.map((v, i) => Math.abs(v - rep[0]!.norms[i]!) / rep[0]!.norms[i]!),
+      );
       const ratio = zero.map((z) => z.stateBytes / rep[0]!.stateBytes);
       console.log(
         `ZeRO-1 ${name}: max |Δparam| vs replicated ${worst.toExponential(2)}, grad-norm rel. diff ${normErr.toExponential(2)}; ` +
@@ -106,7 +116,8 @@ describe("DistributedOptimizer (ZeRO-1), 2 ranks", () => {
       expect(zero[0]!.stateBytes + zero[1]!.stateBytes).toBe(rep[0]!.stateBytes);
       for (const r of ratio) expect(Math.abs(r - 0.5)).toBeLessThan(0.02);
       // The allocator agrees: what training added to each device shrinks by about half the state.
-      for (const r of [0, 1]) expect(rep[r]!.extraLive - zero[r]!.extraLive).toBeGreaterThan(0.45 * rep[0]!.stateBytes);
+      for (const r of [0, 1])
+        expect(rep[r]!.extraLive - zero[r]!.extraLive).toBeGreaterThan(0.45 * rep[0]!.stateBytes);
     });
   }
 });

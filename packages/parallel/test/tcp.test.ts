@@ -14,8 +14,8 @@ import {
   CollectiveError,
   CollectiveMismatchError,
   CollectiveTimeoutError,
-  TcpProcessGroup,
   type TcpOptions,
+  TcpProcessGroup,
   distributedEnv,
   initProcessGroup,
   runRanks,
@@ -61,7 +61,14 @@ async function loopbackGroup(world: number, opts: Partial<TcpOptions> = {}): Pro
   const port = await freePort();
   return Promise.all(
     Array.from({ length: world }, (_, rank) =>
-      TcpProcessGroup.connect({ rank, worldSize: world, masterAddr: "127.0.0.1", masterPort: port, connectTimeoutMs: 10_000, ...opts }),
+      TcpProcessGroup.connect({
+        rank,
+        worldSize: world,
+        masterAddr: "127.0.0.1",
+        masterPort: port,
+        connectTimeoutMs: 10_000,
+        ...opts,
+      }),
     ),
   );
 }
@@ -76,7 +83,11 @@ describe("TCP backend, ranks in one process over loopback", () => {
         const r = g.rank;
         const a = tensor(dev, [r + 1, 10 * (r + 1)], [2]);
         await g.allReduce([a], "sum");
-        const rsIn = tensor(dev, [0, 1, 2, 3, 4, 5].map((v) => v + 100 * r), [6]);
+        const rsIn = tensor(
+          dev,
+          [0, 1, 2, 3, 4, 5].map((v) => v + 100 * r),
+          [6],
+        );
         const rsOut = tensor(dev, [0, 0], [2]);
         await g.reduceScatter(rsOut, rsIn, "mean");
         const ag = tensor(dev, new Array(6).fill(0), [6]);
@@ -85,12 +96,23 @@ describe("TCP backend, ranks in one process over loopback", () => {
         await g.broadcast([bc], 1);
         // A payload much larger than a socket chunk: frames must reassemble.
         const n = 300_000;
-        const big = tensor(dev, Float32Array.from({ length: n }, (_, i) => (i % 97) * (r + 1)), [n]);
+        const big = tensor(
+          dev,
+          Float32Array.from({ length: n }, (_, i) => (i % 97) * (r + 1)),
+          [n],
+        );
         await g.allReduce([big], "mean");
         const bv = (await big.data()) as Float32Array;
         await g.barrier();
         const vals = await g.allReduceValues([r, 2], "max");
-        return { a: await values(a), rs: await values(rsOut), ag: await values(ag), bc: await values(bc), big: [bv[1], bv[96], bv[n - 1]], vals: [...vals] };
+        return {
+          a: await values(a),
+          rs: await values(rsOut),
+          ag: await values(ag),
+          bc: await values(bc),
+          big: [bv[1], bv[96], bv[n - 1]],
+          vals: [...vals],
+        };
       });
       out.forEach((o, r) => {
         expect(o.a).toEqual([6, 60]);
@@ -134,7 +156,9 @@ describe("TCP backend, ranks in one process over loopback", () => {
         groups[1]!.barrier().catch((e) => e),
       ]);
       expect(e0).toBeInstanceOf(CollectiveMismatchError);
-      expect(e0.message).toContain("rank 0 called allReduce(sum, f64, 16 B) but rank 1 called barrier(bytes, 0 B)");
+      expect(e0.message).toContain(
+        "rank 0 called allReduce(sum, f64, 16 B) but rank 1 called barrier(bytes, 0 B)",
+      );
       expect(e1).toBeInstanceOf(CollectiveError);
       expect(e1.message).toContain("does not match");
     } finally {
@@ -153,11 +177,17 @@ describe("TCP backend, ranks in one process over loopback", () => {
     expect(e0.message).toMatch(/rank\(s\) 2 did not join \(2 of 3 present\)/);
     expect(e1).toBeInstanceOf(CollectiveError);
     expect(e1.message).toMatch(/rank 1: the rendezvous failed: .*rank\(s\) 2 did not join/);
-    const lone = await TcpProcessGroup.connect({ ...(await (async () => ({ ...base, masterPort: await freePort() }))()), rank: 2, connectTimeoutMs: 300 }).catch(
-      (e) => e,
-    );
+    const nobody = await freePort(); // no rank 0 listens there
+    const lone = await TcpProcessGroup.connect({
+      ...base,
+      masterPort: nobody,
+      rank: 2,
+      connectTimeoutMs: 300,
+    }).catch((e) => e);
     expect(lone).toBeInstanceOf(CollectiveTimeoutError);
-    expect(lone.message).toMatch(/rank 2: could not join the rendezvous at 127\.0\.0\.1:\d+ within 300 ms \(ECONNREFUSED\)/);
+    expect(lone.message).toMatch(
+      /rank 2: could not join the rendezvous at 127\.0\.0\.1:\d+ within 300 ms \(ECONNREFUSED\)/,
+    );
   });
 
   it("world size 1 needs no network", async () => {
@@ -172,22 +202,45 @@ describe("TCP backend, ranks in one process over loopback", () => {
 
 describe("torchrun environment", () => {
   it("reads RANK/WORLD_SIZE/LOCAL_RANK/MASTER_ADDR/MASTER_PORT, Slurm's variables, and says what is missing", () => {
-    expect(distributedEnv({ RANK: "3", WORLD_SIZE: "4", LOCAL_RANK: "1", MASTER_ADDR: "10.0.0.1", MASTER_PORT: "29501" })).toEqual({
+    expect(
+      distributedEnv({
+        RANK: "3",
+        WORLD_SIZE: "4",
+        LOCAL_RANK: "1",
+        MASTER_ADDR: "10.0.0.1",
+        MASTER_PORT: "29501",
+      }),
+    ).toEqual({
       rank: 3,
       worldSize: 4,
       localRank: 1,
       masterAddr: "10.0.0.1",
       masterPort: 29501,
     });
-    expect(distributedEnv({ SLURM_PROCID: "1", SLURM_NTASKS: "2", SLURM_LOCALID: "1", MASTER_ADDR: "h", MASTER_PORT: "1" })).toMatchObject({
+    expect(
+      distributedEnv({
+        SLURM_PROCID: "1",
+        SLURM_NTASKS: "2",
+        SLURM_LOCALID: "1",
+        MASTER_ADDR: "h",
+        MASTER_PORT: "1",
+      }),
+    ).toMatchObject({
       rank: 1,
       worldSize: 2,
       localRank: 1,
     });
     expect(distributedEnv({})).toMatchObject({ rank: 0, worldSize: 1 });
-    expect(() => distributedEnv({ WORLD_SIZE: "2", RANK: "0" })).toThrow(/MASTER_ADDR, MASTER_PORT are not set/);
-    expect(() => distributedEnv({ WORLD_SIZE: "2", RANK: "2", MASTER_ADDR: "h", MASTER_PORT: "1" })).toThrow(/outside \[0, WORLD_SIZE 2\)/);
-    expect(() => distributedEnv({ WORLD_SIZE: "two", RANK: "0" })).toThrow(/WORLD_SIZE="two" is not a non-negative integer/);
+    expect(distributedEnv({ WORLD_SIZE: "1" })).toMatchObject({ rank: 0, worldSize: 1 });
+    expect(() => distributedEnv({ WORLD_SIZE: "2", RANK: "0" })).toThrow(
+      /MASTER_ADDR, MASTER_PORT are not set/,
+    );
+    expect(() => distributedEnv({ WORLD_SIZE: "2", RANK: "2", MASTER_ADDR: "h", MASTER_PORT: "1" })).toThrow(
+      /outside \[0, WORLD_SIZE 2\)/,
+    );
+    expect(() => distributedEnv({ WORLD_SIZE: "two", RANK: "0" })).toThrow(
+      /WORLD_SIZE="two" is not a non-negative integer/,
+    );
   });
 });
 
@@ -204,7 +257,15 @@ interface WorkerReport {
 
 function launch(rank: number, world: number, port: number, extra: Record<string, string> = {}) {
   const child = fork(join(bundleDir, "tcp-worker.js"), [], {
-    env: { ...process.env, RANK: String(rank), WORLD_SIZE: String(world), LOCAL_RANK: String(rank), MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port), ...extra },
+    env: {
+      ...process.env,
+      RANK: String(rank),
+      WORLD_SIZE: String(world),
+      LOCAL_RANK: String(rank),
+      MASTER_ADDR: "127.0.0.1",
+      MASTER_PORT: String(port),
+      ...extra,
+    },
     stdio: ["ignore", "ignore", "pipe", "ipc"],
   });
   let stderr = "";
@@ -216,22 +277,39 @@ function launch(rank: number, world: number, port: number, extra: Record<string,
     child.on("exit", () => resolve(null));
   });
   const exit = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
-  return { child, report, exit, stderr: () => stderr };
+  return { rank, child, report, exit, stderr: () => stderr };
+}
+
+/** Rank 0's rendezvous, failing at once (with the worker's stderr) if a worker dies before it joins. */
+async function joinAsRankZero(port: number, workers: Array<ReturnType<typeof launch>>) {
+  const group = initProcessGroup({
+    env: { RANK: "0", WORLD_SIZE: "3", MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port) },
+    connectTimeoutMs: 30_000,
+    timeoutMs: 30_000,
+  });
+  const early = workers.map((w) =>
+    w.exit.then((code) => {
+      throw new Error(
+        `worker rank ${w.rank} exited (${code}) before the rendezvous completed:\n${w.stderr()}`,
+      );
+    }),
+  );
+  return Promise.race([group, ...early]);
 }
 
 describe("TCP backend across processes (torchrun-style launch)", () => {
   it("3 processes, each with its own Device: all-reduce and all-gather agree", async () => {
     const port = await freePort();
     const workers = [1, 2].map((r) => launch(r, 3, port));
-    const g = await initProcessGroup({
-      env: { RANK: "0", WORLD_SIZE: "3", MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port) },
-      connectTimeoutMs: 30_000,
-      timeoutMs: 30_000,
-    });
+    const g = await joinAsRankZero(port, workers);
     try {
       await g.barrier();
       const n = 1000;
-      const t = tensor(dev, Float32Array.from({ length: n }, (_, i) => i), [n]);
+      const t = tensor(
+        dev,
+        Float32Array.from({ length: n }, (_, i) => i),
+        [n],
+      );
       await g.allReduce([t], "mean");
       const out = tensor(dev, new Float32Array(3 * n), [3 * n]);
       await g.allGather(out, t);
@@ -242,7 +320,13 @@ describe("TCP backend across processes (torchrun-style launch)", () => {
       expect(sum).toBe(3);
       const reports = await Promise.all(workers.map((w) => w.report));
       reports.forEach((rep, i) => {
-        expect(rep, workers[i]!.stderr()).toMatchObject({ ok: true, rank: i + 1, mean: [0, 2, 1998], gathered: 3000, sum: 3 });
+        expect(rep, workers[i]!.stderr()).toMatchObject({
+          ok: true,
+          rank: i + 1,
+          mean: [0, 2, 1998],
+          gathered: 3000,
+          sum: 3,
+        });
       });
       expect(await Promise.all(workers.map((w) => w.exit))).toEqual([0, 0]);
     } finally {
@@ -254,11 +338,7 @@ describe("TCP backend across processes (torchrun-style launch)", () => {
   it("a process that dies mid-job makes the survivors reject promptly, naming it", async () => {
     const port = await freePort();
     const workers = [1, 2].map((r) => launch(r, 3, port, { VIT_TEST_CRASH_RANK: "2" }));
-    const g = await initProcessGroup({
-      env: { RANK: "0", WORLD_SIZE: "3", MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port) },
-      connectTimeoutMs: 30_000,
-      timeoutMs: 30_000,
-    });
+    const g = await joinAsRankZero(port, workers);
     try {
       await g.barrier();
       const t0 = performance.now();

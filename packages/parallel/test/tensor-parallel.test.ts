@@ -20,7 +20,7 @@ import {
   splitTensorParallelStateDict,
   tensorParallelSplitOf,
 } from "../src/index.js";
-import { hostRandom, relErr, tinyViT } from "./helpers.js";
+import { hostRandom, maxAbsDiff, relErr, tinyViT } from "./helpers.js";
 
 let devs: Device[];
 beforeAll(async () => {
@@ -51,7 +51,9 @@ describe("state dict split / merge", () => {
     // Rank 1's qkv bias: heads 2,3 (hd = 2) of q, then of k, then of v.
     const b = sd["blocks.0.attn.qkv.bias"]!.data as Float32Array;
     const idx = [4, 5, 6, 7, 12, 13, 14, 15, 20, 21, 22, 23];
-    expect(Array.from(shards[1]!["blocks.0.attn.qkv.bias"]!.data as Float32Array)).toEqual(idx.map((i) => b[i]!));
+    expect(Array.from(shards[1]!["blocks.0.attn.qkv.bias"]!.data as Float32Array)).toEqual(
+      idx.map((i) => b[i]!),
+    );
     const merged = mergeTensorParallelStateDicts(shards, cfg);
     for (const [k, t] of Object.entries(sd)) {
       expect(merged[k]!.shape).toEqual(t.shape);
@@ -73,7 +75,12 @@ describe("parallel linear layers and the four mappings", () => {
       mean(square(o)).backward();
       return o;
     });
-    const ref = { out: await f32(out), dx: await f32(x.grad!), w1: await f32(l1.weight.grad!), w2: await f32(l2.weight.grad!) };
+    const ref = {
+      out: await f32(out),
+      dx: await f32(x.grad!),
+      w1: await f32(l1.weight.grad!),
+      w2: await f32(l2.weight.grad!),
+    };
     const w1 = await f32(l1.weight);
     const b1 = await f32(l1.bias!);
     const w2 = await f32(l2.weight);
@@ -90,19 +97,29 @@ describe("parallel linear layers and the four mappings", () => {
         bias: { dtype: "F32", shape: [H / 2], data: b1.slice(r * (H / 2), (r + 1) * (H / 2)) },
       });
       const w2r = new Float32Array(O * (H / 2));
-      for (let o = 0; o < O; o++) w2r.set(w2.subarray(o * H + r * (H / 2), o * H + (r + 1) * (H / 2)), o * (H / 2));
-      row.loadStateDict({ weight: { dtype: "F32", shape: [O, H / 2], data: w2r }, bias: { dtype: "F32", shape: [O], data: b2 } });
+      for (let o = 0; o < O; o++)
+        w2r.set(w2.subarray(o * H + r * (H / 2), o * H + (r + 1) * (H / 2)), o * (H / 2));
+      row.loadStateDict({
+        weight: { dtype: "F32", shape: [O, H / 2], data: w2r },
+        bias: { dtype: "F32", shape: [O], data: b2 },
+      });
       const xr = tensor(dev, xh, [3, I], { requiresGrad: true });
       const y = await row.forward(await c.forward(xr));
       await backwardAsync(mean(square(y)));
-      return { out: await f32(y), dx: await f32(xr.grad!), w1: await f32(c.weight.grad!), w2: await f32(row.weight.grad!) };
+      return {
+        out: await f32(y),
+        dx: await f32(xr.grad!),
+        w1: await f32(c.weight.grad!),
+        w2: await f32(row.weight.grad!),
+      };
     });
     for (const [r, o] of res.entries()) {
       expect(relErr(o.out, ref.out)).toBeLessThan(1e-6);
       expect(relErr(o.dx, ref.dx)).toBeLessThan(1e-6);
       expect(relErr(o.w1, ref.w1.slice(r * (H / 2) * I, (r + 1) * (H / 2) * I))).toBeLessThan(1e-6);
       const w2g = new Float32Array(O * (H / 2));
-      for (let i = 0; i < O; i++) w2g.set(ref.w2.subarray(i * H + r * (H / 2), i * H + (r + 1) * (H / 2)), i * (H / 2));
+      for (let i = 0; i < O; i++)
+        w2g.set(ref.w2.subarray(i * H + r * (H / 2), i * H + (r + 1) * (H / 2)), i * (H / 2));
       expect(relErr(o.w2, w2g)).toBeLessThan(1e-6);
     }
   });
@@ -142,9 +159,15 @@ describe("TensorParallelViT, TP = 2", () => {
     const full = new VisionTransformer(devs[1]!, cfg);
     const fullBytes = live() - before;
     const sizes = (m: { namedParameters(): Array<[string, Tensor]> }, split: boolean) =>
-      m.namedParameters().filter(([n]) => (tensorParallelSplitOf(n) !== "replicated") === split).reduce((a, [, p]) => a + p.numel * 4, 0);
+      m
+        .namedParameters()
+        .filter(([n]) => (tensorParallelSplitOf(n) !== "replicated") === split)
+        .reduce((a, [, p]) => a + p.numel * 4, 0);
     const fullSplit = sizes(full, true);
-    const fullBlocks = full.namedParameters().filter(([n]) => n.startsWith("blocks.")).reduce((a, [, p]) => a + p.numel * 4, 0);
+    const fullBlocks = full
+      .namedParameters()
+      .filter(([n]) => n.startsWith("blocks."))
+      .reduce((a, [, p]) => a + p.numel * 4, 0);
     full.dispose();
 
     const groups = createInProcessGroups(2);
@@ -158,8 +181,17 @@ describe("TensorParallelViT, TP = 2", () => {
       const ys = tensor(dev, labels, [B]);
       const out = await model.forward(xs);
       await backwardAsync(crossEntropy(out, ys));
-      const blocks = model.namedParameters().filter(([n]) => n.startsWith("blocks.")).reduce((a, [, p]) => a + p.numel * 4, 0);
-      return { logits: await f32(out), grads: await gradsHost(model.namedParameters()), split: sizes(model, true), blocks, modelBytes };
+      const blocks = model
+        .namedParameters()
+        .filter(([n]) => n.startsWith("blocks."))
+        .reduce((a, [, p]) => a + p.numel * 4, 0);
+      return {
+        logits: await f32(out),
+        grads: await gradsHost(model.namedParameters()),
+        split: sizes(model, true),
+        blocks,
+        modelBytes,
+      };
     });
 
     for (const r of res) expect(relErr(r.logits, refLogits)).toBeLessThan(1e-5);
@@ -207,7 +239,11 @@ describe("TensorParallelViT, TP = 2", () => {
       model.loadStateDict(shards[g.rank]!);
       const out = await model.forward(tensor(dev, images, [B, 3, 8, 8]));
       await backwardAsync(crossEntropy(out, tensor(dev, labels, [B])));
-      return { logits: await f32(out), grads: await gradsHost(model.namedParameters()), seed: model.rng.seed };
+      return {
+        logits: await f32(out),
+        grads: await gradsHost(model.namedParameters()),
+        seed: model.rng.seed,
+      };
     });
     expect(Array.from(res[1]!.logits)).toEqual(Array.from(res[0]!.logits));
     expect(res[0]!.seed).not.toBe(res[1]!.seed);
@@ -244,7 +280,9 @@ describe("TensorParallelViT, TP = 2", () => {
       refNorm.push(await refOpt.lastGradNorm());
       l.dispose();
     }
-    const refParams = Object.fromEntries(Object.entries(await ref.stateDictHost()).map(([k, t]) => [k, t.data as Float32Array]));
+    const refParams = Object.fromEntries(
+      Object.entries(await ref.stateDictHost()).map(([k, t]) => [k, t.data as Float32Array]),
+    );
 
     const shards = splitTensorParallelStateDict(init, cfg, 2);
     const groups = createInProcessGroups(2);
@@ -283,18 +321,28 @@ describe("TensorParallelViT, TP = 2", () => {
     }
     // Only the optimizer state (2 tensors per parameter, created at the first step) was added.
     devs.forEach((d, i) => expect(d.liveTensors - live0[i]!).toBe(2 * ranks[i]!.model.parameters().length));
-    const merged = mergeTensorParallelStateDicts(await Promise.all(ranks.map((r) => r.model.stateDictHost())), cfg);
+    const merged = mergeTensorParallelStateDicts(
+      await Promise.all(ranks.map((r) => r.model.stateDictHost())),
+      cfg,
+    );
+    // Adam normalises each gradient element by its own magnitude, so elements whose gradient is at the
+    // level of rounding noise (the attention key bias, whose true gradient is zero since softmax ignores
+    // a shift of every score; biases early in training) move by noise-sized steps: compare absolutely.
     let worst = 0;
-    for (const [k, v] of Object.entries(refParams)) worst = Math.max(worst, relErr(merged[k]!.data as Float32Array, v));
+    let worstName = "";
+    for (const [k, v] of Object.entries(refParams)) {
+      const e = maxAbsDiff(merged[k]!.data as Float32Array, v);
+      if (e > worst) [worst, worstName] = [e, k];
+    }
     const lossErr = relErr(curve, refLoss);
     const normErr = relErr(norms, refNorm);
     console.log(
       `tensor-parallel training: loss ${curve.map((v) => v.toFixed(6)).join(" ")} vs ${refLoss.map((v) => v.toFixed(6)).join(" ")} ` +
-        `(rel. ${lossErr.toExponential(2)}); grad norm rel. ${normErr.toExponential(2)}; worst parameter rel. err after ${steps} steps ${worst.toExponential(2)}`,
+        `(rel. ${lossErr.toExponential(2)}); grad norm rel. ${normErr.toExponential(2)}; max |Δparam| after ${steps} steps at lr ${lr}: ${worst.toExponential(2)} (${worstName})`,
     );
     expect(lossErr).toBeLessThan(1e-5);
     expect(normErr).toBeLessThan(1e-5);
-    expect(worst).toBeLessThan(1e-3);
+    expect(worst).toBeLessThan(2e-5);
     ref.dispose();
     refOpt.dispose();
   });

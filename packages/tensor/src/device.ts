@@ -7,10 +7,10 @@
  * read (`Tensor.data()`), an explicit `flush()`, or the batch growing past `maxBatch` dispatches.
  */
 import { BufferAllocator, type MemoryStats } from "./allocator.js";
-import { GPUError, FeatureError, NoAdapterError } from "./errors.js";
-import { awaitGPU, getGPU, type PollMode } from "./gpu.js";
+import { FeatureError, GPUError, NoAdapterError } from "./errors.js";
+import { type PollMode, awaitGPU, getGPU } from "./gpu.js";
 import { layoutEntries, parseBindings } from "./kernels/bind-layout.js";
-import { packUniformsInto, type UniformFields, uniformBlockBytes } from "./kernels/wgsl.js";
+import { type UniformFields, packUniformsInto, uniformBlockBytes } from "./kernels/wgsl.js";
 
 export interface DeviceOptions {
   /** "high-performance" | "low-power"; or pick by index among adapters with VIT_ADAPTER / `adapterIndex`. */
@@ -186,7 +186,10 @@ export class Device {
         );
       }
     }
-    const wanted = new Set<string>([...(opts.requiredFeatures ?? []), ...(opts.optionalFeatures ?? DEFAULT_OPTIONAL)]);
+    const wanted = new Set<string>([
+      ...(opts.requiredFeatures ?? []),
+      ...(opts.optionalFeatures ?? DEFAULT_OPTIONAL),
+    ]);
     const requiredFeatures = [...wanted].filter((f) => available.has(f)) as GPUFeatureName[];
     // Ask for the adapter's full buffer limits: defaults (128/256 MiB) are too small for large ViTs.
     const requiredLimits: Record<string, number> = {
@@ -221,7 +224,9 @@ export class Device {
       features: [...device.features].map(String).sort(),
       limits,
     };
-    const isCpu = summary.architecture === "software" || /llvmpipe|swiftshader|lavapipe/i.test(summary.device + summary.description);
+    const isCpu =
+      summary.architecture === "software" ||
+      /llvmpipe|swiftshader|lavapipe/i.test(summary.device + summary.description);
     const envPoll = env.VIT_POLL as PollMode | undefined;
     const pollMode = opts.pollMode ?? envPoll ?? (isCpu ? "timer" : "spin");
     return new Device(device, summary, pollMode, opts);
@@ -256,7 +261,7 @@ export class Device {
       this.pipelines.set(p.key, prog);
     }
     const views = p.views ?? [];
-    const hasUniforms = !!(p.uniforms && p.uniforms.fields.length);
+    const hasUniforms = !!p.uniforms?.fields.length;
     let uniformOffset = 0;
     let uniformBytes = 0;
     if (hasUniforms) {
@@ -275,7 +280,10 @@ export class Device {
       if (hasUniforms) key += `,u${uniformBytes}`;
       let bg = this.bindGroups.get(key);
       if (!bg) {
-        bg = this.gpu.createBindGroup({ layout: prog.bindLayout, entries: this.entries(p, views, 0, uniformBytes) });
+        bg = this.gpu.createBindGroup({
+          layout: prog.bindLayout,
+          entries: this.entries(p, views, 0, uniformBytes),
+        });
         this.bindGroupsCreated++;
         // Bounded: entries of destroyed buffers never hit again; dropping everything is cheap to refill.
         if (this.bindGroups.size >= 8192) this.bindGroups.clear();
@@ -283,7 +291,10 @@ export class Device {
       }
       bindGroup = bg;
     } else {
-      bindGroup = this.gpu.createBindGroup({ layout: prog.bindLayout, entries: this.entries(p, views, uniformOffset, uniformBytes) });
+      bindGroup = this.gpu.createBindGroup({
+        layout: prog.bindLayout,
+        entries: this.entries(p, views, uniformOffset, uniformBytes),
+      });
       this.bindGroupsCreated++;
     }
     const prof = this.profiler;
@@ -292,7 +303,11 @@ export class Device {
       this.endPass();
       if (prof.used + 2 > PROFILE_QUERIES) this.harvestProfile();
       this.pass = this.commandEncoder().beginComputePass({
-        timestampWrites: { querySet: prof.querySet, beginningOfPassWriteIndex: prof.used, endOfPassWriteIndex: prof.used + 1 },
+        timestampWrites: {
+          querySet: prof.querySet,
+          beginningOfPassWriteIndex: prof.used,
+          endOfPassWriteIndex: prof.used + 1,
+        },
       });
       prof.used += 2;
       prof.names.push(p.tag ? p.tag() : p.name);
@@ -327,7 +342,11 @@ export class Device {
     const rowBytes = width * texelBytes;
     const full = Math.floor(texels / width);
     if (full > 0) {
-      enc.copyBufferToTexture({ buffer: src, offset: srcOffset, bytesPerRow: rowBytes, rowsPerImage: full }, { texture: dst }, [width, full, 1]);
+      enc.copyBufferToTexture(
+        { buffer: src, offset: srcOffset, bytesPerRow: rowBytes, rowsPerImage: full },
+        { texture: dst },
+        [width, full, 1],
+      );
     }
     const rest = texels - full * width;
     if (rest > 0) {
@@ -352,15 +371,31 @@ export class Device {
         this.layouts.set(layoutKey, bindLayout);
       }
       const layout = this.gpu.createPipelineLayout({ bindGroupLayouts: [bindLayout] });
-      const pipeline = this.gpu.createComputePipeline({ layout, compute: { module, entryPoint: "main" }, label: p.name });
+      const pipeline = this.gpu.createComputePipeline({
+        layout,
+        compute: { module, entryPoint: "main" },
+        label: p.name,
+      });
       return { pipeline, bindLayout, dynamic: true, layoutKey: `${this.idOf(bindLayout)}` };
     }
-    const pipeline = this.gpu.createComputePipeline({ layout: "auto", compute: { module, entryPoint: "main" }, label: p.name });
+    const pipeline = this.gpu.createComputePipeline({
+      layout: "auto",
+      compute: { module, entryPoint: "main" },
+      label: p.name,
+    });
     return { pipeline, bindLayout: pipeline.getBindGroupLayout(0), dynamic: false, layoutKey: "" };
   }
 
-  private entries(p: ProgramDesc, views: GPUTextureView[], uniformOffset: number, uniformBytes: number): GPUBindGroupEntry[] {
-    const entries: GPUBindGroupEntry[] = p.buffers.map((buffer, binding) => ({ binding, resource: { buffer } }));
+  private entries(
+    p: ProgramDesc,
+    views: GPUTextureView[],
+    uniformOffset: number,
+    uniformBytes: number,
+  ): GPUBindGroupEntry[] {
+    const entries: GPUBindGroupEntry[] = p.buffers.map((buffer, binding) => ({
+      binding,
+      resource: { buffer },
+    }));
     views.forEach((view, i) => entries.push({ binding: p.buffers.length + i, resource: view }));
     if (uniformBytes > 0) {
       entries.push({
@@ -397,8 +432,15 @@ export class Device {
     this.checkAlive("upload");
     const bytes = Math.ceil(data.byteLength / 4) * 4;
     if (bytes === 0) return;
-    const staging = this.gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.COPY_SRC, mappedAtCreation: true, label: "upload" });
-    new Uint8Array(staging.getMappedRange()).set(new Uint8Array(data.buffer, data.byteOffset, data.byteLength));
+    const staging = this.gpu.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.COPY_SRC,
+      mappedAtCreation: true,
+      label: "upload",
+    });
+    new Uint8Array(staging.getMappedRange()).set(
+      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+    );
     staging.unmap();
     this.copy(staging, 0, dst, dstOffset, bytes);
     this.stagingToDestroy.push(staging);
@@ -424,7 +466,11 @@ export class Device {
   /** Reads `bytes` of `src` back to the host. The only synchronisation point of the execution model. */
   async read(src: GPUBuffer, bytes: number, what = "read"): Promise<ArrayBuffer> {
     const size = Math.max(4, Math.ceil(bytes / 4) * 4);
-    const staging = this.gpu.createBuffer({ size, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST, label: "readback" });
+    const staging = this.gpu.createBuffer({
+      size,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+      label: "readback",
+    });
     this.copy(src, 0, staging, 0, size);
     this.flush();
     try {
@@ -474,7 +520,9 @@ export class Device {
    */
   startProfile(): void {
     if (!this.hasFeature("timestamp-query")) {
-      throw new FeatureError(`startProfile: the adapter lacks "timestamp-query"; per-dispatch GPU times are unavailable.`);
+      throw new FeatureError(
+        `startProfile: the adapter lacks "timestamp-query"; per-dispatch GPU times are unavailable.`,
+      );
     }
     this.flush();
     this.profiler = {
@@ -508,7 +556,9 @@ export class Device {
       b.resolve.destroy();
     }
     prof.querySet.destroy();
-    return [...totals].map(([name, e]) => ({ name, count: e.count, ms: e.ns / 1e6 })).sort((a, b) => b.ms - a.ms);
+    return [...totals]
+      .map(([name, e]) => ({ name, count: e.count, ms: e.ns / 1e6 }))
+      .sort((a, b) => b.ms - a.ms);
   }
 
   private harvestProfile(): void {
@@ -516,8 +566,14 @@ export class Device {
     if (!prof || prof.used === 0) return;
     this.endPass();
     const bytes = prof.used * 8;
-    const resolve = this.gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC });
-    const staging = this.gpu.createBuffer({ size: bytes, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    const resolve = this.gpu.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC,
+    });
+    const staging = this.gpu.createBuffer({
+      size: bytes,
+      usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST,
+    });
     const enc = this.commandEncoder();
     enc.resolveQuerySet(prof.querySet, 0, prof.used, resolve, 0);
     enc.copyBufferToBuffer(resolve, 0, staging, 0, bytes);
@@ -570,7 +626,9 @@ export class Device {
     if (this.gpuError) {
       const msg = this.gpuError;
       this.gpuError = null;
-      throw new GPUError(`${what}: the GPU reported an error (recent ops: ${this.recentOps.join(", ")}): ${msg}`);
+      throw new GPUError(
+        `${what}: the GPU reported an error (recent ops: ${this.recentOps.join(", ")}): ${msg}`,
+      );
     }
   }
 }

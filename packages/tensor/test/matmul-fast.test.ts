@@ -10,8 +10,8 @@ import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import * as T from "../src/index.js";
 import { fixedSubgroupSize, resetTuning } from "../src/kernels/matmul-config.js";
-import { matmulKernelFor, setMatmulAutocast, setMatmulKernelOverride } from "../src/ops/matmul.js";
 import { probeSubgroupMatrix } from "../src/ops/matmul-subgroup.js";
+import { matmulKernelFor, setMatmulAutocast, setMatmulKernelOverride } from "../src/ops/matmul.js";
 import { check, inputs, useDevice } from "./helpers.js";
 import { type Arr, geluRef, geluTanhRef, map1, map2, matmul as refMatmul, relErr } from "./ref.js";
 
@@ -46,7 +46,14 @@ function fmt([sa, sb, ta, tb]: Case): string {
   return `[${sa}]${ta ? "ᵀ" : ""} × [${sb}]${tb ? "ᵀ" : ""}`;
 }
 
-async function forward(a: Arr, b: Arr, ta: boolean, tb: boolean, opts: T.MatmulOptions = {}, dtype: T.DType = "f32"): Promise<Float32Array> {
+async function forward(
+  a: Arr,
+  b: Arr,
+  ta: boolean,
+  tb: boolean,
+  opts: T.MatmulOptions = {},
+  dtype: T.DType = "f32",
+): Promise<Float32Array> {
   const at = T.tensor(ctx.dev, Float32Array.from(a.data), a.shape, { dtype });
   const bt = T.tensor(ctx.dev, Float32Array.from(b.data), b.shape, { dtype });
   const c = T.matmul(at, bt, { ...opts, transA: ta, transB: tb });
@@ -80,7 +87,11 @@ for (const kind of KINDS) {
       setMatmulKernelOverride(kind);
       const [x, w, bias, res] = inputs([[37, 24], [16, 24], [16], [37, 16]], 11);
       const got = await epilogueForward(x!, w!, bias!, res!, "gelu");
-      const ref = map2(map1(addBias(scale(refMatmul(x!, w!, false, true), 0.5), bias!), geluRef), res!, (p, q) => p + q);
+      const ref = map2(
+        map1(addBias(scale(refMatmul(x!, w!, false, true), 0.5), bias!), geluRef),
+        res!,
+        (p, q) => p + q,
+      );
       expect(relErr(got, ref.data)).toBeLessThan(1e-5);
       setMatmulKernelOverride(null);
     });
@@ -89,9 +100,16 @@ for (const kind of KINDS) {
       if (skip()) return;
       setMatmulKernelOverride(kind);
       const [x, w, bias, res] = inputs([[19, 12], [10, 12], [10], [19, 10]], 12);
-      for (const [act, f] of [["gelu_tanh", geluTanhRef], ["relu", (v: number) => Math.max(v, 0)]] as const) {
+      for (const [act, f] of [
+        ["gelu_tanh", geluTanhRef],
+        ["relu", (v: number) => Math.max(v, 0)],
+      ] as const) {
         const got = await epilogueForward(x!, w!, bias!, res!, act);
-        const ref = map2(map1(addBias(scale(refMatmul(x!, w!, false, true), 0.5), bias!), f), res!, (p, q) => p + q);
+        const ref = map2(
+          map1(addBias(scale(refMatmul(x!, w!, false, true), 0.5), bias!), f),
+          res!,
+          (p, q) => p + q,
+        );
         expect(relErr(got, ref.data), act).toBeLessThan(1e-5);
       }
       setMatmulKernelOverride(null);
@@ -115,8 +133,16 @@ for (const kind of KINDS) {
   });
 }
 
-async function epilogueForward(x: Arr, w: Arr, bias: Arr, res: Arr, activation: T.MatmulActivation): Promise<Float32Array> {
-  const [xt, wt, bt, rt] = [x, w, bias, res].map((t) => T.tensor(ctx.dev, Float32Array.from(t.data), t.shape));
+async function epilogueForward(
+  x: Arr,
+  w: Arr,
+  bias: Arr,
+  res: Arr,
+  activation: T.MatmulActivation,
+): Promise<Float32Array> {
+  const [xt, wt, bt, rt] = [x, w, bias, res].map((t) =>
+    T.tensor(ctx.dev, Float32Array.from(t.data), t.shape),
+  );
   const y = T.matmul(xt!, wt!, { transB: true, alpha: 0.5, bias: bt!, activation, residual: rt! });
   const got = (await y.data()) as Float32Array;
   for (const t of [xt!, wt!, bt!, rt!, y]) t.dispose();
@@ -145,7 +171,14 @@ describe("matmul epilogue gradients (per-adapter kernel)", () => {
       ctx.dev,
       ([x, w, r]) => T.matmul(x!, w!, { transB: true, residual: r!, alpha: 2 }),
       ([x, w, r]) => map2(scale(refMatmul(x!, w!, false, true), 2), r!, (p, q) => p + q),
-      inputs([[7, 9], [6, 9], [7, 6]], 22),
+      inputs(
+        [
+          [7, 9],
+          [6, 9],
+          [7, 6],
+        ],
+        22,
+      ),
     );
   });
   it("tanh-GELU with transA and a batched B", async () => {
@@ -153,7 +186,13 @@ describe("matmul epilogue gradients (per-adapter kernel)", () => {
       ctx.dev,
       ([a, b]) => T.matmul(a!, b!, { transA: true, activation: "gelu_tanh" }),
       ([a, b]) => map1(refMatmul(a!, b!, true, false), geluTanhRef),
-      inputs([[2, 6, 5], [2, 6, 7]], 23),
+      inputs(
+        [
+          [2, 6, 5],
+          [2, 6, 7],
+        ],
+        23,
+      ),
       { gradTol: 2e-4 },
     );
   });
@@ -161,7 +200,9 @@ describe("matmul epilogue gradients (per-adapter kernel)", () => {
     const a = T.zeros(ctx.dev, [3, 4]);
     const b = T.zeros(ctx.dev, [4, 5]);
     const r = T.zeros(ctx.dev, [3, 4]);
-    expect(() => T.matmul(a, b, { residual: r })).toThrow(/matmul: residual \[3, 4\] f32 must be \[3, 5\] f32/);
+    expect(() => T.matmul(a, b, { residual: r })).toThrow(
+      /matmul: residual \[3, 4\] f32 must be \[3, 5\] f32/,
+    );
     for (const t of [a, b, r]) t.dispose();
   });
   it("leaves no tensors behind (the pre-activation is freed by backward)", async () => {
@@ -187,7 +228,9 @@ describe("matmul autocast and autotune", () => {
     setMatmulKernelOverride("tiled");
     setMatmulAutocast("f16");
     try {
-      const [a, b, bias] = inputs([[33, 24], [20, 24], [20]], 41).map((t) => map1(t, (v) => Math.round(v * 64) / 64));
+      const [a, b, bias] = inputs([[33, 24], [20, 24], [20]], 41).map((t) =>
+        map1(t, (v) => Math.round(v * 64) / 64),
+      );
       const [at, bt, bb] = [a!, b!, bias!].map((t) => T.tensor(ctx.dev, Float32Array.from(t.data), t.shape));
       const y = T.matmul(at!, bt!, { transB: true, bias: bb! });
       expect(y.dtype).toBe("f32");
@@ -210,7 +253,7 @@ describe("matmul autocast and autotune", () => {
       expect(Object.values(cached)[0]).toHaveProperty("large");
       expect(T.matmulTuning(ctx.dev, "large").source).toBe("autotune");
     } finally {
-      if (saved === undefined) delete process.env.VIT_AUTOTUNE_CACHE;
+      if (saved === undefined) process.env.VIT_AUTOTUNE_CACHE = undefined;
       else process.env.VIT_AUTOTUNE_CACHE = saved;
       rmSync(dir, { recursive: true, force: true });
       resetTuning(ctx.dev, true);

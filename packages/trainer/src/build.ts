@@ -25,6 +25,7 @@ import type { AttentionFn } from "@vit/nn";
 import { ConfigError } from "./config/load.js";
 import type { DataSection, ModelSection, TrainConfig } from "./config/schema.js";
 import { AdamW, type Optimizer, SGD, paramGroupsWeightDecay } from "@vit/optim";
+import { DistributedOptimizer, type ProcessGroup } from "@vit/parallel";
 
 const TRAINER_MODEL_KEYS = new Set([
   "preset",
@@ -72,12 +73,42 @@ export function buildModel(device: Device, cfg: TrainConfig): VisionTransformer 
   return new VisionTransformer(device, vitConfigOf(m), { attentionFn: attentionFnOf(m), checkpointing: ck });
 }
 
-export function buildOptimizer(model: VisionTransformer, cfg: TrainConfig): Optimizer {
+/** What the loop needs of an optimizer: the plain ones and the distributed (sharded) one. */
+export interface TrainOptimizer {
+  step(opts: { lr: number; maxGradNorm?: number }): void | Promise<void>;
+  zeroGrad(): void;
+  lastGradNorm(): Promise<number>;
+  stateTensors(): Record<string, T.Tensor>;
+  /** Optimizer steps taken (settable: resume restores it). */
+  stepCount: number;
+  dispose(): void;
+}
+
+export function buildOptimizer(model: VisionTransformer, cfg: TrainConfig, group?: ProcessGroup): TrainOptimizer {
   const o = cfg.model.optim;
   const named = model.namedParameters();
   const groups = o.no_decay_1d ? paramGroupsWeightDecay(named, o.weight_decay) : [{ params: named, weightDecay: o.weight_decay }];
-  if (o.name === "sgd") return new SGD(groups, { momentum: o.momentum, nesterov: o.nesterov });
-  return new AdamW(groups, { betas: o.betas, eps: o.eps, decoupled: o.name !== "adam" });
+  const make = (gs: typeof groups): Optimizer =>
+    o.name === "sgd"
+      ? new SGD(gs, { momentum: o.momentum, nesterov: o.nesterov })
+      : new AdamW(gs, { betas: o.betas, eps: o.eps, decoupled: o.name !== "adam" });
+  if (o.name === "distributed_fused_adam" && group && group.worldSize > 1) {
+    const d = new DistributedOptimizer(group, groups, make);
+    return {
+      step: (s) => d.step(s),
+      zeroGrad: () => d.zeroGrad(),
+      lastGradNorm: async () => d.lastGradNorm(),
+      stateTensors: () => d.stateTensors(),
+      get stepCount() {
+        return d.stepCount;
+      },
+      set stepCount(n: number) {
+        if (d.inner) d.inner.stepCount = n;
+      },
+      dispose: () => d.inner?.dispose(),
+    };
+  }
+  return make(groups);
 }
 
 async function dataset(d: DataSection, split: "train" | "test", vit: ViTConfig, seed: number): Promise<AnyDataset> {

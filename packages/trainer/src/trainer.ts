@@ -8,7 +8,8 @@ import { join, resolve } from "node:path";
 import type { DataLoader, LoaderState } from "@vit/data";
 import type { VisionTransformer } from "@vit/model";
 import { type Device, type Tensor, add, crossEntropy, keep, mulScalar, noGrad, scope, tensor, zeros } from "@vit/tensor";
-import { buildLoader, buildModel, buildOptimizer } from "./build.js";
+import { DataParallel, type ProcessGroup } from "@vit/parallel";
+import { type TrainOptimizer, buildLoader, buildModel, buildOptimizer } from "./build.js";
 import {
   checkpointPath,
   latestCheckpoint,
@@ -22,8 +23,13 @@ import {
 import type { TrainConfig } from "./config/schema.js";
 import { type EvalResult, evaluate } from "./evaluate.js";
 import { MetricsLogger } from "./metrics.js";
-import { type Optimizer, lrAt, type ScheduleConfig } from "@vit/optim";
+import { lrAt, type ScheduleConfig } from "@vit/optim";
 import { loadPretrained } from "./pretrained.js";
+
+/** `step-N.safetensors` → `step-N.rank-R.safetensors` (a data-parallel rank's optimizer shard). */
+export function rankShardPath(path: string, rank: number): string {
+  return path.replace(/\.safetensors$/, `.rank-${rank}.safetensors`);
+}
 
 export class NonFiniteLossError extends Error {
   override name = "NonFiniteLossError";
@@ -35,6 +41,8 @@ export interface TrainerEvents {
   /** Progress: (step, maxSteps) after every optimizer step. Cheap; no GPU sync. */
   onStep?: (step: number, maxSteps: number) => void;
   log?: (msg: string) => void;
+  /** Data-parallel process group (one process or Device per rank); omitted for a single device. */
+  group?: ProcessGroup;
 }
 
 export interface FitResult {
@@ -51,7 +59,11 @@ export interface FitResult {
 
 export class Trainer {
   readonly model: VisionTransformer;
-  readonly optimizer: Optimizer;
+  readonly optimizer: TrainOptimizer;
+  /** Data parallelism: null on one device, or when the distributed optimizer reduces gradients itself. */
+  readonly dp: DataParallel | null;
+  readonly rank: number;
+  readonly worldSize: number;
   readonly runDir: string;
   readonly ckptDir: string;
   step = 0;
@@ -72,7 +84,18 @@ export class Trainer {
     device.rng.offset = 0;
     this.model = model ?? buildModel(device, cfg);
     this.model.train();
-    this.optimizer = buildOptimizer(this.model, cfg);
+    const group = events.group;
+    this.rank = group?.rank ?? 0;
+    this.worldSize = group?.worldSize ?? 1;
+    const expected = cfg.trainer.devices * cfg.trainer.num_nodes;
+    if (this.worldSize !== expected) {
+      throw new Error(
+        `trainer.devices × trainer.num_nodes = ${expected}, but ${this.worldSize} rank(s) are running. ` +
+          `Launch ${expected} ranks (\`vit launch --nproc ${expected} -- train ...\`) or set trainer.devices=${this.worldSize}.`,
+      );
+    }
+    this.optimizer = buildOptimizer(this.model, cfg, group);
+    this.dp = group && group.worldSize > 1 && cfg.model.optim.name !== "distributed_fused_adam" ? new DataParallel(group) : null;
     this.runDir = resolve(cfg.exp_manager.exp_dir, cfg.exp_manager.name);
     this.ckptDir = join(this.runDir, "checkpoints");
     mkdirSync(this.ckptDir, { recursive: true });
@@ -97,7 +120,7 @@ export class Trainer {
   }
 
   async loaders(): Promise<{ train: DataLoader; val: DataLoader }> {
-    this.trainLoader ??= await buildLoader(this.cfg, "train");
+    this.trainLoader ??= await buildLoader(this.cfg, "train", this.rank, this.worldSize);
     this.valLoader ??= await buildLoader(this.cfg, "test");
     return { train: this.trainLoader, val: this.valLoader };
   }
@@ -133,6 +156,8 @@ export class Trainer {
     else if (this.cfg.model.restore_from_path) {
       for (const note of await loadPretrained(this.model, this.cfg.model.restore_from_path)) this.log(note);
     }
+    // Every replica starts from rank 0's weights (initialisation draws differ per process otherwise).
+    if (this.events.group && this.worldSize > 1) await new DataParallel(this.events.group).broadcastParameters(this.model, 0);
     const maxSteps = this.maxSteps(train);
     const sched = this.schedule(maxSteps);
     const tc = this.cfg.trainer;
@@ -168,7 +193,8 @@ export class Trainer {
         intervalImages += B;
         if (++micro % accum !== 0) continue;
         const lr = lrAt(this.step, baseLr, sched);
-        this.optimizer.step({ lr, maxGradNorm: tc.gradient_clip_val });
+        if (this.dp) await this.dp.allReduceGradients(this.model);
+        await this.optimizer.step({ lr, maxGradNorm: tc.gradient_clip_val });
         this.optimizer.zeroGrad();
         this.step++;
         // Bound the work queued ahead of the GPU (the loop itself never reads back between logs).
@@ -248,6 +274,8 @@ export class Trainer {
   }
 
   async validate(val: DataLoader, t0 = performance.now()): Promise<EvalResult> {
+    // Rank 0 evaluates the whole test split; the others go on and meet it at the next collective.
+    if (this.rank !== 0) return { top1: Number.NaN, top5: Number.NaN, loss: Number.NaN, images: 0 };
     const r = await evaluate(this.model, val);
     const rec = {
       kind: "val",
@@ -282,6 +310,14 @@ export class Trainer {
       ...(this.trainLoader ? { classes: [...this.trainLoader.dataset.classes] } : {}),
       ...(this.best ? { best: this.best } : {}),
     };
+    if (this.rank !== 0) {
+      // Only sharded optimizer state is rank-specific: each rank writes its own shard beside rank 0's file.
+      if (this.cfg.model.optim.name === "distributed_fused_adam") {
+        await saveCheckpoint(rankShardPath(path, this.rank), {}, this.optimizer.stateTensors(), meta);
+      }
+      this.lastCheckpoint = path;
+      return path;
+    }
     await saveCheckpoint(path, this.model.stateDict(), this.optimizer.stateTensors(), meta);
     this.lastCheckpoint = path;
     pruneCheckpoints(this.ckptDir, this.cfg.exp_manager.checkpoint.keep_last);
@@ -294,6 +330,9 @@ export class Trainer {
   async resume(path: string): Promise<void> {
     const ck = await loadCheckpoint(path);
     this.model.loadStateDict(ck.model);
+    if (this.rank !== 0 && this.cfg.model.optim.name === "distributed_fused_adam") {
+      ck.optim = (await loadCheckpoint(rankShardPath(path, this.rank))).optim;
+    }
     const own = this.optimizer.stateTensors();
     for (const [k, t] of Object.entries(own)) {
       const h = ck.optim[k];

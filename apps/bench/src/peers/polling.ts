@@ -9,7 +9,8 @@ export type PollMode = "spin" | "timer";
 export async function waitFor<T>(p: Promise<T>, mode: PollMode): Promise<T> {
   if (mode === "spin") return p;
   const saved = globalThis.setImmediate;
-  globalThis.setImmediate = ((fn: (...a: unknown[]) => void, ...args: unknown[]) => setTimeout(fn, 1, ...args)) as unknown as typeof setImmediate;
+  globalThis.setImmediate = ((fn: (...a: unknown[]) => void, ...args: unknown[]) =>
+    setTimeout(fn, 1, ...args)) as unknown as typeof setImmediate;
   try {
     return await p;
   } finally {

@@ -29,11 +29,17 @@ let loaded: Promise<Tf | null> | undefined;
 export function loadTfjs(log: (m: string) => void): Promise<Tf | null> {
   loaded ??= (async () => {
     try {
-      const webgpu = (await import("webgpu")) as unknown as { create: (o: string[]) => unknown; globals: object };
+      const webgpu = (await import("webgpu")) as unknown as {
+        create: (o: string[]) => unknown;
+        globals: object;
+      };
       Object.assign(globalThis, webgpu.globals);
       const nav = (globalThis as { navigator?: { gpu?: unknown } }).navigator;
       if (!nav?.gpu) {
-        Object.defineProperty(globalThis, "navigator", { value: { ...(nav ?? {}), gpu: webgpu.create([]) }, configurable: true });
+        Object.defineProperty(globalThis, "navigator", {
+          value: { ...(nav ?? {}), gpu: webgpu.create([]) },
+          configurable: true,
+        });
       }
       const tf = (await import("@tensorflow/tfjs-core")) as unknown as Tf;
       await import("@tensorflow/tfjs-backend-webgpu");

@@ -24,8 +24,9 @@ export function torchPython(): string | null {
 }
 
 function scriptPath(): string {
-  // dist/main.js and src/peers/torch.ts both sit two levels below the app root.
-  for (const rel of ["../peers/torch_peer.py", "../../peers/torch_peer.py"]) {
+  // dist/main.js and src/peers/torch.ts sit one or two levels below the app root; the gpu bundle
+  // (scripts/gpu-pack.sh) has the script beside it.
+  for (const rel of ["./torch_peer.py", "../peers/torch_peer.py", "../../peers/torch_peer.py"]) {
     const p = fileURLToPath(new URL(rel, import.meta.url));
     if (existsSync(p)) return p;
   }
@@ -45,11 +46,21 @@ export function runTorch(request: Record<string, unknown>, timeoutMs = 600_000):
   const py = torchPython();
   if (!py) return null;
   const cpu = (request.device ?? "cpu") === "cpu";
-  const env = { ...process.env, ...(cpu ? { OPENBLAS_NUM_THREADS: "1", OMP_NUM_THREADS: "1", MKL_NUM_THREADS: "1" } : {}) };
-  const r = spawnSync(py, [scriptPath()], { input: JSON.stringify(request), env, timeout: timeoutMs, encoding: "utf8" });
+  const env = {
+    ...process.env,
+    ...(cpu ? { OPENBLAS_NUM_THREADS: "1", OMP_NUM_THREADS: "1", MKL_NUM_THREADS: "1" } : {}),
+  };
+  const r = spawnSync(py, [scriptPath()], {
+    input: JSON.stringify(request),
+    env,
+    timeout: timeoutMs,
+    encoding: "utf8",
+  });
   const line = (r.stdout ?? "").trim().split("\n").pop();
   if (r.status !== 0 || !line) {
-    return { error: `torch peer failed (${r.status ?? r.signal}): ${(r.stderr ?? "").trim().split("\n").slice(-3).join(" ")}` };
+    return {
+      error: `torch peer failed (${r.status ?? r.signal}): ${(r.stderr ?? "").trim().split("\n").slice(-3).join(" ")}`,
+    };
   }
   return JSON.parse(line) as TorchResult;
 }

@@ -6,9 +6,15 @@
  * probe passes; side by side with PyTorch CUDA (f32 and torch.autocast f16) when present. Plus f32/f16
  * matmul GFLOP/s on the ViT-B/16 shapes.
  *
- * Options: --set preset=B/16 --set batch=64 --set steps=5
+ * Options: --set preset=B/16 --set batch=64 --set steps=5 (smoke=1: one small product, for a dry run)
  */
-import { Device, probeSubgroupMatrix, setMatmulAutocast, setMatmulKernelOverride, subgroupMatrixStatus } from "@vit/tensor";
+import {
+  Device,
+  probeSubgroupMatrix,
+  setMatmulAutocast,
+  setMatmulKernelOverride,
+  subgroupMatrixStatus,
+} from "@vit/tensor";
 import { runTorch } from "../peers/torch.js";
 import { type StepSpec, measureSteps } from "../step-runner.js";
 import { type BenchCase, type BenchContext, stats } from "../types.js";
@@ -28,21 +34,50 @@ export async function gpuSuite(ctx: BenchContext): Promise<BenchCase[]> {
   const device = await Device.create({ dawnToggles: ["allow_unsafe_apis"], seed: 1 });
   const a = device.adapter;
   ctx.meta ??= {};
-  ctx.meta.adapter = { vendor: a.vendor, architecture: a.architecture, device: a.device, description: a.description, backend: a.backend, features: a.features, subgroupMatrixConfigs: a.subgroupMatrixConfigs };
+  ctx.meta.adapter = {
+    vendor: a.vendor,
+    architecture: a.architecture,
+    device: a.device,
+    description: a.description,
+    backend: a.backend,
+    features: a.features,
+    subgroupMatrixConfigs: a.subgroupMatrixConfigs,
+  };
   ctx.log(`adapter: ${a.description || a.device} (${a.vendor} ${a.architecture}), poll ${device.pollMode}`);
   const sgmat = await probeSubgroupMatrix(device);
   ctx.meta.subgroupMatrix = sgmat;
   ctx.log(`subgroup matrix: ${sgmat}`);
   const cases: BenchCase[] = [];
-  const torchMm = runTorch({ op: "matmul", device: "cuda", dtype: "f32", repeats: 5, shapes: SHAPES.map(([, s]) => s) });
-  const torchMm16 = runTorch({ op: "matmul", device: "cuda", dtype: "f16", repeats: 5, shapes: SHAPES.map(([, s]) => s) });
+  // smoke=1: one small product only (to try the script on a CPU adapter).
+  const shapes = ctx.options?.smoke ? SHAPES.slice(0, 1) : SHAPES;
+  const torchMm = runTorch({
+    op: "matmul",
+    device: "cuda",
+    dtype: "f32",
+    repeats: 5,
+    shapes: shapes.map(([, s]) => s),
+  });
+  const torchMm16 = runTorch({
+    op: "matmul",
+    device: "cuda",
+    dtype: "f16",
+    repeats: 5,
+    shapes: shapes.map(([, s]) => s),
+  });
   for (const dtype of ["f32", "f16"] as const) {
     if (dtype === "f16" && !device.hasFeature("shader-f16")) continue;
     const peer = dtype === "f32" ? torchMm : torchMm16;
-    for (const [i, [label, shape]] of SHAPES.entries()) {
+    for (const [i, [label, shape]] of shapes.entries()) {
       const m = await oursMatmul(device, shape, dtype, 5, 200);
       const s = stats(m.gflops);
-      const bc: BenchCase = { suite: "gpu", name: `matmul ${dtype} ${label}`, unit: "GFLOP/s", ...s, repeats: 5, extra: { kernel: m.kernel } };
+      const bc: BenchCase = {
+        suite: "gpu",
+        name: `matmul ${dtype} ${label}`,
+        unit: "GFLOP/s",
+        ...s,
+        repeats: 5,
+        extra: { kernel: m.kernel },
+      };
       const p = peer?.gflops?.[i];
       if (p) {
         bc.peer = { name: `PyTorch CUDA ${dtype}`, median: p[0] };
@@ -51,15 +86,40 @@ export async function gpuSuite(ctx: BenchContext): Promise<BenchCase[]> {
       cases.push(bc);
     }
   }
-  const torchF32 = runTorch({ op: "step", device: "cuda", preset, batch, steps: spec.steps, repeats: spec.repeats });
-  const torchAmp = runTorch({ op: "step", device: "cuda", preset, batch, steps: spec.steps, repeats: spec.repeats, amp: true });
+  const torchF32 = runTorch({
+    op: "step",
+    device: "cuda",
+    preset,
+    batch,
+    steps: spec.steps,
+    repeats: spec.repeats,
+  });
+  const torchAmp = runTorch({
+    op: "step",
+    device: "cuda",
+    preset,
+    batch,
+    steps: spec.steps,
+    repeats: spec.repeats,
+    amp: true,
+  });
   if (torchF32?.error) ctx.log(torchF32.error);
-  const variants: Array<{ name: string; autocast: boolean; kernel: "tiled" | "subgroup-matrix" | null; peer: typeof torchF32 }> = [
+  const variants: Array<{
+    name: string;
+    autocast: boolean;
+    kernel: "tiled" | "subgroup-matrix" | null;
+    peer: typeof torchF32;
+  }> = [
     { name: "f32", autocast: false, kernel: null, peer: torchF32 },
     { name: "f16 matmuls (autocast), tiled kernel", autocast: true, kernel: "tiled", peer: torchAmp },
   ];
   if (subgroupMatrixStatus(device).startsWith("ok")) {
-    variants.push({ name: "f16 matmuls (autocast), subgroup-matrix kernel", autocast: true, kernel: "subgroup-matrix", peer: torchAmp });
+    variants.push({
+      name: "f16 matmuls (autocast), subgroup-matrix kernel",
+      autocast: true,
+      kernel: "subgroup-matrix",
+      peer: torchAmp,
+    });
   }
   for (const v of variants) {
     ctx.log(`step ${preset} b${batch} ${v.name}`);
@@ -74,7 +134,11 @@ export async function gpuSuite(ctx: BenchContext): Promise<BenchCase[]> {
         unit: "images/s",
         ...s,
         repeats: spec.repeats,
-        extra: { peak_MiB: Number((f.peakBytes / 2 ** 20).toFixed(0)), dispatches_per_step: f.dispatchesPerStep, js_record_ms_per_step: Number(f.recordMsPerStep.toFixed(1)) },
+        extra: {
+          peak_MiB: Number((f.peakBytes / 2 ** 20).toFixed(0)),
+          dispatches_per_step: f.dispatchesPerStep,
+          js_record_ms_per_step: Number(f.recordMsPerStep.toFixed(1)),
+        },
       };
       const p = v.peer?.images_per_second;
       if (p) {

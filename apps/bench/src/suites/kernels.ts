@@ -39,7 +39,7 @@ export const MATMUL_CASES: MatmulCase[] = [
   { label: "1024³", shape: [1024, 1024, 1024, false, false] },
   { label: "ViT-B/16 b64 qkv (x·Wᵀ)", shape: [64 * 197, 2304, 768, false, true], heavy: true },
   { label: "ViT-B/16 b64 fc1 (x·Wᵀ)", shape: [64 * 197, 3072, 768, false, true], heavy: true },
-  { label: "ViT-S b32 6304×192×768", shape: [32 * 197, 192, 768, false, false] },
+  { label: "ViT-S b32 (x·W)", shape: [32 * 197, 192, 768, false, false] },
   { label: "tiny qkv fwd (x·Wᵀ)", shape: [TINY_M, 384, 128, false, true] },
   { label: "tiny proj fwd (x·Wᵀ)", shape: [TINY_M, 128, 128, false, true] },
   { label: "tiny fc1 fwd (x·Wᵀ)", shape: [TINY_M, 512, 128, false, true] },
@@ -109,7 +109,16 @@ export async function kernelsSuite(ctx: BenchContext): Promise<BenchCase[]> {
   const device = await Device.create();
   const a = device.adapter;
   ctx.meta ??= {};
-  ctx.meta.adapter = { vendor: a.vendor, architecture: a.architecture, device: a.device, description: a.description, backend: a.backend, features: a.features, subgroupMinSize: a.subgroupMinSize, subgroupMaxSize: a.subgroupMaxSize };
+  ctx.meta.adapter = {
+    vendor: a.vendor,
+    architecture: a.architecture,
+    device: a.device,
+    description: a.description,
+    backend: a.backend,
+    features: a.features,
+    subgroupMinSize: a.subgroupMinSize,
+    subgroupMaxSize: a.subgroupMaxSize,
+  };
   ctx.meta.pollMode = device.pollMode;
   ctx.log(`adapter: ${a.description || a.device} (${a.architecture}), poll mode ${device.pollMode}`);
   if (ctx.options?.autotune) {
@@ -118,11 +127,18 @@ export async function kernelsSuite(ctx: BenchContext): Promise<BenchCase[]> {
     ctx.log(`autotune cache: ${t.path ?? "(not written)"}`);
   }
   ctx.meta.subgroupMatrix = subgroupMatrixStatus(device);
-  const cpuAdapter = a.architecture === "software" || /llvmpipe|lavapipe|swiftshader/i.test(`${a.device} ${a.description}`);
+  const cpuAdapter =
+    a.architecture === "software" || /llvmpipe|lavapipe|swiftshader/i.test(`${a.device} ${a.description}`);
   const cases: BenchCase[] = [];
   const selected = MATMUL_CASES.filter((c) => !c.heavy || !ctx.quick);
   const tf = await loadTfjs(ctx.log);
-  const torch = runTorch({ op: "matmul", device: "cpu", dtype: "f32", repeats, shapes: selected.map((c) => c.shape) });
+  const torch = runTorch({
+    op: "matmul",
+    device: "cpu",
+    dtype: "f32",
+    repeats,
+    shapes: selected.map((c) => c.shape),
+  });
   if (torch?.error) ctx.log(torch.error);
   if (torch?.torch) ctx.meta.torch = `${torch.torch} (${torch.blas}, 1 thread)`;
   const dtypes: Array<"f32" | "f16"> = device.hasFeature("shader-f16") ? ["f32", "f16"] : ["f32"];
@@ -130,6 +146,11 @@ export async function kernelsSuite(ctx: BenchContext): Promise<BenchCase[]> {
     for (const [i, c] of selected.entries()) {
       if (dtype === "f16" && !/1024|qkv fwd|ViT-B\/16 b64 qkv/.test(c.label)) continue;
       ctx.log(`matmul ${dtype} ${c.label}`);
+      const outBytes = c.shape[0] * c.shape[1] * (dtype === "f16" ? 2 : 4);
+      if (outBytes > device.limits.maxStorageBufferBindingSize) {
+        ctx.log(`skipped ${c.label}: its ${outBytes} B result exceeds this adapter's maxStorageBufferBindingSize`);
+        continue;
+      }
       const m = await oursMatmul(device, c.shape, dtype, repeats, targetMs);
       const ours = stats(m.gflops);
       const bc: BenchCase = {
@@ -147,7 +168,11 @@ export async function kernelsSuite(ctx: BenchContext): Promise<BenchCase[]> {
       }
       if (dtype === "f32" && tf && !(c.heavy && cpuAdapter)) {
         const tfs = stats(await tfMatmul(tf, c.shape, ctx.quick ? 2 : 3, device.pollMode));
-        const entry = { name: "tfjs-webgpu (same adapter)", median: tfs.median, ratio: ours.median / tfs.median };
+        const entry = {
+          name: "tfjs-webgpu (same adapter)",
+          median: tfs.median,
+          ratio: ours.median / tfs.median,
+        };
         if (bc.peer) bc.morePeers = [entry];
         else {
           bc.peer = { name: entry.name, median: entry.median };
@@ -159,7 +184,10 @@ export async function kernelsSuite(ctx: BenchContext): Promise<BenchCase[]> {
   }
 
   // Row kernels: bytes moved = read x + write y (layernorm also reads γ, β: negligible).
-  for (const [rows, d] of [[TINY_M, 128], [64 * 197, 768]] as const) {
+  for (const [rows, d] of [
+    [TINY_M, 128],
+    [64 * 197, 768],
+  ] as const) {
     const x = rand(device, [rows, d]);
     const w = ones(device, [d]);
     const b = zeros(device, [d]);
@@ -167,7 +195,10 @@ export async function kernelsSuite(ctx: BenchContext): Promise<BenchCase[]> {
     cases.push({ suite: "kernels", name: `layernorm f32 [${rows}, ${d}]`, unit: "GB/s", ...gb, repeats });
     for (const t of [x, w, b]) t.dispose();
   }
-  for (const [rows, d] of [[64 * 4 * 17, 17], [8 * 12 * 197, 197]] as const) {
+  for (const [rows, d] of [
+    [64 * 4 * 17, 17],
+    [8 * 12 * 197, 197],
+  ] as const) {
     const x = rand(device, [rows, d]);
     const gb = stats(await rowOp(device, () => softmax(x), rows * d * 8, repeats));
     cases.push({ suite: "kernels", name: `softmax f32 [${rows}, ${d}]`, unit: "GB/s", ...gb, repeats });

@@ -44,7 +44,14 @@ export async function stepSuite(ctx: BenchContext): Promise<BenchCase[]> {
   }
   const timer = figures.timer!;
   const spin = figures.spin!;
-  const torch = runTorch({ op: "step", device: "cpu", preset, batch, steps: spec.steps, repeats: spec.repeats });
+  const torch = runTorch({
+    op: "step",
+    device: "cpu",
+    preset,
+    batch,
+    steps: spec.steps,
+    repeats: spec.repeats,
+  });
   if (torch?.error) ctx.log(torch.error);
   const ours = stats(timer.imagesPerSecond);
   const main: BenchCase = {

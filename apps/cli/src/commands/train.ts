@@ -1,6 +1,7 @@
 /** `vit train --config FILE [key=value ...]`: fit, evaluate on the test split, print top-1. */
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
+import { initProcessGroup } from "@vit/parallel";
 import { Device } from "@vit/tensor";
 import { type FitResult, Trainer, loadConfig } from "@vit/trainer";
 import { Progress } from "../progress.js";
@@ -19,8 +20,13 @@ export function defaultConfigPath(): string {
 export async function trainCommand(overrides: string[], opts: TrainOptions): Promise<FitResult> {
   const cfg = loadConfig(opts.config, overrides);
   const device = await Device.create({ seed: cfg.trainer.seed });
-  const progress = new Progress(!opts.json);
+  // Under `vit launch` (or torchrun/Slurm/mpirun variables) this process is one data-parallel rank.
+  const world = Number(process.env.WORLD_SIZE ?? process.env.SLURM_NTASKS ?? process.env.OMPI_COMM_WORLD_SIZE ?? 1);
+  const group = world > 1 ? await initProcessGroup() : undefined;
+  const rank = group?.rank ?? 0;
+  const progress = new Progress(!opts.json && rank === 0);
   const trainer = new Trainer(device, cfg, {
+    ...(group ? { group } : {}),
     onStep: (s, max) => progress.step(s, max),
     onLog: (r) => progress.record(r),
     log: (m) => progress.message(m),
@@ -30,7 +36,13 @@ export async function trainCommand(overrides: string[], opts: TrainOptions): Pro
   );
   const result = await trainer.fit({ resumeFrom: opts.resume ?? null });
   progress.stop();
+  await group?.destroy();
   const f = result.final!;
+  if (rank !== 0) {
+    trainer.dispose();
+    device.destroy();
+    return result;
+  }
   const summary = {
     top1: f.top1,
     top5: f.top5,

@@ -28,6 +28,17 @@ export interface CompiledPipeline {
   steps: Step[];
   /** Mean/std from a trailing normalize(), else null (plain x/255). */
   normalize: { mean: number[]; std: number[] } | null;
+  /**
+   * Set when the first step is randomResizedCrop. Encoded sources (folders, WebDataset) then draw its box from
+   * the header's image size and decode only the box (see processBatch); `steps[0]` is skipped for them and the
+   * decoded box is resized to `size` — the same pixels, since the step itself only resamples that box.
+   */
+  cropOnDecode: { size: [number, number]; scale: [number, number]; ratio: [number, number] } | null;
+  /**
+   * Probability of a randomHorizontalFlip that is the last step. The batch writer then mirrors while it writes
+   * the tensor instead of copying the image once more; its draw stays the sample's last, as in `steps`.
+   */
+  flipLast: number | null;
 }
 
 /** Applies ColorJitter's four adjustments in a random order with randomly drawn factors (torchvision order of draws). */
@@ -160,7 +171,15 @@ export async function compilePipeline(specs: readonly TransformSpec[]): Promise<
         );
     }
   }
-  return { steps, normalize: norm };
+  const first = specs[0];
+  const last = steps.length > 0 ? specs[steps.length - 1] : undefined;
+  return {
+    steps,
+    normalize: norm,
+    cropOnDecode:
+      first?.op === "randomResizedCrop" ? { size: first.size, scale: first.scale, ratio: first.ratio } : null,
+    flipLast: last?.op === "randomHorizontalFlip" ? last.p : null,
+  };
 }
 
 /**
@@ -185,24 +204,40 @@ export function tensorLuts(channels: number, norm: CompiledPipeline["normalize"]
   });
 }
 
-/** Writes an HWC byte image as CHW floats at `out[offset..]`. */
-export function writeChw(img: Image, luts: Float32Array[], out: Float32Array, offset: number): void {
+/**
+ * Writes an HWC byte image as CHW floats at `out[offset..]`; `mirror` flips it left to right on the way
+ * (what a final RandomHorizontalFlip would have done, without another copy of the image).
+ */
+export function writeChw(
+  img: Image,
+  luts: Float32Array[],
+  out: Float32Array,
+  offset: number,
+  mirror = false,
+): void {
   const { width: w, height: h, channels: c, data } = img;
   const plane = w * h;
+  // Destination index of a row's first pixel and the step between neighbours: -1 walks the row backwards.
+  const first = mirror ? w - 1 : 0;
+  const step = mirror ? -1 : 1;
   if (c === 3) {
     // One sequential sweep over the interleaved bytes feeding three planes beats three strided sweeps.
     const l0 = luts[0]!;
     const l1 = luts[1]!;
     const l2 = luts[2]!;
-    const o1 = offset + plane;
-    const o2 = o1 + plane;
-    for (let p = 0, s = 0; p < plane; p++, s += 3) {
-      out[offset + p] = l0[data[s]!]!;
-      out[o1 + p] = l1[data[s + 1]!]!;
-      out[o2 + p] = l2[data[s + 2]!]!;
+    for (let y = 0, s = 0; y < h; y++) {
+      let p = offset + y * w + first;
+      for (let x = 0; x < w; x++, s += 3, p += step) {
+        out[p] = l0[data[s]!]!;
+        out[p + plane] = l1[data[s + 1]!]!;
+        out[p + 2 * plane] = l2[data[s + 2]!]!;
+      }
     }
     return;
   }
   const lut = luts[0]!;
-  for (let p = 0; p < plane; p++) out[offset + p] = lut[data[p]!]!;
+  for (let y = 0, s = 0; y < h; y++) {
+    let p = offset + y * w + first;
+    for (let x = 0; x < w; x++, s++, p += step) out[p] = lut[data[s]!]!;
+  }
 }

@@ -27,7 +27,8 @@ function pick(env: Env, names: string[]): { name: string; value: string } | null
 
 function int(v: { name: string; value: string }): number {
   const n = Number(v.value);
-  if (!Number.isInteger(n) || n < 0) throw new Error(`${v.name}=${JSON.stringify(v.value)} is not a non-negative integer.`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new Error(`${v.name}=${JSON.stringify(v.value)} is not a non-negative integer.`);
   return n;
 }
 
@@ -43,7 +44,11 @@ export function distributedEnv(env: Env = process.env): DistributedEnv {
   const local = pick(env, ["LOCAL_RANK", "SLURM_LOCALID", "OMPI_COMM_WORLD_LOCAL_RANK"]);
   const addr = pick(env, ["MASTER_ADDR"]);
   const port = pick(env, ["MASTER_PORT"]);
-  const missing = [!rank && "RANK", worldSize > 1 && !addr && "MASTER_ADDR", worldSize > 1 && !port && "MASTER_PORT"].filter(Boolean);
+  const missing = [
+    worldSize > 1 && !rank && "RANK",
+    worldSize > 1 && !addr && "MASTER_ADDR",
+    worldSize > 1 && !port && "MASTER_PORT",
+  ].filter(Boolean);
   if (missing.length) {
     throw new Error(
       `${world.name}=${worldSize} but ${missing.join(", ")} ${missing.length > 1 ? "are" : "is"} not set. Launch with torchrun-style ` +
@@ -51,13 +56,14 @@ export function distributedEnv(env: Env = process.env): DistributedEnv {
     );
   }
   const out: DistributedEnv = {
-    rank: int(rank!),
+    rank: rank ? int(rank) : 0,
     worldSize,
     localRank: local ? int(local) : 0,
     masterAddr: addr?.value ?? "127.0.0.1",
     masterPort: port ? int(port) : 29500,
   };
-  if (worldSize < 1 || out.rank >= worldSize) throw new Error(`RANK ${out.rank} is outside [0, WORLD_SIZE ${worldSize}).`);
+  if (worldSize < 1 || out.rank >= worldSize)
+    throw new Error(`RANK ${out.rank} is outside [0, WORLD_SIZE ${worldSize}).`);
   return out;
 }
 

@@ -37,7 +37,9 @@ class Hub {
     const what = `${describeCollective(desc)} #${seq}`;
     if (this.failure) {
       const f = this.failure;
-      return Promise.reject(new CollectiveError(`rank ${rank}: ${what} cannot run: rank ${f.rank} ${f.reason}.`, rank, f.rank));
+      return Promise.reject(
+        new CollectiveError(`rank ${rank}: ${what} cannot run: rank ${f.rank} ${f.reason}.`, rank, f.rank),
+      );
     }
     let p = this.pending.get(seq);
     if (!p) {
@@ -62,7 +64,9 @@ class Hub {
       return Promise.reject(err(rank));
     }
     if (p.payloads[rank]) {
-      return Promise.reject(new CollectiveError(`rank ${rank}: ${what} was entered twice by rank ${rank}.`, rank, rank));
+      return Promise.reject(
+        new CollectiveError(`rank ${rank}: ${what} was entered twice by rank ${rank}.`, rank, rank),
+      );
     }
     p.payloads[rank] = payload;
     const pend = p;
@@ -114,7 +118,10 @@ class Hub {
     for (const seq of [...this.pending.keys()]) {
       const p = this.pending.get(seq)!;
       const what = `${describeCollective(p.desc)} #${seq}`;
-      this.settle(seq, (r) => new CollectiveError(`rank ${r}: ${what} aborted: rank ${rank} ${reason}.`, r, rank));
+      this.settle(
+        seq,
+        (r) => new CollectiveError(`rank ${r}: ${what} aborted: rank ${rank} ${reason}.`, r, rank),
+      );
     }
   }
 }
@@ -137,7 +144,9 @@ export class InProcessGroup extends HostStagedGroup {
 
   protected exchange(seq: number, desc: CollectiveDesc, payload: Uint8Array): Promise<Uint8Array> {
     if (this.destroyed) {
-      return Promise.reject(new CollectiveError(`rank ${this.rank}: the group was destroyed on this rank.`, this.rank, this.rank));
+      return Promise.reject(
+        new CollectiveError(`rank ${this.rank}: the group was destroyed on this rank.`, this.rank, this.rank),
+      );
     }
     return this.hub.arrive(this.rank, seq, desc, payload);
   }
@@ -156,7 +165,8 @@ export class InProcessGroup extends HostStagedGroup {
 
 /** One group handle per rank, all joined to one hub. */
 export function createInProcessGroups(worldSize: number, opts: InProcessOptions = {}): InProcessGroup[] {
-  if (!Number.isInteger(worldSize) || worldSize < 1) throw new Error(`createInProcessGroups: world size ${worldSize} must be a positive integer.`);
+  if (!Number.isInteger(worldSize) || worldSize < 1)
+    throw new Error(`createInProcessGroups: world size ${worldSize} must be a positive integer.`);
   const hub = new Hub(worldSize, opts.timeoutMs ?? 120_000);
   return Array.from({ length: worldSize }, (_, r) => new InProcessGroup(hub, r));
 }
@@ -167,7 +177,10 @@ export function createInProcessGroups(worldSize: number, opts: InProcessOptions 
  * waiting for a collective it will never join; the first rank's error (in time) is rethrown. (Other
  * groups, e.g. several TCP ranks over loopback in a test, rely on their timeouts.)
  */
-export async function runRanks<G extends ProcessGroup, R>(groups: G[], fn: (group: G) => Promise<R>): Promise<R[]> {
+export async function runRanks<G extends ProcessGroup, R>(
+  groups: G[],
+  fn: (group: G) => Promise<R>,
+): Promise<R[]> {
   let first: unknown = null;
   const results = await Promise.allSettled(
     groups.map((g) =>

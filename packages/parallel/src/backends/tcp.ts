@@ -49,7 +49,9 @@ type Failure = { message: string; failedRank?: number; timeout?: boolean; mismat
 
 function toError(rank: number, f: Failure): CollectiveError {
   const msg = `rank ${rank}: ${f.message}`;
-  return f.timeout ? new CollectiveTimeoutError(msg, rank, f.failedRank) : new CollectiveError(msg, rank, f.failedRank);
+  return f.timeout
+    ? new CollectiveTimeoutError(msg, rank, f.failedRank)
+    : new CollectiveError(msg, rank, f.failedRank);
 }
 
 const endpoint = (o: TcpOptions) => `${o.masterAddr}:${o.masterPort}`;
@@ -92,6 +94,8 @@ class Hub implements Transport {
     const joined = new Map<number, Peer>();
     return new Promise<void>((resolve, reject) => {
       let server: Server | null = null;
+      /** Every accepted connection, to close those that never said hello. */
+      const sockets = new Set<Socket>();
       let settled = false;
       const fail = (e: Error) => {
         if (settled) return;
@@ -99,13 +103,20 @@ class Hub implements Transport {
         clearTimeout(timer);
         server?.close();
         for (const p of joined.values()) {
-          writeFrame(p.sock, { t: "error", message: e.message, failedRank: (e as CollectiveError).failedRank ?? 0 });
+          writeFrame(p.sock, {
+            t: "error",
+            message: e.message,
+            failedRank: (e as CollectiveError).failedRank ?? 0,
+          });
           p.sock.end();
         }
+        for (const s of sockets) if (![...joined.values()].some((p) => p.sock === s)) s.destroy();
         reject(e);
       };
       const timer = setTimeout(() => {
-        const missing = Array.from({ length: o.worldSize - 1 }, (_, i) => i + 1).filter((r) => !joined.has(r));
+        const missing = Array.from({ length: o.worldSize - 1 }, (_, i) => i + 1).filter(
+          (r) => !joined.has(r),
+        );
         fail(
           new CollectiveTimeoutError(
             `rank 0: the rendezvous at ${endpoint(o)} timed out after ${connectTimeoutMs} ms: rank(s) ${missing.join(", ")} ` +
@@ -117,6 +128,7 @@ class Hub implements Transport {
         );
       }, connectTimeoutMs);
       server = createServer((sock) => {
+        sockets.add(sock);
         sock.setNoDelay(true);
         const reader = new FrameReader();
         let peer: Peer | null = null;
@@ -126,8 +138,18 @@ class Hub implements Transport {
             frames = reader.push(chunk);
           } catch (e) {
             sock.destroy();
-            if (!settled) fail(new CollectiveError(`rank 0: a peer sent a malformed frame during the rendezvous: ${(e as Error).message}`, 0));
-            else this.fatal({ message: `rank ${peer?.rank ?? "?"} sent a malformed frame`, ...(peer ? { failedRank: peer.rank } : {}) });
+            if (!settled)
+              fail(
+                new CollectiveError(
+                  `rank 0: a peer sent a malformed frame during the rendezvous: ${(e as Error).message}`,
+                  0,
+                ),
+              );
+            else
+              this.fatal({
+                message: `rank ${peer?.rank ?? "?"} sent a malformed frame`,
+                ...(peer ? { failedRank: peer.rank } : {}),
+              });
             return;
           }
           for (const f of frames) {
@@ -135,7 +157,13 @@ class Hub implements Transport {
               const h = f.header;
               if (h.t !== "hello") continue;
               if (h.world !== o.worldSize) {
-                fail(new CollectiveError(`rank 0: rank ${h.rank} was launched with WORLD_SIZE ${h.world}, rank 0 with ${o.worldSize}.`, 0, h.rank));
+                fail(
+                  new CollectiveError(
+                    `rank 0: rank ${h.rank} was launched with WORLD_SIZE ${h.world}, rank 0 with ${o.worldSize}.`,
+                    0,
+                    h.rank,
+                  ),
+                );
                 return;
               }
               if (!(Number.isInteger(h.rank) && h.rank >= 1 && h.rank < o.worldSize) || joined.has(h.rank)) {
@@ -156,6 +184,7 @@ class Hub implements Transport {
                 clearTimeout(timer);
                 server!.close();
                 this.peers = Array.from({ length: o.worldSize - 1 }, (_, i) => joined.get(i + 1)!);
+                for (const s of sockets) if (!this.peers.some((p) => p.sock === s)) s.destroy();
                 for (const p of this.peers) writeFrame(p.sock, { t: "ready" });
                 resolve();
               }
@@ -167,9 +196,18 @@ class Hub implements Transport {
         const lost = (why: string) => {
           if (!peer) return;
           if (!settled) {
-            fail(new CollectiveError(`rank 0: rank ${peer.rank} disconnected during the rendezvous (${why}).`, 0, peer.rank));
+            fail(
+              new CollectiveError(
+                `rank 0: rank ${peer.rank} disconnected during the rendezvous (${why}).`,
+                0,
+                peer.rank,
+              ),
+            );
           } else if (!peer.left && !this.closing) {
-            this.fatal({ message: `rank ${peer.rank} disconnected (${why}); it crashed or was killed`, failedRank: peer.rank });
+            this.fatal({
+              message: `rank ${peer.rank} disconnected (${why}); it crashed or was killed`,
+              failedRank: peer.rank,
+            });
           }
         };
         sock.on("error", (e: NodeJS.ErrnoException) => lost(e.code ?? e.message));
@@ -196,7 +234,11 @@ class Hub implements Transport {
     } else if (h.t === "bye") {
       peer.left = true;
     } else if (h.t === "error") {
-      this.fatal({ message: `rank ${peer.rank} reported: ${h.message}`, failedRank: h.failedRank ?? peer.rank, ...(h.timeout ? { timeout: true } : {}) });
+      this.fatal({
+        message: `rank ${peer.rank} reported: ${h.message}`,
+        failedRank: h.failedRank ?? peer.rank,
+        ...(h.timeout ? { timeout: true } : {}),
+      });
     }
   }
 
@@ -204,7 +246,10 @@ class Hub implements Transport {
     if (this.failure) return Promise.reject(toError(0, this.failure));
     const gone = this.peers.find((p) => p.left);
     if (gone) {
-      this.fatal({ message: `${describeCollective(desc)} #${seq} needs rank ${gone.rank}, which has left the group`, failedRank: gone.rank });
+      this.fatal({
+        message: `${describeCollective(desc)} #${seq} needs rank ${gone.rank}, which has left the group`,
+        failedRank: gone.rank,
+      });
       return Promise.reject(toError(0, this.failure!));
     }
     return new Promise<Uint8Array>((resolve, reject) => {
@@ -260,11 +305,18 @@ class Hub implements Transport {
     this.failure = f;
     for (const p of this.peers) {
       if (p.sock.destroyed || !p.sock.writable) continue;
-      writeFrame(p.sock, { t: "error", message: f.message, ...(f.failedRank !== undefined ? { failedRank: f.failedRank } : {}), ...(f.timeout ? { timeout: true } : {}) });
+      writeFrame(p.sock, {
+        t: "error",
+        message: f.message,
+        ...(f.failedRank !== undefined ? { failedRank: f.failedRank } : {}),
+        ...(f.timeout ? { timeout: true } : {}),
+      });
     }
     for (const w of this.local.values()) {
       clearTimeout(w.timer);
-      w.reject(f.mismatch ? new CollectiveMismatchError(`rank 0: ${f.message}`, 0, f.failedRank) : toError(0, f));
+      w.reject(
+        f.mismatch ? new CollectiveMismatchError(`rank 0: ${f.message}`, 0, f.failedRank) : toError(0, f),
+      );
     }
     this.local.clear();
   }
@@ -316,7 +368,11 @@ class Spoke implements Transport {
       for (const f of frames) this.onFrame(f);
     });
     const lost = (why: string) => {
-      if (!this.closing) this.fail({ message: `lost the connection to rank 0, the hub (${why}); rank 0 crashed or was killed`, failedRank: 0 });
+      if (!this.closing)
+        this.fail({
+          message: `lost the connection to rank 0, the hub (${why}); rank 0 crashed or was killed`,
+          failedRank: 0,
+        });
     };
     sock.on("error", (e: NodeJS.ErrnoException) => lost(e.code ?? e.message));
     sock.on("close", () => lost("connection closed"));
@@ -351,7 +407,9 @@ class Spoke implements Transport {
       const reader = new FrameReader();
       let connected = false;
       let done = false;
-      const finish = (r: { sock: Socket; reader: FrameReader } | { retry: string; fatal?: CollectiveError }) => {
+      const finish = (
+        r: { sock: Socket; reader: FrameReader } | { retry: string; fatal?: CollectiveError },
+      ) => {
         if (done) return;
         done = true;
         clearTimeout(timer);
@@ -384,18 +442,36 @@ class Spoke implements Transport {
           if (f.header.t === "error") {
             return finish({
               retry: "error",
-              fatal: new CollectiveError(`rank ${o.rank}: the rendezvous failed: ${f.header.message}`, o.rank, f.header.failedRank),
+              fatal: new CollectiveError(
+                `rank ${o.rank}: the rendezvous failed: ${f.header.message}`,
+                o.rank,
+                f.header.failedRank,
+              ),
             });
           }
         }
       });
       sock.on("error", (e: NodeJS.ErrnoException) => {
         if (!connected) return finish({ retry: e.code ?? e.message });
-        finish({ retry: "", fatal: new CollectiveError(`rank ${o.rank}: connection to rank 0 failed during the rendezvous (${e.code ?? e.message}).`, o.rank, 0) });
+        finish({
+          retry: "",
+          fatal: new CollectiveError(
+            `rank ${o.rank}: connection to rank 0 failed during the rendezvous (${e.code ?? e.message}).`,
+            o.rank,
+            0,
+          ),
+        });
       });
       sock.on("close", () => {
         if (!connected) return finish({ retry: "connection closed" });
-        finish({ retry: "", fatal: new CollectiveError(`rank ${o.rank}: rank 0 closed the connection during the rendezvous.`, o.rank, 0) });
+        finish({
+          retry: "",
+          fatal: new CollectiveError(
+            `rank ${o.rank}: rank 0 closed the connection during the rendezvous.`,
+            o.rank,
+            0,
+          ),
+        });
       });
     });
   }
@@ -409,7 +485,11 @@ class Spoke implements Transport {
       clearTimeout(w.timer);
       w.resolve(f.payload);
     } else if (h.t === "error") {
-      this.fail({ message: h.message, ...(h.failedRank !== undefined ? { failedRank: h.failedRank } : {}), ...(h.timeout ? { timeout: true } : {}) });
+      this.fail({
+        message: h.message,
+        ...(h.failedRank !== undefined ? { failedRank: h.failedRank } : {}),
+        ...(h.timeout ? { timeout: true } : {}),
+      });
     } else if (h.t === "bye") {
       this.fail({ message: "rank 0 has left the group", failedRank: 0 });
     }
@@ -425,7 +505,8 @@ class Spoke implements Transport {
           timeout: true,
         };
         // Tell rank 0, so it stops the job for everyone with this rank's reason.
-        if (!this.sock.destroyed) writeFrame(this.sock, { t: "error", message: f.message, timeout: true, failedRank: 0 });
+        if (!this.sock.destroyed)
+          writeFrame(this.sock, { t: "error", message: f.message, timeout: true, failedRank: 0 });
         this.fail(f);
       }, this.timeoutMs + grace(this.timeoutMs));
       this.waiters.set(seq, { resolve, reject, timer, desc });
@@ -483,7 +564,8 @@ export class TcpProcessGroup extends HostStagedGroup {
 
   /** Joins the group: rank 0 listens and waits for everyone; the others connect. */
   static async connect(o: TcpOptions): Promise<TcpProcessGroup> {
-    if (!(Number.isInteger(o.worldSize) && o.worldSize >= 1)) throw new Error(`TcpProcessGroup: WORLD_SIZE ${o.worldSize} must be a positive integer.`);
+    if (!(Number.isInteger(o.worldSize) && o.worldSize >= 1))
+      throw new Error(`TcpProcessGroup: WORLD_SIZE ${o.worldSize} must be a positive integer.`);
     if (!(Number.isInteger(o.rank) && o.rank >= 0 && o.rank < o.worldSize)) {
       throw new Error(`TcpProcessGroup: RANK ${o.rank} must be an integer in [0, ${o.worldSize}).`);
     }
@@ -510,4 +592,3 @@ export class TcpProcessGroup extends HostStagedGroup {
     return this.transport.close();
   }
 }
-

@@ -20,14 +20,18 @@ export interface Frame {
 }
 
 /** Writes one frame (header and payload are written without concatenating them). */
-export function writeFrame(sock: { write(b: Uint8Array): boolean }, header: Header, payload?: Uint8Array): void {
+export function writeFrame(
+  sock: { write(b: Uint8Array): boolean },
+  header: Header,
+  payload?: Uint8Array,
+): void {
   const h = Buffer.from(JSON.stringify(header), "utf8");
   const pre = Buffer.alloc(8);
   pre.writeUInt32LE(h.byteLength, 0);
   pre.writeUInt32LE(payload?.byteLength ?? 0, 4);
   sock.write(pre);
   sock.write(h);
-  if (payload && payload.byteLength) sock.write(payload);
+  if (payload?.byteLength) sock.write(payload);
 }
 
 /** Reassembles frames from socket chunks. Chunks are joined once per complete frame, not per chunk. */

@@ -35,21 +35,24 @@ export interface BucketOptions {
   reverse?: boolean;
 }
 
-export function buildBuckets(named: ReadonlyArray<readonly [string, Tensor]>, opts: BucketOptions = {}): Bucket[] {
+export function buildBuckets(
+  named: ReadonlyArray<readonly [string, Tensor]>,
+  opts: BucketOptions = {},
+): Bucket[] {
   const cap = Math.max(1, Math.floor((opts.bucketBytes ?? DEFAULT_BUCKET_BYTES) / 4));
   const padTo = Math.max(1, opts.padTo ?? 1);
-  for (const [name, p] of named) {
-    if (p.dtype !== "f32") {
-      throw new Error(`buckets: parameter "${name}" is ${p.dtype}; gradient buckets hold f32 (keep fp32 master weights).`);
-    }
-  }
   const order = opts.reverse === false ? [...named] : [...named].reverse();
   const buckets: Bucket[] = [];
   let cur: BucketEntry[] = [];
   let fill = 0;
   const close = () => {
     if (!cur.length) return;
-    buckets.push({ index: buckets.length, entries: cur, numel: fill, paddedNumel: Math.ceil(fill / padTo) * padTo });
+    buckets.push({
+      index: buckets.length,
+      entries: cur,
+      numel: fill,
+      paddedNumel: Math.ceil(fill / padTo) * padTo,
+    });
     cur = [];
     fill = 0;
   };
@@ -88,10 +91,16 @@ export class FlatStaging {
   }
 }
 
-/** Every parameter of the bucket gets a gradient (zeros where backward produced none). */
+/** Every parameter of the bucket gets a gradient (zeros where backward produced none); all must be f32. */
 export function ensureGrads(b: Bucket): void {
   for (const e of b.entries) {
     if (!e.param.grad) e.param.grad = keep(zeros(e.param.device, e.param.shape));
+    if (e.param.grad.dtype !== "f32") {
+      throw new Error(
+        `gradient buckets: the gradient of "${e.name}" is ${e.param.grad.dtype}; gradients are reduced in f32 ` +
+          "(accumulate bf16/f16 parameters' gradients in f32, as Megatron's main_grad).",
+      );
+    }
   }
 }
 

@@ -12,7 +12,15 @@
 import type { Module } from "@vit/nn";
 import type { Device, Tensor } from "@vit/tensor";
 import type { ProcessGroup } from "../process-group.js";
-import { type Bucket, DEFAULT_BUCKET_BYTES, FlatStaging, buildBuckets, ensureGrads, packBucket, unpackBucket } from "./buckets.js";
+import {
+  type Bucket,
+  DEFAULT_BUCKET_BYTES,
+  FlatStaging,
+  buildBuckets,
+  ensureGrads,
+  packBucket,
+  unpackBucket,
+} from "./buckets.js";
 
 export interface DataParallelOptions {
   /** Target bucket size in bytes (default 25 MiB, PyTorch DDP's). */
@@ -24,7 +32,9 @@ export interface DataParallelOptions {
 export type ParameterSource = Module | ReadonlyArray<readonly [string, Tensor]>;
 
 function named(src: ParameterSource): ReadonlyArray<readonly [string, Tensor]> {
-  return Array.isArray(src) ? (src as ReadonlyArray<readonly [string, Tensor]>) : (src as Module).namedParameters();
+  return Array.isArray(src)
+    ? (src as ReadonlyArray<readonly [string, Tensor]>)
+    : (src as Module).namedParameters();
 }
 
 export class DataParallel {
@@ -53,7 +63,10 @@ export class DataParallel {
 
   private stagingFor(device: Device): FlatStaging {
     let s = this.staging.get(device);
-    if (!s) this.staging.set(device, (s = new FlatStaging(device)));
+    if (!s) {
+      s = new FlatStaging(device);
+      this.staging.set(device, s);
+    }
     return s;
   }
 
@@ -93,9 +106,13 @@ export async function broadcastParameters(
   bucketBytes = DEFAULT_BUCKET_BYTES,
 ): Promise<void> {
   if (group.worldSize === 1) return;
-  const params = named(model);
-  const buffers = Array.isArray(model) ? [] : (model as Module).namedBuffers().filter(([, t]) => t.dtype === "f32");
-  const buckets = buildBuckets([...params, ...buffers], { bucketBytes, reverse: false });
+  const all = [...named(model), ...(Array.isArray(model) ? [] : (model as Module).namedBuffers())];
+  // f32 tensors travel in buckets; others (bf16 weights under O2, integer buffers) one by one.
+  for (const [, t] of all) if (t.dtype !== "f32") await group.broadcast([t], root);
+  const buckets = buildBuckets(
+    all.filter(([, t]) => t.dtype === "f32"),
+    { bucketBytes, reverse: false },
+  );
   if (!buckets.length) return;
   const staging = new FlatStaging(buckets[0]!.entries[0]!.param.device);
   try {

@@ -34,7 +34,10 @@ export interface DistributedOptimizerOptions {
 export type OptimizerFactory = (groups: ParamGroup[]) => Optimizer;
 
 /** Owner rank of each parameter: largest first, each to the rank holding the fewest elements so far. */
-export function partitionParameters(named: ReadonlyArray<readonly [string, Tensor]>, worldSize: number): number[] {
+export function partitionParameters(
+  named: ReadonlyArray<readonly [string, Tensor]>,
+  worldSize: number,
+): number[] {
   const load = new Array<number>(worldSize).fill(0);
   const owner = new Array<number>(named.length).fill(0);
   const order = named.map((_, i) => i).sort((a, b) => named[b]![1].numel - named[a]![1].numel || a - b);
@@ -72,7 +75,9 @@ export class DistributedOptimizer {
     this.owners = partitionParameters(this.named, group.worldSize);
     const mine = new Set(this.named.filter((_, i) => this.owners[i] === group.rank).map(([, p]) => p));
     this.owned = this.named.filter(([, p]) => mine.has(p));
-    this.byOwner = Array.from({ length: group.worldSize }, (_, r) => this.named.filter((_, i) => this.owners[i] === r));
+    this.byOwner = Array.from({ length: group.worldSize }, (_, r) =>
+      this.named.filter((_, i) => this.owners[i] === r),
+    );
     const innerGroups = groups
       .map((g) => ({ ...g, params: g.params.filter(([, p]) => mine.has(p)) }))
       .filter((g) => g.params.length > 0);
@@ -92,7 +97,9 @@ export class DistributedOptimizer {
     // 2. Global norm from the owned gradients (every element is owned by exactly one rank).
     let local = 0;
     if (this.owned.length) {
-      const sq = noGrad(() => scope(() => this.owned.map(([, p]) => sum(square(p.grad!))).reduce((a, b) => add(a, b))));
+      const sq = noGrad(() =>
+        scope(() => this.owned.map(([, p]) => sum(square(p.grad!))).reduce((a, b) => add(a, b))),
+      );
       try {
         local = (await sq.data())[0]!;
       } finally {
@@ -106,7 +113,8 @@ export class DistributedOptimizer {
     if (coef < 1) {
       noGrad(() =>
         scope(() => {
-          for (const [, p] of this.owned) p.device.copy(mulScalar(p.grad!, coef).buffer, 0, p.grad!.buffer, 0, p.numel * 4);
+          for (const [, p] of this.owned)
+            p.device.copy(mulScalar(p.grad!, coef).buffer, 0, p.grad!.buffer, 0, p.numel * 4);
         }),
       );
     }
@@ -114,7 +122,8 @@ export class DistributedOptimizer {
     this.inner?.step({ lr: opts.lr, maxGradNorm: 0 });
     // 4. Every parameter from its owner to every rank.
     for (let r = 0; r < this.group.worldSize; r++) {
-      if (this.byOwner[r]!.length) await broadcastParameters(this.group, this.byOwner[r]!, r, this.bucketBytes);
+      if (this.byOwner[r]!.length)
+        await broadcastParameters(this.group, this.byOwner[r]!, r, this.bucketBytes);
     }
   }
 

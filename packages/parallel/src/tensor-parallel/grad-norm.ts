@@ -41,7 +41,8 @@ export async function clipGradNormTensorParallel(
   if (coef < 1) {
     noGrad(() =>
       scope(() => {
-        for (const [, p] of named) p.device.copy(mulScalar(p.grad!, coef).buffer, 0, p.grad!.buffer, 0, p.numel * 4);
+        for (const [, p] of named)
+          p.device.copy(mulScalar(p.grad!, coef).buffer, 0, p.grad!.buffer, 0, p.numel * 4);
       }),
     );
   }

@@ -15,7 +15,12 @@
 import { type Init, Module, normal, zerosInit } from "@vit/nn";
 import { type Device, type Tensor, add, matmul } from "@vit/tensor";
 import type { ProcessGroup } from "../process-group.js";
-import { copyToTensorParallelRegion, gatherFromTensorParallelRegion, reduceFromTensorParallelRegion, scatterToTensorParallelRegion } from "./mappings.js";
+import {
+  copyToTensorParallelRegion,
+  gatherFromTensorParallelRegion,
+  reduceFromTensorParallelRegion,
+  scatterToTensorParallelRegion,
+} from "./mappings.js";
 import type { ModelParallelRng } from "./random.js";
 import { divide } from "./utils.js";
 
@@ -31,9 +36,8 @@ export interface ParallelLinearOptions {
 const defaultInit: Init = (d, s) => normal(d, s, 0.02);
 
 export class ColumnParallelLinear extends Module {
-  readonly weight: Tensor;
-  readonly bias: Tensor | null;
   readonly outPerRank: number;
+  private readonly hasBias: boolean;
   readonly gatherOutput: boolean;
 
   constructor(
@@ -48,10 +52,20 @@ export class ColumnParallelLinear extends Module {
     this.gatherOutput = opts.gatherOutput ?? false;
     const init = opts.init ?? defaultInit;
     const draw = () => init(device, [this.outPerRank, inFeatures]);
-    this.weight = this.registerParameter("weight", opts.rng ? opts.rng.fork(device, draw) : draw());
+    this.registerParameter("weight", opts.rng ? opts.rng.fork(device, draw) : draw());
     const biasInit = opts.biasInit ?? zerosInit;
     const drawBias = () => biasInit(device, [this.outPerRank]);
-    this.bias = opts.bias === false ? null : this.registerParameter("bias", opts.rng ? opts.rng.fork(device, drawBias) : drawBias());
+    this.hasBias = opts.bias !== false;
+    if (this.hasBias) this.registerParameter("bias", opts.rng ? opts.rng.fork(device, drawBias) : drawBias());
+  }
+
+  /** Read through the registry (as Linear does), so Module.replaceParameters takes effect. */
+  get weight(): Tensor {
+    return this.param("weight");
+  }
+
+  get bias(): Tensor | null {
+    return this.hasBias ? this.param("bias") : null;
   }
 
   /** x: [..., in] (replicated) → [..., out/p], or [..., out] with gatherOutput. */
@@ -67,9 +81,8 @@ export class ColumnParallelLinear extends Module {
 }
 
 export class RowParallelLinear extends Module {
-  readonly weight: Tensor;
-  readonly bias: Tensor | null;
   readonly inPerRank: number;
+  private readonly hasBias: boolean;
   readonly inputIsParallel: boolean;
 
   constructor(
@@ -84,9 +97,18 @@ export class RowParallelLinear extends Module {
     this.inputIsParallel = opts.inputIsParallel ?? true;
     const init = opts.init ?? defaultInit;
     const draw = () => init(device, [outFeatures, this.inPerRank]);
-    this.weight = this.registerParameter("weight", opts.rng ? opts.rng.fork(device, draw) : draw());
+    this.registerParameter("weight", opts.rng ? opts.rng.fork(device, draw) : draw());
     // The bias is whole on every rank and drawn on the default stream, so replicas agree.
-    this.bias = opts.bias === false ? null : this.registerParameter("bias", (opts.biasInit ?? zerosInit)(device, [outFeatures]));
+    this.hasBias = opts.bias !== false;
+    if (this.hasBias) this.registerParameter("bias", (opts.biasInit ?? zerosInit)(device, [outFeatures]));
+  }
+
+  get weight(): Tensor {
+    return this.param("weight");
+  }
+
+  get bias(): Tensor | null {
+    return this.hasBias ? this.param("bias") : null;
   }
 
   /** x: [..., in/p] (split; or [..., in] replicated when !inputIsParallel) → [..., out] replicated. */

@@ -10,7 +10,18 @@
  * A forward that communicates is async (await it); a backward that communicates is an async node run
  * by backwardAsync. With one rank every op is the identity.
  */
-import { type Tensor, clone, keep, needsGrad, noGrad, permute, record, reshape, scope, slice, zeros } from "@vit/tensor";
+import {
+  type Tensor,
+  clone,
+  keep,
+  needsGrad,
+  noGrad,
+  permute,
+  record,
+  reshape,
+  slice,
+  zeros,
+} from "@vit/tensor";
 import { recordAsync } from "../autograd-async.js";
 import type { ProcessGroup } from "../process-group.js";
 import { divide } from "./utils.js";
@@ -37,7 +48,8 @@ export function copyToTensorParallelRegion(x: Tensor, group: ProcessGroup): Tens
 export async function reduceFromTensorParallelRegion(x: Tensor, group: ProcessGroup): Promise<Tensor> {
   if (group.worldSize === 1) return x;
   const grad = needsGrad(x);
-  const y = keep(noGrad(() => clone(x)));
+  // Created before the await, so the scope open now (the caller's) owns it like any op's output.
+  const y = noGrad(() => clone(x));
   await group.allReduce([y], "sum");
   if (grad) record(y, { name: "reduce_from_tensor_parallel_region", inputs: [x], backward: (g) => [g] });
   return y;
@@ -66,7 +78,11 @@ export async function gatherFromTensorParallelRegion(x: Tensor, group: ProcessGr
   const c = x.shape[x.rank - 1]!;
   const y = await allGatherLastDim(x, group);
   if (grad) {
-    record(y, { name: "gather_from_tensor_parallel_region", inputs: [x], backward: (g) => [slice(g, -1, group.rank * c, c)] });
+    record(y, {
+      name: "gather_from_tensor_parallel_region",
+      inputs: [x],
+      backward: (g) => [slice(g, -1, group.rank * c, c)],
+    });
   }
   return y;
 }
@@ -77,11 +93,11 @@ export async function allGatherLastDim(x: Tensor, group: ProcessGroup): Promise<
   const lead = x.shape.slice(0, -1);
   const c = x.shape[x.rank - 1]!;
   const rows = lead.reduce((a, b) => a * b, 1);
-  const flat = keep(zeros(x.device, [ws, rows, c]));
+  const flat = zeros(x.device, [ws, rows, c]);
   try {
     await group.allGather(flat, x);
     // Rank-major [ws, rows, c] → [rows, ws, c]: each row's chunks side by side.
-    return keep(noGrad(() => scope(() => reshape(permute(flat, [1, 0, 2]), [...lead, ws * c]))));
+    return noGrad(() => reshape(permute(flat, [1, 0, 2]), [...lead, ws * c]));
   } finally {
     flat.dispose();
   }

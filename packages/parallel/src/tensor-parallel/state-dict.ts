@@ -80,7 +80,11 @@ function checkHeads(cfg: HeadLayout, tp: number): void {
 }
 
 /** One state dict per tensor-parallel rank, from the single-device one. */
-export function splitTensorParallelStateDict(sd: Record<string, HostTensor>, cfg: HeadLayout, tp: number): Array<Record<string, HostTensor>> {
+export function splitTensorParallelStateDict(
+  sd: Record<string, HostTensor>,
+  cfg: HeadLayout,
+  tp: number,
+): Array<Record<string, HostTensor>> {
   checkHeads(cfg, tp);
   const shards: Array<Record<string, HostTensor>> = Array.from({ length: tp }, () => ({}));
   for (const [name, t] of Object.entries(sd)) {
@@ -92,7 +96,8 @@ export function splitTensorParallelStateDict(sd: Record<string, HostTensor>, cfg
         const per = divide(t.shape[0]!, tp, name);
         part = takeRows(t, [[r * per, per]]);
       } else if (kind === "row") {
-        if (t.shape.length !== 2) throw new Error(`splitTensorParallelStateDict: ${name} should be 2-D, is [${t.shape}].`);
+        if (t.shape.length !== 2)
+          throw new Error(`splitTensorParallelStateDict: ${name} should be 2-D, is [${t.shape}].`);
         const per = divide(t.shape[1]!, tp, name);
         part = takeCols(t, r * per, per);
       } else part = t;
@@ -144,7 +149,8 @@ export function mergeTensorParallelStateDicts(
       const data = alloc(t0, 3 * D * rowLen);
       parts.forEach((p, r) => {
         const src = p.data as unknown as Arr;
-        for (let s = 0; s < 3; s++) data.set(src.subarray(s * per * rowLen, (s + 1) * per * rowLen), (s * D + r * per) * rowLen);
+        for (let s = 0; s < 3; s++)
+          data.set(src.subarray(s * per * rowLen, (s + 1) * per * rowLen), (s * D + r * per) * rowLen);
       });
       out[name] = make(t0, [3 * D, ...t0.shape.slice(1)], data);
     } else {

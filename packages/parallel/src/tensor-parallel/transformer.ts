@@ -51,12 +51,22 @@ export class ParallelAttention extends Module {
     private readonly o: Omit<ParallelLayerOptions, "dim" | "heads" | "ffn">,
   ) {
     super();
-    if (dim % numHeads) throw new Error(`ParallelAttention: hidden size ${dim} is not divisible by ${numHeads} heads.`);
+    if (dim % numHeads)
+      throw new Error(`ParallelAttention: hidden size ${dim} is not divisible by ${numHeads} heads.`);
     this.headDim = dim / numHeads;
     this.localHeads = divide(numHeads, group.worldSize, "ParallelAttention heads");
     const init = o.init ? { init: o.init } : {};
-    this.qkv = this.registerModule("qkv", new ColumnParallelLinear(device, group, dim, 3 * dim, { bias: o.qkvBias ?? true, rng: o.rng, ...init }));
-    this.proj = this.registerModule("proj", new RowParallelLinear(device, group, dim, dim, { rng: o.rng, ...(o.outInit ? { init: o.outInit } : {}) }));
+    this.qkv = this.registerModule(
+      "qkv",
+      new ColumnParallelLinear(device, group, dim, 3 * dim, { bias: o.qkvBias ?? true, rng: o.rng, ...init }),
+    );
+    this.proj = this.registerModule(
+      "proj",
+      new RowParallelLinear(device, group, dim, dim, {
+        rng: o.rng,
+        ...(o.outInit ? { init: o.outInit } : {}),
+      }),
+    );
     this.attentionFn = o.attentionFn ?? attentionNaive;
   }
 
@@ -87,11 +97,29 @@ export class ParallelMLP extends Module {
   readonly act: GELU;
   readonly fc2: RowParallelLinear;
 
-  constructor(device: Device, group: ProcessGroup, dim: number, hidden: number, o: Omit<ParallelLayerOptions, "dim" | "heads" | "ffn">) {
+  constructor(
+    device: Device,
+    group: ProcessGroup,
+    dim: number,
+    hidden: number,
+    o: Omit<ParallelLayerOptions, "dim" | "heads" | "ffn">,
+  ) {
     super();
-    this.fc1 = this.registerModule("fc1", new ColumnParallelLinear(device, group, dim, hidden, { rng: o.rng, ...(o.init ? { init: o.init } : {}) }));
+    this.fc1 = this.registerModule(
+      "fc1",
+      new ColumnParallelLinear(device, group, dim, hidden, {
+        rng: o.rng,
+        ...(o.init ? { init: o.init } : {}),
+      }),
+    );
     this.act = this.registerModule("act", new GELU(o.activation ?? "none"));
-    this.fc2 = this.registerModule("fc2", new RowParallelLinear(device, group, hidden, dim, { rng: o.rng, ...(o.outInit ? { init: o.outInit } : {}) }));
+    this.fc2 = this.registerModule(
+      "fc2",
+      new RowParallelLinear(device, group, hidden, dim, {
+        rng: o.rng,
+        ...(o.outInit ? { init: o.outInit } : {}),
+      }),
+    );
   }
 
   async forward(x: Tensor): Promise<Tensor> {

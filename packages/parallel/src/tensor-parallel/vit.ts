@@ -1,3 +1,4 @@
+import { type ViTConfig, type ViTOptions, sequenceLength } from "@vit/model";
 /**
  * The Vision Transformer with a tensor-parallel encoder (NeMo's ParallelTransformer inside VitBackbone):
  * the same structure, initialisation and parameter names as @vit/model's VisionTransformer, with
@@ -9,9 +10,30 @@
  * Every rank runs forward on the same images (tensor parallelism splits the model, not the batch) and
  * gets the same logits. forward is async; backward goes through backwardAsync.
  */
-import { Dropout, type Init, LayerNorm, Linear, Module, constant, normal, scaledNormal, truncNormal, zerosInit } from "@vit/nn";
-import { type ViTConfig, type ViTOptions, sequenceLength } from "@vit/model";
-import { type Device, type Tensor, ShapeError, add, concat, expand, patchify, reshape, slice, tanh } from "@vit/tensor";
+import {
+  Dropout,
+  type Init,
+  LayerNorm,
+  Linear,
+  Module,
+  constant,
+  normal,
+  scaledNormal,
+  truncNormal,
+  zerosInit,
+} from "@vit/nn";
+import {
+  type Device,
+  ShapeError,
+  type Tensor,
+  add,
+  concat,
+  expand,
+  patchify,
+  reshape,
+  slice,
+  tanh,
+} from "@vit/tensor";
 import type { ProcessGroup } from "../process-group.js";
 import { ModelParallelRng } from "./random.js";
 import { ParallelTransformerLayer } from "./transformer.js";
@@ -24,7 +46,13 @@ export interface TensorParallelViTOptions {
 
 class PatchEmbed extends Module {
   readonly proj: Linear;
-  constructor(device: Device, readonly patch: number, channels: number, dim: number, init: Init) {
+  constructor(
+    device: Device,
+    readonly patch: number,
+    channels: number,
+    dim: number,
+    init: Init,
+  ) {
     super();
     this.proj = this.registerModule("proj", new Linear(device, patch * patch * channels, dim, { init }));
   }
@@ -51,8 +79,9 @@ class ParallelBlocks extends Module {
     layers.forEach((l, i) => this.registerModule(String(i), l));
   }
   async forward(x: Tensor): Promise<Tensor> {
-    for (const l of this.layers) x = await l.forward(x);
-    return x;
+    let h = x;
+    for (const l of this.layers) h = await l.forward(h);
+    return h;
   }
 }
 
@@ -81,12 +110,20 @@ export class TensorParallelViT extends Module {
     const init: Init = nemo ? (d, s) => normal(d, s, std) : (d, s) => truncNormal(d, s, std);
     const outInit: Init = nemo ? (d, s) => scaledNormal(d, s, std, c.num_layers) : init;
     this.rng = opts.rng ?? ModelParallelRng.forRank(device.rng.seed, group.rank);
-    this.patch_embed = this.registerModule("patch_embed", new PatchEmbed(device, c.patch_dim, c.num_channels, D, init));
+    this.patch_embed = this.registerModule(
+      "patch_embed",
+      new PatchEmbed(device, c.patch_dim, c.num_channels, D, init),
+    );
     this.cls_token = this.registerParameter(
       "cls_token",
-      nemo ? zerosInit(device, [1, c.class_token_length, D]) : normal(device, [1, c.class_token_length, D], 1e-6),
+      nemo
+        ? zerosInit(device, [1, c.class_token_length, D])
+        : normal(device, [1, c.class_token_length, D], 1e-6),
     );
-    this.pos_embed = this.registerParameter("pos_embed", (nemo ? normal : truncNormal)(device, [1, sequenceLength(c), D], 0.02));
+    this.pos_embed = this.registerParameter(
+      "pos_embed",
+      (nemo ? normal : truncNormal)(device, [1, sequenceLength(c), D], 0.02),
+    );
     this.pos_drop = this.registerModule("pos_drop", new Dropout(c.hidden_dropout));
     const layers = Array.from(
       { length: c.num_layers },
@@ -108,17 +145,31 @@ export class TensorParallelViT extends Module {
     );
     this.blocks = this.registerModule("blocks", new ParallelBlocks(layers));
     this.norm = this.registerModule("norm", new LayerNorm(device, D, c.layernorm_epsilon));
-    this.pre_logits = c.head_type === "mlp_tanh" ? this.registerModule("pre_logits", new PreLogits(device, D, init)) : null;
+    this.pre_logits =
+      c.head_type === "mlp_tanh" ? this.registerModule("pre_logits", new PreLogits(device, D, init)) : null;
     const headInit: Init = c.head_type === "linear" && nemo ? zerosInit : init;
     const headBias: Init = c.head_type === "mlp_tanh" ? (d, s) => constant(d, s, -10) : zerosInit;
-    this.head = this.registerModule("head", new Linear(device, D, c.num_classes, { init: headInit, biasInit: headBias }));
+    this.head = this.registerModule(
+      "head",
+      new Linear(device, D, c.num_classes, { init: headInit, biasInit: headBias }),
+    );
     this.nameParameters();
+  }
+
+  /** Sets the attention implementation of every layer (naive or flash), as VisionTransformer.setAttention. */
+  setAttention(fn: NonNullable<ViTOptions["attentionFn"]>): void {
+    for (const l of this.blocks.layers) l.attn.attentionFn = fn;
   }
 
   /** Encoder output after the final LayerNorm: [B, S, D], replicated on every rank. */
   async forwardFeatures(images: Tensor): Promise<Tensor> {
     const c = this.config;
-    if (images.rank !== 4 || images.shape[1] !== c.num_channels || images.shape[2] !== c.img_h || images.shape[3] !== c.img_w) {
+    if (
+      images.rank !== 4 ||
+      images.shape[1] !== c.num_channels ||
+      images.shape[2] !== c.img_h ||
+      images.shape[3] !== c.img_w
+    ) {
       throw new ShapeError(
         `TensorParallelViT: images [${images.shape}] do not match the config: expected [batch, ${c.num_channels}, ${c.img_h}, ${c.img_w}].`,
       );

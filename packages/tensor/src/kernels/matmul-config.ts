@@ -32,7 +32,11 @@ export function shapeClass(M: number, N: number): ShapeClass {
 }
 
 export function isCpuAdapter(a: AdapterSummary): boolean {
-  return a.architecture === "software" || a.isFallbackAdapter || /llvmpipe|lavapipe|swiftshader/i.test(`${a.device} ${a.description}`);
+  return (
+    a.architecture === "software" ||
+    a.isFallbackAdapter ||
+    /llvmpipe|lavapipe|swiftshader/i.test(`${a.device} ${a.description}`)
+  );
 }
 
 /** The adapter's subgroup size when it is fixed (min == max), else undefined. */
@@ -105,7 +109,10 @@ function readCache(): CacheFile | null {
 }
 
 /** Records autotune results for `device` and writes the cache file atomically (Node only). */
-export function saveTuning(device: Device, results: Partial<Record<ShapeClass, Omit<MatmulTuning, "source">>>): string | undefined {
+export function saveTuning(
+  device: Device,
+  results: Partial<Record<ShapeClass, Omit<MatmulTuning, "source">>>,
+): string | undefined {
   const cache: CacheFile = { ...(readCache() ?? {}) };
   cache[adapterKey(device.adapter)] = results;
   diskCache = cache;
@@ -125,14 +132,18 @@ const tuned = new WeakMap<Device, Map<ShapeClass, MatmulTuning>>();
 /** The tuning matmul uses on `device` for products of class `cls`: env > autotune cache > table. */
 export function matmulTuning(device: Device, cls: ShapeClass): MatmulTuning {
   let perDevice = tuned.get(device);
-  if (!perDevice) tuned.set(device, (perDevice = new Map()));
+  if (!perDevice) {
+    perDevice = new Map();
+    tuned.set(device, perDevice);
+  }
   const hit = perDevice.get(cls);
   if (hit) return hit;
   let t = tableTuning(device);
   const cached = readCache()?.[adapterKey(device.adapter)]?.[cls];
   if (cached) t = { ...t, ...cached, source: "autotune" };
   const kind = env("VIT_MATMUL") as MatmulKernelKind | undefined;
-  if (kind && ["texture", "tiled", "generic", "subgroup-matrix"].includes(kind)) t = { ...t, kind, source: "env" };
+  if (kind && ["texture", "tiled", "generic", "subgroup-matrix"].includes(kind))
+    t = { ...t, kind, source: "env" };
   const rows = Number(env("VIT_MATMUL_ROWS"));
   if (rows > 0) t = { ...t, rows, source: "env" };
   perDevice.set(cls, t);

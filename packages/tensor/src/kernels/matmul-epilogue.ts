@@ -60,7 +60,8 @@ export function epilogueWGSL(e: EpilogueSpec): string {
   const t = e.dtype;
   const math = e.activation === "none" || e.activation === "relu" ? "" : MATH_WGSL;
   if (e.vec) {
-    const v4 = (x: string) => `vec4f(${act(e, `${x}.x`)}, ${act(e, `${x}.y`)}, ${act(e, `${x}.z`)}, ${act(e, `${x}.w`)})`;
+    const v4 = (x: string) =>
+      `vec4f(${act(e, `${x}.x`)}, ${act(e, `${x}.y`)}, ${act(e, `${x}.z`)}, ${act(e, `${x}.w`)})`;
     return `${math}
 fn store4(cBase: u32, m: u32, n: u32, acc: vec4f) {
   let i = (cBase + m * P.N + n) / 4u;

@@ -86,7 +86,8 @@ export function subgroupMatrixWGSL(v: SubgroupMatrixVariant): string {
     body.push(`      { let n = n0 + ${j * s.N}u; b${j} = ${load(rightT, "B", bOff, v.transB, bStride)}; }`);
   }
   for (let i = 0; i < tm; i++) {
-    for (let j = 0; j < tn; j++) body.push(`      c${i}_${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, c${i}_${j});`);
+    for (let j = 0; j < tn; j++)
+      body.push(`      c${i}_${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, c${i}_${j});`);
   }
   const stores: string[] = [];
   for (let i = 0; i < tm; i++) {

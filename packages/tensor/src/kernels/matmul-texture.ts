@@ -57,7 +57,8 @@ export function textureMatmulKey(v: TextureMatmulVariant): string {
 
 export function textureMatmulWGSL(v: TextureMatmulVariant): string {
   const { rows: R, sg: SG } = v;
-  if (R % SG || SG % 4 || SG > 32) throw new Error(`internal: texture matmul needs rows % sg == 0 and sg in {4, 8, 16, 32}`);
+  if (R % SG || SG % 4 || SG > 32)
+    throw new Error("internal: texture matmul needs rows % sg == 0 and sg in {4, 8, 16, 32}");
   const rounds = R / SG; // A fetches per lane per 4-wide k step
   const e = v.epilogue;
   const lines: string[] = [];
@@ -80,42 +81,49 @@ export function textureMatmulWGSL(v: TextureMatmulVariant): string {
     }
   }
 
-  L(`enable subgroups;`);
-  if (e.dtype === "f16") L(`enable f16;`);
+  L("enable subgroups;");
+  if (e.dtype === "f16") L("enable f16;");
   L(declareBindings(epilogueBindings(e)));
   const nb = epilogueBindings(e).length;
   L(`@group(0) @binding(${nb}) var At: texture_2d<f32>;`);
   L(`@group(0) @binding(${nb + 1}) var Bt: texture_2d<f32>;`);
   L(`struct Params { ${TEXTURE_MATMUL_FIELDS.map(([n, t]) => `${n}: ${t},`).join(" ")} }`);
   L(`@group(0) @binding(${nb + 2}) var<uniform> P: Params;`);
-  L(`fn ldA(i: u32) -> vec4f { return textureLoad(At, vec2u(i & ${TEX_WIDTH - 1}u, i >> ${TEX_WIDTH_LOG2}u), 0); }`);
-  L(`fn ldB(i: u32) -> vec4f { return textureLoad(Bt, vec2u(i & ${TEX_WIDTH - 1}u, i >> ${TEX_WIDTH_LOG2}u), 0); }`);
+  L(
+    `fn ldA(i: u32) -> vec4f { return textureLoad(At, vec2u(i & ${TEX_WIDTH - 1}u, i >> ${TEX_WIDTH_LOG2}u), 0); }`,
+  );
+  L(
+    `fn ldB(i: u32) -> vec4f { return textureLoad(Bt, vec2u(i & ${TEX_WIDTH - 1}u, i >> ${TEX_WIDTH_LOG2}u), 0); }`,
+  );
   L(epilogueWGSL(e));
   L(`@compute @workgroup_size(${SG})`);
-  L(`fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) sl: u32) {`);
-  L(`  let batch = wg.z;`);
+  L(
+    "fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) li: u32, @builtin(subgroup_invocation_id) sl: u32) {",
+  );
+  L("  let batch = wg.z;");
   L(`  let m0 = wg.y * ${R}u;`);
   L(`  let n4 = wg.x * ${SG}u + li;`);
-  L(`  let aBase = batch * P.aBatch;`);
-  L(`  let bBase = batch * P.bBatch;`);
+  L("  let aBase = batch * P.aBatch;");
+  L("  let bBase = batch * P.bBatch;");
   // Fetch coordinates are clamped into the matrix: lanes and rows past the edge compute values the
   // epilogue never stores, and a clamped fetch never reads another batch or uninitialised texels. Past
   // K, A is zero (K % 4 != 0 forces A through the zero-padding pack), so clamped B rows add nothing.
-  L(`  let mMax = P.M - 1u;`);
-  L(`  let nMax = P.N - 1u;`);
-  L(`  let kMax = P.K - 1u;`);
+  L("  let mMax = P.M - 1u;");
+  L("  let nMax = P.N - 1u;");
+  L("  let kMax = P.K - 1u;");
   if (v.aMode === "row") {
     for (let q = 0; q < rounds; q++) L(`  let aOff${q} = aBase + min(m0 + ${q * SG}u + sl, mMax) * P.aRow;`);
   } else {
-    for (let q = 0; q < rounds; q++) L(`  let aOff${q} = aBase + min(m0 / 4u + (sl >> 2u) + ${q * (SG / 4)}u, mMax / 4u);`);
+    for (let q = 0; q < rounds; q++)
+      L(`  let aOff${q} = aBase + min(m0 / 4u + (sl >> 2u) + ${q * (SG / 4)}u, mMax / 4u);`);
   }
   if (v.bMode === "row") {
-    L(`  let bCol = bBase + min(n4, nMax / 4u);`);
+    L("  let bCol = bBase + min(n4, nMax / 4u);");
   } else {
     for (let j = 0; j < 4; j++) L(`  let bOff${j} = bBase + min(n4 * 4u + ${j}u, nMax) * P.bRow;`);
   }
   for (let r = 0; r < R; r++) L(`  var acc${r} = vec4f(0.0);`);
-  L(`  for (var k4 = 0u; k4 < P.K4; k4++) {`);
+  L("  for (var k4 = 0u; k4 < P.K4; k4++) {");
   // A: `rounds` texels per lane, shared below.
   for (let q = 0; q < rounds; q++) {
     if (v.aMode === "row") L(`    let av${q} = ldA(aOff${q} + k4);`);
@@ -128,18 +136,19 @@ export function textureMatmulWGSL(v: TextureMatmulVariant): string {
     for (let j = 0; j < 4; j++) L(`    let t${j} = ldB(bOff${j} + k4);`);
     for (let i = 0; i < 4; i++) L(`    let b${i} = vec4f(t0[${i}], t1[${i}], t2[${i}], t3[${i}]);`);
   }
-  for (let q = 0; q < rounds; q++) for (let l = 0; l < SG; l++) L(`    let x${q}_${l} = subgroupBroadcast(av${q}, ${l}u);`);
+  for (let q = 0; q < rounds; q++)
+    for (let l = 0; l < SG; l++) L(`    let x${q}_${l} = subgroupBroadcast(av${q}, ${l}u);`);
   for (let i = 0; i < 4; i++) for (let r = 0; r < R; r++) L(`    acc${r} += ${a[r]![i]} * b${i};`);
-  L(`  }`);
-  L(`  let cBase = batch * P.cBatch;`);
-  L(`  let n = n4 * 4u;`);
-  L(`  if (n >= P.N) { return; }`);
+  L("  }");
+  L("  let cBase = batch * P.cBatch;");
+  L("  let n = n4 * 4u;");
+  L("  if (n >= P.N) { return; }");
   // One store4 in a loop rather than R inlined copies: with a GELU epilogue the unrolled version took
   // ~4 s to compile on lavapipe, the loop ~0.6 s, at no measurable cost per tile.
   L(`  let accs = array<vec4f, ${R}>(${Array.from({ length: R }, (_, r) => `acc${r}`).join(", ")});`);
   // (The trip count depends on M so the compiler cannot unroll the loop back into R copies.)
   L(`  let rEnd = min(${R}u, P.M - m0);`);
-  L(`  for (var r = 0u; r < rEnd; r++) { store4(cBase, m0 + r, n, accs[r]); }`);
-  L(`}`);
+  L("  for (var r = 0u; r < rEnd; r++) { store4(cBase, m0 + r, n, accs[r]); }");
+  L("}");
   return lines.join("\n");
 }

@@ -34,7 +34,10 @@ export function operandTexture(
   texels: number,
 ): { texture: GPUTexture; view: GPUTextureView } {
   let pool = pools.get(device);
-  if (!pool) pools.set(device, (pool = { textures: new Map(), retired: [] }));
+  if (!pool) {
+    pool = { textures: new Map(), retired: [] };
+    pools.set(device, pool);
+  }
   const key = `${role}|${format}`;
   const rows = Math.max(1, Math.ceil(texels / TEX_WIDTH));
   const have = pool.textures.get(key);
@@ -45,7 +48,12 @@ export function operandTexture(
     GPUTextureUsage.TEXTURE_BINDING |
     GPUTextureUsage.COPY_DST |
     (format === "rgba32float" ? GPUTextureUsage.STORAGE_BINDING : 0);
-  const texture = device.gpu.createTexture({ size: [TEX_WIDTH, height, 1], format, usage, label: `matmul-${key}` });
+  const texture = device.gpu.createTexture({
+    size: [TEX_WIDTH, height, 1],
+    format,
+    usage,
+    label: `matmul-${key}`,
+  });
   const entry = { texture, view: texture.createView() };
   pool.textures.set(key, entry);
   return entry;
@@ -76,7 +84,13 @@ const PACK_FIELDS = [
  * Writes `src` (f32 or f16 elements) into `dst` (rgba32float) as row-major rows of ceil(cols/4) texels,
  * zero-padded: the texture kernel's "row" layout for any source layout, shape or alignment.
  */
-export function packOperand(device: Device, src: GPUBuffer, srcType: "f32" | "f16", dst: GPUTextureView, s: PackSpec): void {
+export function packOperand(
+  device: Device,
+  src: GPUBuffer,
+  srcType: "f32" | "f16",
+  dst: GPUTextureView,
+  s: PackSpec,
+): void {
   const c4 = Math.ceil(s.cols / 4);
   const total = s.batches * s.rows * c4;
   device.run({
@@ -101,7 +115,10 @@ ${main1D()}
 }`,
     buffers: [src],
     views: [dst],
-    uniforms: { fields: PACK_FIELDS, values: [total, c4, s.rows, s.cols, s.rowStride, s.colStride, s.batchStride] },
+    uniforms: {
+      fields: PACK_FIELDS,
+      values: [total, c4, s.rows, s.cols, s.rowStride, s.colStride, s.batchStride],
+    },
     workgroups: grid1D(total),
   });
 }

@@ -35,7 +35,7 @@ export function declareBindings(bindings: readonly BindingDecl[], uniforms?: Uni
   const lines = bindings.map(
     (b, i) => `@group(0) @binding(${i}) var<storage, ${b.access}> ${b.name}: array<${b.type}>;`,
   );
-  if (uniforms && uniforms.length) {
+  if (uniforms?.length) {
     lines.unshift(`struct Params { ${uniforms.map(([n, t]) => `${n}: ${t},`).join(" ")} }`);
     lines.push(`@group(0) @binding(${bindings.length}) var<uniform> P: Params;`);
   }
@@ -48,7 +48,12 @@ export function uniformBlockBytes(n: number): number {
 }
 
 /** Writes uniform values at `offset` of `dv` in declaration order (no allocation: runs per dispatch). */
-export function packUniformsInto(dv: DataView, offset: number, fields: UniformFields, values: readonly number[]): void {
+export function packUniformsInto(
+  dv: DataView,
+  offset: number,
+  fields: UniformFields,
+  values: readonly number[],
+): void {
   if (fields.length !== values.length) {
     throw new Error(`internal: ${fields.length} uniform fields but ${values.length} values`);
   }

@@ -7,7 +7,7 @@
 import { needsGrad, record } from "../autograd.js";
 import { ShapeError, fmtShape } from "../errors.js";
 import { requireFloat, sameDevice } from "../io.js";
-import { declareBindings, grid1D, main1D, type UniformType, wgslType } from "../kernels/wgsl.js";
+import { type UniformType, declareBindings, grid1D, main1D, wgslType } from "../kernels/wgsl.js";
 import { MAX_RANK, broadcastShapes, broadcastStrides, sameShape } from "../shape.js";
 import { Tensor } from "../tensor.js";
 import { sumTo } from "./reduce.js";
@@ -49,7 +49,9 @@ export function elementwise(
   for (const t of inputs.slice(1)) outShape = broadcastShapes(op, outShape, t.shape);
   if (shape) outShape = broadcastShapes(op, outShape, shape);
   if (outShape.length > MAX_RANK) {
-    throw new ShapeError(`${op}: rank ${outShape.length} exceeds the supported ${MAX_RANK}; reshape to fewer dims.`);
+    throw new ShapeError(
+      `${op}: rank ${outShape.length} exceeds the supported ${MAX_RANK}; reshape to fewer dims.`,
+    );
   }
   const out = new Tensor(device, outShape, outDtype);
   const plain = inputs.every((t) => sameShape(t.shape, outShape));
@@ -139,7 +141,14 @@ function vectorizable(inputs: Tensor[], outShape: readonly number[], outDtype: s
 const VEC_PER_INVOCATION = 4;
 const VEC_WG = 64;
 
-function runVec4(op: string, inputs: Tensor[], expr: string, scalar: number, out: Tensor, plain: boolean): void {
+function runVec4(
+  op: string,
+  inputs: Tensor[],
+  expr: string,
+  scalar: number,
+  out: Tensor,
+  plain: boolean,
+): void {
   const device = out.device;
   const outShape = out.shape;
   const rank = outShape.length;
@@ -192,7 +201,11 @@ function runVec4(op: string, inputs: Tensor[], expr: string, scalar: number, out
       return `${f16 ? "enable f16;" : ""}
 ${declareBindings(
   [
-    ...inputs.map((t, k) => ({ name: `in${k}`, type: spans[k] ? `vec4<${wgslType(t.dtype)}>` : wgslType(t.dtype), access: "read" as const })),
+    ...inputs.map((t, k) => ({
+      name: `in${k}`,
+      type: spans[k] ? `vec4<${wgslType(t.dtype)}>` : wgslType(t.dtype),
+      access: "read" as const,
+    })),
     { name: "out", type: `vec4<${to}>`, access: "read_write" },
   ],
   fields,
@@ -237,18 +250,26 @@ export const sqrt = unary("sqrt", "sqrt(a)", (_x, y, g) => elementwise("sqrt_gra
 export const rsqrt = unary("rsqrt", "inverseSqrt(a)", (_x, y, g) =>
   elementwise("rsqrt_grad", [g, y], "-0.5 * a * b * b * b"),
 );
-export const tanh = unary("tanh", "tanh_(a)", (_x, y, g) => elementwise("tanh_grad", [g, y], "a * (1.0 - b * b)"));
+export const tanh = unary("tanh", "tanh_(a)", (_x, y, g) =>
+  elementwise("tanh_grad", [g, y], "a * (1.0 - b * b)"),
+);
 export const sigmoid = unary("sigmoid", "sigmoid_(a)", (_x, y, g) =>
   elementwise("sigmoid_grad", [g, y], "a * b * (1.0 - b)"),
 );
-export const relu = unary("relu", "max(a, 0.0)", (x, _y, g) => elementwise("relu_grad", [g, x], "select(0.0, a, b > 0.0)"));
+export const relu = unary("relu", "max(a, 0.0)", (x, _y, g) =>
+  elementwise("relu_grad", [g, x], "select(0.0, a, b > 0.0)"),
+);
 export const abs = unary("abs", "abs(a)", (x, _y, g) => elementwise("abs_grad", [g, x], "a * sign(b)"));
-export const square = unary("square", "a * a", (x, _y, g) => elementwise("square_grad", [g, x], "2.0 * a * b"));
+export const square = unary("square", "a * a", (x, _y, g) =>
+  elementwise("square_grad", [g, x], "2.0 * a * b"),
+);
 export const reciprocal = unary("reciprocal", "1.0 / a", (_x, y, g) =>
   elementwise("reciprocal_grad", [g, y], "-a * b * b"),
 );
 /** GELU with the exact erf (Megatron/NeMo, timm default). */
-export const gelu = unary("gelu", "gelu_erf(a)", (x, _y, g) => elementwise("gelu_grad", [g, x], "a * gelu_erf_grad(b)"));
+export const gelu = unary("gelu", "gelu_erf(a)", (x, _y, g) =>
+  elementwise("gelu_grad", [g, x], "a * gelu_erf_grad(b)"),
+);
 /** GELU with the tanh approximation. */
 export const geluTanh = unary("gelu_tanh", "gelu_tanh(a)", (x, _y, g) =>
   elementwise("gelu_tanh_grad", [g, x], "a * gelu_tanh_grad(b)"),
@@ -264,7 +285,12 @@ export function addScalar(x: Tensor, s: number): Tensor {
 
 export function mulScalar(x: Tensor, s: number): Tensor {
   const y = elementwise("mul_scalar", [x], "a * s", s);
-  if (needsGrad(x)) record(y, { name: "mul_scalar", inputs: [x], backward: (g) => [elementwise("mul_scalar", [g], "a * s", s)] });
+  if (needsGrad(x))
+    record(y, {
+      name: "mul_scalar",
+      inputs: [x],
+      backward: (g) => [elementwise("mul_scalar", [g], "a * s", s)],
+    });
   return y;
 }
 
@@ -297,7 +323,14 @@ export function expand(x: Tensor, shape: readonly number[]): Tensor {
 export function add(a: Tensor, b: Tensor): Tensor {
   const y = elementwise("add", [a, b], "a + b");
   if (needsGrad(a, b)) {
-    record(y, { name: "add", inputs: [a, b], backward: (g) => [a.requiresGrad ? gradTo(g, a.shape) : null, b.requiresGrad ? gradTo(g, b.shape) : null] });
+    record(y, {
+      name: "add",
+      inputs: [a, b],
+      backward: (g) => [
+        a.requiresGrad ? gradTo(g, a.shape) : null,
+        b.requiresGrad ? gradTo(g, b.shape) : null,
+      ],
+    });
   }
   return y;
 }
@@ -340,7 +373,9 @@ export function div(a: Tensor, b: Tensor): Tensor {
       inputs: [a, b],
       backward: (g) => [
         a.requiresGrad ? productGrad(g, b, a.shape, "a / b") : null,
-        b.requiresGrad ? reduceOwned(elementwise("div_grad_b", [g, a, b], "-a * b / (c * c)"), b.shape) : null,
+        b.requiresGrad
+          ? reduceOwned(elementwise("div_grad_b", [g, a, b], "-a * b / (c * c)"), b.shape)
+          : null,
       ],
     });
   }
@@ -355,8 +390,12 @@ export function maximum(a: Tensor, b: Tensor): Tensor {
       name: "maximum",
       inputs: [a, b],
       backward: (g) => [
-        a.requiresGrad ? reduceOwned(elementwise("max_grad_a", [g, a, b], "select(0.0, a, b >= c)"), a.shape) : null,
-        b.requiresGrad ? reduceOwned(elementwise("max_grad_b", [g, a, b], "select(a, 0.0, b >= c)"), b.shape) : null,
+        a.requiresGrad
+          ? reduceOwned(elementwise("max_grad_a", [g, a, b], "select(0.0, a, b >= c)"), a.shape)
+          : null,
+        b.requiresGrad
+          ? reduceOwned(elementwise("max_grad_b", [g, a, b], "select(a, 0.0, b >= c)"), b.shape)
+          : null,
       ],
     });
   }

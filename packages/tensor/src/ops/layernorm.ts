@@ -8,15 +8,24 @@ import { requireFloat, sameDevice } from "../io.js";
 import { declareBindings, grid1D, main1D } from "../kernels/wgsl.js";
 import { Tensor } from "../tensor.js";
 
-const FIELDS = [["rows", "u32"], ["d", "u32"], ["eps", "f32"]] as const;
+const FIELDS = [
+  ["rows", "u32"],
+  ["d", "u32"],
+  ["eps", "f32"],
+] as const;
 
 export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-5): Tensor {
   const device = sameDevice("layer_norm", x, ...(weight ? [weight] : []), ...(bias ? [bias] : []));
   requireFloat("layer_norm", x, ["f32"]);
   const d = x.shape[x.rank - 1]!;
-  for (const [n, t] of [["weight", weight], ["bias", bias]] as const) {
+  for (const [n, t] of [
+    ["weight", weight],
+    ["bias", bias],
+  ] as const) {
     if (t && (t.rank !== 1 || t.shape[0] !== d || t.dtype !== "f32")) {
-      throw new ShapeError(`layer_norm: ${n} ${t.describe()} must be [${d}] f32 to normalise ${x.describe()} over its last axis.`);
+      throw new ShapeError(
+        `layer_norm: ${n} ${t.describe()} must be [${d}] f32 to normalise ${x.describe()} over its last axis.`,
+      );
     }
   }
   const rows = x.numel / d;
@@ -131,12 +140,25 @@ const PARAM_CHUNK = 64;
  * group) writes partial sums, a second pass adds the chunks: a 128-wide layer over 1000+ rows would
  * otherwise be 32-128 invocations each walking every row.
  */
-function layerNormParamGrads(x: Tensor, g: Tensor, stats: Tensor, dw: Tensor, db: Tensor, rows: number, d: number, vec: boolean): void {
+function layerNormParamGrads(
+  x: Tensor,
+  g: Tensor,
+  stats: Tensor,
+  dw: Tensor,
+  db: Tensor,
+  rows: number,
+  d: number,
+  vec: boolean,
+): void {
   const device = x.device;
   const V = vec ? "vec4f" : "f32";
   const groups = vec ? d / 4 : d;
   const chunks = Math.ceil(rows / PARAM_CHUNK);
-  const fields = [["rows", "u32"], ["groups", "u32"], ["chunks", "u32"]] as const;
+  const fields = [
+    ["rows", "u32"],
+    ["groups", "u32"],
+    ["chunks", "u32"],
+  ] as const;
   const values = [rows, groups, chunks];
   const partial = new Tensor(device, [2, chunks, groups * (vec ? 4 : 1)], "f32");
   device.run({

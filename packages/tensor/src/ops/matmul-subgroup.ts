@@ -8,6 +8,7 @@
  */
 import type { Device, SubgroupMatrixConfig } from "../device.js";
 import { tensor } from "../io.js";
+import { layoutEntries, parseBindings } from "../kernels/bind-layout.js";
 import { fixedSubgroupSize } from "../kernels/matmul-config.js";
 import type { EpilogueSpec } from "../kernels/matmul-epilogue.js";
 import {
@@ -17,7 +18,6 @@ import {
   subgroupMatrixKey,
   subgroupMatrixWGSL,
 } from "../kernels/matmul-subgroup-matrix.js";
-import { layoutEntries, parseBindings } from "../kernels/bind-layout.js";
 import { Tensor } from "../tensor.js";
 
 export interface SubgroupMatrixChoice {
@@ -26,7 +26,10 @@ export interface SubgroupMatrixChoice {
   syntax: SubgroupMatrixSyntax;
 }
 
-type State = { status: "probing" } | { status: "failed"; reason: string } | { status: "ok"; choices: SubgroupMatrixChoice[] };
+type State =
+  | { status: "probing" }
+  | { status: "failed"; reason: string }
+  | { status: "ok"; choices: SubgroupMatrixChoice[] };
 
 const states = new WeakMap<Device, State>();
 
@@ -36,7 +39,12 @@ function usableShapes(configs: SubgroupMatrixConfig[]): SubgroupMatrixShape[] {
   for (const c of configs) {
     const comp = c.componentType;
     const res = c.resultComponentType;
-    if ((comp === "f16" || comp === "f32") && (res === "f32" || res === comp) && c.M % 4 === 0 && c.N % 4 === 0) {
+    if (
+      (comp === "f16" || comp === "f32") &&
+      (res === "f32" || res === comp) &&
+      c.M % 4 === 0 &&
+      c.N % 4 === 0
+    ) {
       out.push({ component: comp, result: res as "f16" | "f32", M: c.M, N: c.N, K: c.K });
     }
   }
@@ -69,7 +77,8 @@ export function subgroupMatrixStatus(device: Device): string {
   if (!device.hasFeature("chromium-experimental-subgroup-matrix")) return "unavailable";
   const s = states.get(device);
   if (!s) return "not probed";
-  if (s.status === "ok") return `ok (${s.choices.map((c) => `${c.shape.component}>${c.shape.result} ${c.shape.M}x${c.shape.N}x${c.shape.K} ${c.syntax}`).join(", ")})`;
+  if (s.status === "ok")
+    return `ok (${s.choices.map((c) => `${c.shape.component}>${c.shape.result} ${c.shape.M}x${c.shape.N}x${c.shape.K} ${c.syntax}`).join(", ")})`;
   return s.status === "failed" ? `failed: ${s.reason}` : "probing";
 }
 
@@ -101,13 +110,34 @@ export async function probeSubgroupMatrix(device: Device): Promise<string> {
       }
     }
   }
-  states.set(device, choices.length ? { status: "ok", choices } : { status: "failed", reason: reasons.join("; ") || "no usable config" });
+  states.set(
+    device,
+    choices.length
+      ? { status: "ok", choices }
+      : { status: "failed", reason: reasons.join("; ") || "no usable config" },
+  );
   return subgroupMatrixStatus(device);
 }
 
 async function checkOne(device: Device, c: SubgroupMatrixChoice): Promise<boolean> {
-  const epilogue: EpilogueSpec = { bias: false, activation: "none", residual: false, savePre: false, dtype: c.shape.component, vec: true };
-  const v = { transA: false, transB: true, shape: c.shape, tm: 2, tn: 2, sg: c.sg, syntax: c.syntax, epilogue };
+  const epilogue: EpilogueSpec = {
+    bias: false,
+    activation: "none",
+    residual: false,
+    savePre: false,
+    dtype: c.shape.component,
+    vec: true,
+  };
+  const v = {
+    transA: false,
+    transB: true,
+    shape: c.shape,
+    tm: 2,
+    tn: 2,
+    sg: c.sg,
+    syntax: c.syntax,
+    epilogue,
+  };
   const code = subgroupMatrixWGSL(v);
   const kinds = parseBindings(code);
   if (!kinds) return false;
@@ -115,7 +145,9 @@ async function checkOne(device: Device, c: SubgroupMatrixChoice): Promise<boolea
   const info = await module.getCompilationInfo();
   const errors = info.messages.filter((m) => m.type === "error");
   if (errors.length) throw new Error(errors.map((m) => m.message).join(" "));
-  const layout = device.gpu.createPipelineLayout({ bindGroupLayouts: [device.gpu.createBindGroupLayout({ entries: layoutEntries(kinds) })] });
+  const layout = device.gpu.createPipelineLayout({
+    bindGroupLayouts: [device.gpu.createBindGroupLayout({ entries: layoutEntries(kinds) })],
+  });
   await device.gpu.createComputePipelineAsync({ layout, compute: { module, entryPoint: "main" } });
   // One product, M = N = K = 2 blocks · tiles, against float64.
   const M = c.shape.M * 4;

@@ -6,7 +6,15 @@
  */
 import type { Device } from "../device.js";
 import { rand } from "../io.js";
-import { type MatmulTuning, type ShapeClass, isCpuAdapter, fixedSubgroupSize, resetTuning, saveTuning, tableTuning } from "../kernels/matmul-config.js";
+import {
+  type MatmulTuning,
+  type ShapeClass,
+  fixedSubgroupSize,
+  isCpuAdapter,
+  resetTuning,
+  saveTuning,
+  tableTuning,
+} from "../kernels/matmul-config.js";
 import { probeSubgroupMatrix } from "./matmul-subgroup.js";
 import { matmulKernel, setMatmulKernelOverride, setMatmulTuningOverride } from "./matmul.js";
 
@@ -26,19 +34,29 @@ function candidates(device: Device): Candidate[] {
   const out: Candidate[] = [];
   const sg = fixedSubgroupSize(device);
   if (isCpuAdapter(device.adapter)) {
-    if (sg) for (const rows of [16, 24, 32, 48]) if (rows % sg === 0) out.push({ ...base, kind: "texture", rows });
+    if (sg)
+      for (const rows of [16, 24, 32, 48]) if (rows % sg === 0) out.push({ ...base, kind: "texture", rows });
     out.push({ ...base, kind: "generic" });
   } else {
     for (const tk of [16, 32]) out.push({ ...base, kind: "tiled", tk });
     if (device.hasFeature("chromium-experimental-subgroup-matrix")) {
-      for (const [tm, tn] of [[2, 2], [4, 2], [2, 4]] as const) out.push({ ...base, kind: "subgroup-matrix", tm, tn });
+      for (const [tm, tn] of [
+        [2, 2],
+        [4, 2],
+        [2, 4],
+      ] as const)
+        out.push({ ...base, kind: "subgroup-matrix", tm, tn });
     }
     out.push({ ...base, kind: "generic" });
   }
   return out;
 }
 
-async function timeOne(device: Device, c: Candidate, shapes: Array<[number, number, number, boolean, boolean]>): Promise<number> {
+async function timeOne(
+  device: Device,
+  c: Candidate,
+  shapes: Array<[number, number, number, boolean, boolean]>,
+): Promise<number> {
   setMatmulKernelOverride(c.kind);
   setMatmulTuningOverride(c);
   let total = 0;
@@ -81,7 +99,9 @@ export async function autotuneMatmul(device: Device): Promise<AutotuneResult> {
     let best: { c: Candidate; t: number } | null = null;
     for (const c of candidates(device)) {
       const t = await timeOne(device, c, PROBES[cls]);
-      log.push(`${cls}: ${c.kind}${c.kind === "texture" ? ` rows=${c.rows}` : c.kind === "tiled" ? ` tk=${c.tk}` : c.kind === "subgroup-matrix" ? ` ${c.tm}x${c.tn}` : ""} ${(1e-6 / t).toFixed(1)} GFLOP/s`);
+      log.push(
+        `${cls}: ${c.kind}${c.kind === "texture" ? ` rows=${c.rows}` : c.kind === "tiled" ? ` tk=${c.tk}` : c.kind === "subgroup-matrix" ? ` ${c.tm}x${c.tn}` : ""} ${(1e-6 / t).toFixed(1)} GFLOP/s`,
+      );
       if (!best || t < best.t) best = { c, t };
     }
     if (best) results[cls] = best.c;

@@ -11,17 +11,28 @@ import { needsGrad, noGrad, record } from "../autograd.js";
 import type { Device } from "../device.js";
 import { DTypeError, ShapeError, fmtShape } from "../errors.js";
 import { requireFloat, sameDevice } from "../io.js";
-import { type MatmulKernelKind, type MatmulTuning, fixedSubgroupSize, matmulTuning, shapeClass } from "../kernels/matmul-config.js";
+import {
+  type MatmulKernelKind,
+  type MatmulTuning,
+  fixedSubgroupSize,
+  matmulTuning,
+  shapeClass,
+} from "../kernels/matmul-config.js";
 import type { EpilogueSpec, MatmulActivation } from "../kernels/matmul-epilogue.js";
 import { MATMUL_FIELDS, genericMatmulKey, matmulGenericWGSL } from "../kernels/matmul-generic.js";
-import { subgroupMatrixFor } from "./matmul-subgroup.js";
 import { SGMAT_FIELDS, subgroupMatrixKey, subgroupMatrixWGSL } from "../kernels/matmul-subgroup-matrix.js";
-import { TEXTURE_MATMUL_FIELDS, type OperandMode, textureMatmulKey, textureMatmulWGSL } from "../kernels/matmul-texture.js";
-import { TILED_MATMUL_FIELDS, TILE, tiledMatmulKey, tiledMatmulWGSL } from "../kernels/matmul-tiled.js";
+import {
+  type OperandMode,
+  TEXTURE_MATMUL_FIELDS,
+  textureMatmulKey,
+  textureMatmulWGSL,
+} from "../kernels/matmul-texture.js";
+import { TILE, TILED_MATMUL_FIELDS, tiledMatmulKey, tiledMatmulWGSL } from "../kernels/matmul-tiled.js";
 import { maxOperandTexels, operandTexture, packOperand } from "../kernels/operand-textures.js";
 import { Tensor } from "../tensor.js";
 import { cast } from "./cast.js";
 import { elementwise } from "./elementwise.js";
+import { subgroupMatrixFor } from "./matmul-subgroup.js";
 import { sumTo } from "./reduce.js";
 
 export type { MatmulActivation } from "../kernels/matmul-epilogue.js";
@@ -54,7 +65,8 @@ function plan(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Plan {
     new ShapeError(
       `matmul: cannot multiply ${fmtShape(a.shape)}${transA ? "ᵀ" : ""} by ${fmtShape(b.shape)}${transB ? "ᵀ" : ""}: ${why}`,
     );
-  if (a.rank < 2 || b.rank < 2) throw fail("both operands need at least 2 dimensions (use reshape for vectors).");
+  if (a.rank < 2 || b.rank < 2)
+    throw fail("both operands need at least 2 dimensions (use reshape for vectors).");
   const [ar, ac] = [a.shape[a.rank - 2]!, a.shape[a.rank - 1]!];
   const [br, bc] = [b.shape[b.rank - 2]!, b.shape[b.rank - 1]!];
   const M = transA ? ac : ar;
@@ -70,8 +82,10 @@ function plan(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Plan {
   if (nb === 1 && !transA && b.rank === 2) {
     return { M: M * na, N, K, batch: 1, sa: 0, sb: 0, outShape: [...aBatch, M, N] };
   }
-  if (na !== nb && na !== 1 && nb !== 1) throw fail(`batch dimensions ${fmtShape(aBatch)} and ${fmtShape(bBatch)} differ.`);
-  if (na > 1 && nb > 1 && aBatch.join() !== bBatch.join()) throw fail(`batch dimensions ${fmtShape(aBatch)} and ${fmtShape(bBatch)} differ.`);
+  if (na !== nb && na !== 1 && nb !== 1)
+    throw fail(`batch dimensions ${fmtShape(aBatch)} and ${fmtShape(bBatch)} differ.`);
+  if (na > 1 && nb > 1 && aBatch.join() !== bBatch.join())
+    throw fail(`batch dimensions ${fmtShape(aBatch)} and ${fmtShape(bBatch)} differ.`);
   const batch = Math.max(na, nb);
   if (batch > 65535) throw fail(`batch ${batch} exceeds 65535; reshape into fewer, larger matrices.`);
   return {
@@ -125,7 +139,8 @@ function choose(device: Device, p: Plan, transA: boolean, transB: boolean, dtype
   const tuning = forcedTuning ? { ...base, ...forcedTuning } : base;
   const want = forcedKernel ?? tuning.kind;
   if (want === "texture" && textureFits(device, p, transA, transB)) return { kind: "texture", tuning };
-  if (want === "subgroup-matrix" && subgroupMatrixFor(device, p, dtype)) return { kind: "subgroup-matrix", tuning };
+  if (want === "subgroup-matrix" && subgroupMatrixFor(device, p, dtype))
+    return { kind: "subgroup-matrix", tuning };
   if (want === "tiled" || want === "subgroup-matrix") return { kind: "tiled", tuning };
   // The texture kernel could not take this product (texture limits, no fixed subgroup size): on a CPU
   // adapter the generic kernel is the faster of the storage-buffer ones.
@@ -138,7 +153,11 @@ export interface MatmulKernelOptions extends MatmulOptions {
 }
 
 /** The raw kernel call (no autograd). With `savePre` and an activation, `pre` holds the pre-activation. */
-export function matmulKernelWithPre(a: Tensor, b: Tensor, opts: MatmulKernelOptions = {}): { out: Tensor; pre: Tensor | null } {
+export function matmulKernelWithPre(
+  a: Tensor,
+  b: Tensor,
+  opts: MatmulKernelOptions = {},
+): { out: Tensor; pre: Tensor | null } {
   const extra = [...(opts.bias ? [opts.bias] : []), ...(opts.residual ? [opts.residual] : [])];
   const device = sameDevice("matmul", a, b, ...extra);
   requireFloat("matmul", a);
@@ -152,10 +171,17 @@ export function matmulKernelWithPre(a: Tensor, b: Tensor, opts: MatmulKernelOpti
   const transB = !!opts.transB;
   const p = plan(a, b, transA, transB);
   if (opts.bias && (opts.bias.rank !== 1 || opts.bias.shape[0] !== p.N || opts.bias.dtype !== a.dtype)) {
-    throw new ShapeError(`matmul: bias ${opts.bias.describe()} must be [${p.N}] ${a.dtype} (one value per output column).`);
+    throw new ShapeError(
+      `matmul: bias ${opts.bias.describe()} must be [${p.N}] ${a.dtype} (one value per output column).`,
+    );
   }
-  if (opts.residual && (opts.residual.shape.join() !== p.outShape.join() || opts.residual.dtype !== a.dtype)) {
-    throw new ShapeError(`matmul: residual ${opts.residual.describe()} must be ${fmtShape(p.outShape)} ${a.dtype} (the result's shape).`);
+  if (
+    opts.residual &&
+    (opts.residual.shape.join() !== p.outShape.join() || opts.residual.dtype !== a.dtype)
+  ) {
+    throw new ShapeError(
+      `matmul: residual ${opts.residual.describe()} must be ${fmtShape(p.outShape)} ${a.dtype} (the result's shape).`,
+    );
   }
   const dtype = a.dtype as "f32" | "f16";
   const activation = opts.activation ?? "none";
@@ -179,7 +205,12 @@ export function matmulKernelWithPre(a: Tensor, b: Tensor, opts: MatmulKernelOpti
   const alpha = opts.alpha ?? 1;
   if (p.M * p.N * p.batch === 0) return { out, pre };
   const choice = choose(device, p, transA, transB, dtype);
-  if (autocast === "f16" && dtype === "f32" && device.hasFeature("shader-f16") && (choice.kind === "tiled" || choice.kind === "subgroup-matrix")) {
+  if (
+    autocast === "f16" &&
+    dtype === "f32" &&
+    device.hasFeature("shader-f16") &&
+    (choice.kind === "tiled" || choice.kind === "subgroup-matrix")
+  ) {
     const c16 = choose(device, p, transA, transB, "f16");
     const a16 = castTo(a, "f16");
     const b16 = castTo(b, "f16");
@@ -214,7 +245,16 @@ function runStorageKernel(
   switch (choice.kind === "texture" ? "generic" : choice.kind) {
     case "subgroup-matrix": {
       const sm = subgroupMatrixFor(device, p, dtype)!;
-      const v = { transA, transB, shape: sm.shape, tm: choice.tuning.tm, tn: choice.tuning.tn, sg: sm.sg, syntax: sm.syntax, epilogue };
+      const v = {
+        transA,
+        transB,
+        shape: sm.shape,
+        tm: choice.tuning.tm,
+        tn: choice.tuning.tn,
+        sg: sm.sg,
+        syntax: sm.syntax,
+        epilogue,
+      };
       device.run({
         name: "matmul",
         key: subgroupMatrixKey(v),
@@ -280,16 +320,20 @@ interface OperandPlan {
 function planA(p: Plan, transA: boolean, batches: number): OperandPlan {
   const { M, K } = p;
   const K4 = Math.ceil(K / 4);
-  if (!transA && K % 4 === 0) return { mode: "row", copy: true, row: K / 4, batchTexels: M * K4, texels: batches * M * K4 };
-  if (transA && M % 4 === 0 && K % 4 === 0) return { mode: "col", copy: true, row: M / 4, batchTexels: K * (M / 4), texels: batches * K * (M / 4) };
+  if (!transA && K % 4 === 0)
+    return { mode: "row", copy: true, row: K / 4, batchTexels: M * K4, texels: batches * M * K4 };
+  if (transA && M % 4 === 0 && K % 4 === 0)
+    return { mode: "col", copy: true, row: M / 4, batchTexels: K * (M / 4), texels: batches * K * (M / 4) };
   return { mode: "row", copy: false, row: K4, batchTexels: M * K4, texels: batches * M * K4 };
 }
 
 function planB(p: Plan, transB: boolean, batches: number): OperandPlan {
   const { N, K } = p;
   const N4 = Math.ceil(N / 4);
-  if (!transB && N % 4 === 0) return { mode: "row", copy: true, row: N / 4, batchTexels: K * (N / 4), texels: batches * K * (N / 4) };
-  if (transB && K % 4 === 0) return { mode: "col", copy: true, row: K / 4, batchTexels: N * (K / 4), texels: batches * N * (K / 4) };
+  if (!transB && N % 4 === 0)
+    return { mode: "row", copy: true, row: N / 4, batchTexels: K * (N / 4), texels: batches * K * (N / 4) };
+  if (transB && K % 4 === 0)
+    return { mode: "col", copy: true, row: K / 4, batchTexels: N * (K / 4), texels: batches * N * (K / 4) };
   return { mode: "row", copy: false, row: N4, batchTexels: K * N4, texels: batches * K * N4 };
 }
 
@@ -349,14 +393,26 @@ function runTexture(
   const v = { aMode: pa.mode, bMode: pb.mode, rows, sg, epilogue };
   device.run({
     name: "matmul",
-    tag: () => `matmul ${p.batch > 1 ? `${p.batch}×` : ""}${p.M}×${p.N}×${p.K} ${pa.mode[0]}${pb.mode[0]}${pa.copy ? "" : " packA"}${pb.copy ? "" : " packB"}`,
+    tag: () =>
+      `matmul ${p.batch > 1 ? `${p.batch}×` : ""}${p.M}×${p.N}×${p.K} ${pa.mode[0]}${pb.mode[0]}${pa.copy ? "" : " packA"}${pb.copy ? "" : " packB"}`,
     key: textureMatmulKey(v),
     code: () => textureMatmulWGSL(v),
     buffers: epiBuffers,
     views: [texA.view, texB.view],
     uniforms: {
       fields: TEXTURE_MATMUL_FIELDS,
-      values: [p.M, p.N, p.K, Math.ceil(p.K / 4), pa.row, na > 1 ? pa.batchTexels : 0, pb.row, nb > 1 ? pb.batchTexels : 0, p.M * p.N, alpha],
+      values: [
+        p.M,
+        p.N,
+        p.K,
+        Math.ceil(p.K / 4),
+        pa.row,
+        na > 1 ? pa.batchTexels : 0,
+        pb.row,
+        nb > 1 ? pb.batchTexels : 0,
+        p.M * p.N,
+        alpha,
+      ],
     },
     workgroups: [Math.ceil(Math.ceil(p.N / 4) / sg), Math.ceil(p.M / rows), p.batch],
   });
@@ -401,7 +457,9 @@ export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
             // B was shared across A's folded batch: one GEMM over the flattened rows.
             const a2 = a.view([a.numel / a.shape[a.rank - 1]!, a.shape[a.rank - 1]!]);
             const g2 = gz.view([gz.numel / gz.shape[gz.rank - 1]!, gz.shape[gz.rank - 1]!]);
-            db = transB ? matmulKernel(g2, a2, { transA: true, alpha }) : matmulKernel(a2, g2, { transA: true, alpha });
+            db = transB
+              ? matmulKernel(g2, a2, { transA: true, alpha })
+              : matmulKernel(a2, g2, { transA: true, alpha });
             a2.dispose();
             g2.dispose();
           } else {

@@ -6,49 +6,27 @@
 import { needsGrad, record } from "../autograd.js";
 import { DTypeError, ShapeError, fmtShape } from "../errors.js";
 import { sameDevice, zeros } from "../io.js";
-import { declareBindings, grid1D, main1D, type UniformType, wgslType } from "../kernels/wgsl.js";
+import { sliceGradKernel, stridedCopyKernel, stridedWriteKernel } from "../kernels/strided-copy.js";
+import { type UniformType, declareBindings, grid1D, main1D, wgslType } from "../kernels/wgsl.js";
 import { MAX_RANK, normAxis, numelOf, stridesOf } from "../shape.js";
 import { Tensor } from "../tensor.js";
 
-function stridedFields(shape: readonly number[], strides: readonly number[], base: number) {
-  const fields: Array<[string, UniformType]> = [["n", "u32"], ["base", "u32"]];
-  const values: number[] = [numelOf(shape), base];
-  shape.forEach((d, i) => {
-    fields.push([`d${i}`, "u32"], [`s${i}`, "u32"]);
-    values.push(d, strides[i]!);
-  });
-  return { fields, values };
-}
-
-function offsetCode(rank: number): string {
-  let c = "var off = P.base; var rem = idx;\n";
-  for (let d = rank - 1; d >= 0; d--) c += `  { let c = rem % P.d${d}; rem = rem / P.d${d}; off += c * P.s${d}; }\n`;
-  return c;
-}
-
 /** out[i] = src[base + Σ coord_d(i)·strides_d], coords of i in `shape`. */
-function stridedCopy(op: string, src: Tensor, shape: readonly number[], strides: readonly number[], base: number): Tensor {
+function stridedCopy(
+  op: string,
+  src: Tensor,
+  shape: readonly number[],
+  strides: readonly number[],
+  base: number,
+): Tensor {
   if (shape.length > MAX_RANK) throw new ShapeError(`${op}: rank ${shape.length} exceeds ${MAX_RANK}.`);
   const out = new Tensor(src.device, shape, src.dtype);
   if (out.numel === 0) return out;
-  const { fields, values } = stridedFields(shape, strides, base);
-  const ty = src.dtype === "bf16" || src.dtype === "f16" ? "u32" : wgslType(src.dtype);
   if (src.dtype === "bf16" || src.dtype === "f16") {
     throw new DTypeError(`${op}: 16-bit tensors (${src.describe()}) are moved in f32: cast(t, 'f32') first.`);
   }
-  src.device.run({
-    name: op,
-    key: `strided_copy|${ty}|${shape.length}`,
-    code: () => `${declareBindings([{ name: "src", type: ty, access: "read" }, { name: "out", type: ty, access: "read_write" }], fields)}
-${main1D()}
-  if (idx >= P.n) { return; }
-  ${offsetCode(shape.length)}
-  out[idx] = src[off];
-}`,
-    buffers: [src.buffer, out.buffer],
-    uniforms: { fields, values },
-    workgroups: grid1D(out.numel),
-  });
+  // Merged dims, constant sizes, vec4 runs: see kernels/strided-copy.ts.
+  stridedCopyKernel(src.device, op, src.buffer, out.buffer, wgslType(src.dtype), shape, strides, base);
   return out;
 }
 
@@ -58,21 +36,7 @@ function stridedWrite(op: string, src: Tensor, dst: Tensor, strides: readonly nu
   if (src.dtype === "bf16" || src.dtype === "f16") {
     throw new DTypeError(`${op}: 16-bit tensors are moved in f32: cast(t, 'f32') first.`);
   }
-  const { fields, values } = stridedFields(src.shape, strides, base);
-  const ty = wgslType(src.dtype);
-  src.device.run({
-    name: op,
-    key: `strided_write|${ty}|${src.rank}`,
-    code: () => `${declareBindings([{ name: "src", type: ty, access: "read" }, { name: "dst", type: ty, access: "read_write" }], fields)}
-${main1D()}
-  if (idx >= P.n) { return; }
-  ${offsetCode(src.rank)}
-  dst[off] = src[idx];
-}`,
-    buffers: [src.buffer, dst.buffer],
-    uniforms: { fields, values },
-    workgroups: grid1D(src.numel),
-  });
+  stridedWriteKernel(src.device, op, src.buffer, dst.buffer, wgslType(src.dtype), src.shape, strides, base);
 }
 
 /** Same data, new shape (no copy). One dimension may be -1. */
@@ -81,7 +45,9 @@ export function reshape(x: Tensor, shape: readonly number[]): Tensor {
   const neg = s.indexOf(-1);
   if (neg >= 0) s[neg] = x.numel / Math.max(1, numelOf(s.filter((_, i) => i !== neg)));
   if (numelOf(s) !== x.numel || s.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw new ShapeError(`reshape: cannot view ${fmtShape(x.shape)} (${x.numel} elements) as ${fmtShape(shape)}.`);
+    throw new ShapeError(
+      `reshape: cannot view ${fmtShape(x.shape)} (${x.numel} elements) as ${fmtShape(shape)}.`,
+    );
   }
   const y = x.view(s);
   if (needsGrad(x)) record(y, { name: "reshape", inputs: [x], backward: (g) => [g.view(x.shape)] });
@@ -93,10 +59,18 @@ export function permute(x: Tensor, perm: readonly number[]): Tensor {
   sameDevice("permute", x);
   const p = perm.map((a) => normAxis("permute", a, x.rank));
   if (p.length !== x.rank || new Set(p).size !== p.length) {
-    throw new ShapeError(`permute: ${JSON.stringify(perm)} is not a permutation of the ${x.rank} axes of ${fmtShape(x.shape)}.`);
+    throw new ShapeError(
+      `permute: ${JSON.stringify(perm)} is not a permutation of the ${x.rank} axes of ${fmtShape(x.shape)}.`,
+    );
   }
   const st = stridesOf(x.shape);
-  const y = stridedCopy("permute", x, p.map((a) => x.shape[a]!), p.map((a) => st[a]!), 0);
+  const y = stridedCopy(
+    "permute",
+    x,
+    p.map((a) => x.shape[a]!),
+    p.map((a) => st[a]!),
+    0,
+  );
   if (needsGrad(x)) {
     const inv = new Array<number>(p.length);
     p.forEach((a, i) => {
@@ -122,7 +96,9 @@ export function slice(x: Tensor, axis: number, start: number, size: number): Ten
   const ax = normAxis("slice", axis, x.rank);
   const dim = x.shape[ax]!;
   if (!Number.isInteger(start) || !Number.isInteger(size) || start < 0 || size < 0 || start + size > dim) {
-    throw new ShapeError(`slice: [${start}, ${start + size}) is outside axis ${ax} of ${fmtShape(x.shape)} (size ${dim}).`);
+    throw new ShapeError(
+      `slice: [${start}, ${start + size}) is outside axis ${ax} of ${fmtShape(x.shape)} (size ${dim}).`,
+    );
   }
   const st = stridesOf(x.shape);
   const shape = x.shape.map((d, i) => (i === ax ? size : d));
@@ -132,6 +108,14 @@ export function slice(x: Tensor, axis: number, start: number, size: number): Ten
       name: "slice",
       inputs: [x],
       backward: (g) => {
+        if (g.dtype === "f32" || g.dtype === "i32" || g.dtype === "u32") {
+          // One pass writing zeros outside the window, instead of a zero fill plus a scatter.
+          const dx = new Tensor(x.device, x.shape, g.dtype);
+          const outer = numelOf(x.shape.slice(0, ax));
+          const inner = numelOf(x.shape.slice(ax + 1));
+          sliceGradKernel(x.device, g.buffer, dx.buffer, wgslType(g.dtype), outer, dim, inner, start, size);
+          return [dx];
+        }
         const dx = zeros(x.device, x.shape, { dtype: g.dtype });
         stridedWrite("slice_backward", g, dx, st, start * st[ax]!);
         return [dx];
@@ -148,7 +132,11 @@ export function concat(xs: Tensor[], axis: number): Tensor {
   const first = xs[0]!;
   const ax = normAxis("concat", axis, first.rank);
   for (const t of xs) {
-    if (t.rank !== first.rank || t.dtype !== first.dtype || t.shape.some((d, i) => i !== ax && d !== first.shape[i])) {
+    if (
+      t.rank !== first.rank ||
+      t.dtype !== first.dtype ||
+      t.shape.some((d, i) => i !== ax && d !== first.shape[i])
+    ) {
       throw new ShapeError(
         `concat: ${xs.map((u) => `${fmtShape(u.shape)} ${u.dtype}`).join(", ")} differ outside axis ${ax} (or in dtype).`,
       );
@@ -187,12 +175,24 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
   const shape = x.shape.map((d, i) => (i === ax ? index.numel : d));
   const out = new Tensor(device, shape, x.dtype);
   const inner = numelOf(x.shape.slice(ax + 1));
-  const fields: Array<[string, UniformType]> = [["n", "u32"], ["inner", "u32"], ["k", "u32"], ["dim", "u32"]];
+  const fields: Array<[string, UniformType]> = [
+    ["n", "u32"],
+    ["inner", "u32"],
+    ["k", "u32"],
+    ["dim", "u32"],
+  ];
   const ty = wgslType(x.dtype);
   device.run({
     name: "index_select",
     key: `index_select|${ty}`,
-    code: () => `${declareBindings([{ name: "x", type: ty, access: "read" }, { name: "ix", type: "i32", access: "read" }, { name: "out", type: ty, access: "read_write" }], fields)}
+    code: () => `${declareBindings(
+      [
+        { name: "x", type: ty, access: "read" },
+        { name: "ix", type: "i32", access: "read" },
+        { name: "out", type: ty, access: "read_write" },
+      ],
+      fields,
+    )}
 ${main1D()}
   if (idx >= P.n) { return; }
   let i = idx % P.inner; let j = (idx / P.inner) % P.k; let o = idx / (P.inner * P.k);
@@ -212,7 +212,14 @@ ${main1D()}
         device.run({
           name: "index_select_backward",
           key: "index_select_backward",
-          code: () => `${declareBindings([{ name: "g", type: "f32", access: "read" }, { name: "ix", type: "i32", access: "read" }, { name: "dx", type: "f32", access: "read_write" }], fields)}
+          code: () => `${declareBindings(
+            [
+              { name: "g", type: "f32", access: "read" },
+              { name: "ix", type: "i32", access: "read" },
+              { name: "dx", type: "f32", access: "read_write" },
+            ],
+            fields,
+          )}
 ${main1D()}
   if (idx >= P.n) { return; }
   // Deterministic scatter-add: each dx element gathers every output position that selected it.

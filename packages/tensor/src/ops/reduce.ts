@@ -6,7 +6,7 @@
 import { needsGrad, record } from "../autograd.js";
 import { ShapeError, fmtShape } from "../errors.js";
 import { requireFloat, sameDevice } from "../io.js";
-import { declareBindings, grid1D, main1D, type UniformType, wgslType } from "../kernels/wgsl.js";
+import { type UniformType, declareBindings, grid1D, main1D, wgslType } from "../kernels/wgsl.js";
 import { normAxis, stridesOf } from "../shape.js";
 import { Tensor } from "../tensor.js";
 import { elementwise } from "./elementwise.js";
@@ -16,7 +16,8 @@ export type ReduceKind = "sum" | "max";
 function normAxes(op: string, axes: number | number[] | undefined, rank: number): number[] {
   if (axes === undefined) return [...Array(rank).keys()];
   const list = (Array.isArray(axes) ? axes : [axes]).map((a) => normAxis(op, a, rank));
-  if (new Set(list).size !== list.length) throw new ShapeError(`${op}: repeated axis in ${JSON.stringify(axes)}.`);
+  if (new Set(list).size !== list.length)
+    throw new ShapeError(`${op}: repeated axis in ${JSON.stringify(axes)}.`);
   return list.sort((a, b) => a - b);
 }
 
@@ -41,7 +42,11 @@ function reduceKernel(op: string, x: Tensor, axes: number[], kind: ReduceKind, s
   const out = new Tensor(device, outShape, x.dtype);
   const strides = stridesOf(x.shape);
   const kept = [...Array(rank).keys()].filter((i) => !axes.includes(i));
-  const fields: Array<[string, UniformType]> = [["n", "u32"], ["m", "u32"], ["scale", "f32"]];
+  const fields: Array<[string, UniformType]> = [
+    ["n", "u32"],
+    ["m", "u32"],
+    ["scale", "f32"],
+  ];
   const values: number[] = [out.numel, axes.reduce((a, i) => a * x.shape[i]!, 1), scale];
   kept.forEach((d, k) => {
     fields.push([`ko${k}`, "u32"], [`ks${k}`, "u32"]);
@@ -57,13 +62,21 @@ function reduceKernel(op: string, x: Tensor, axes: number[], kind: ReduceKind, s
     key: `reduce|${kind}|${x.dtype}|${kept.length}|${axes.length}`,
     code: () => {
       let base = "var base = 0u; var rem = idx;\n";
-      for (let k = kept.length - 1; k >= 0; k--) base += `  { let c = rem % P.ko${k}; rem = rem / P.ko${k}; base += c * P.ks${k}; }\n`;
+      for (let k = kept.length - 1; k >= 0; k--)
+        base += `  { let c = rem % P.ko${k}; rem = rem / P.ko${k}; base += c * P.ks${k}; }\n`;
       let inner = "var off = base; var r = j;\n";
-      for (let k = axes.length - 1; k >= 0; k--) inner += `    { let c = r % P.ro${k}; r = r / P.ro${k}; off += c * P.rs${k}; }\n`;
+      for (let k = axes.length - 1; k >= 0; k--)
+        inner += `    { let c = r % P.ro${k}; r = r / P.ro${k}; off += c * P.rs${k}; }\n`;
       const init = kind === "sum" ? "0.0" : "-3.402823e38";
       const acc = kind === "sum" ? "acc = acc + v;" : "acc = max(acc, v);";
       return `${x.dtype === "f16" ? "enable f16;" : ""}
-${declareBindings([{ name: "x", type: ty, access: "read" }, { name: "out", type: ty, access: "read_write" }], fields)}
+${declareBindings(
+  [
+    { name: "x", type: ty, access: "read" },
+    { name: "out", type: ty, access: "read_write" },
+  ],
+  fields,
+)}
 ${main1D()}
   if (idx >= P.n) { return; }
   ${base}
@@ -90,10 +103,21 @@ const ROW_CHUNK = 64;
  * ROW_CHUNK rows of one column group (vec4 when cols % 4 == 0); a second pass combines the chunks, so
  * even a 128-column bias gradient over 1000+ rows spreads over many invocations.
  */
-function reduceRows(op: string, x: Tensor, outShape: number[], rows: number, cols: number, kind: ReduceKind, scale: number): Tensor {
+function reduceRows(
+  op: string,
+  x: Tensor,
+  outShape: number[],
+  rows: number,
+  cols: number,
+  kind: ReduceKind,
+  scale: number,
+): Tensor {
   const device = x.device;
   const out = new Tensor(device, outShape, x.dtype);
-  const chunks = Math.ceil(rows / ROW_CHUNK);
+  // Chunks of ≥ ROW_CHUNK rows, and at most ~4096 of them so the combining pass stays short (a full
+  // reduction of a large tensor is one column of many rows).
+  const chunkRows = Math.max(ROW_CHUNK, Math.ceil(rows / 4096));
+  const chunks = Math.ceil(rows / chunkRows);
   const vec = cols % 4 === 0;
   const w = vec ? 4 : 1;
   const groups = cols / w;
@@ -103,21 +127,33 @@ function reduceRows(op: string, x: Tensor, outShape: number[], rows: number, col
   const init = kind === "sum" ? `${acc}(0.0)` : `${acc}(-3.402823e38)`;
   const combine = (a: string, b: string) => (kind === "sum" ? `${a} + ${b}` : `max(${a}, ${b})`);
   const f16 = x.dtype === "f16" ? "enable f16;" : "";
-  const fields = [["rows", "u32"], ["groups", "u32"], ["chunks", "u32"], ["scale", "f32"]] as const;
-  const values = [rows, groups, chunks, scale];
+  const fields = [
+    ["rows", "u32"],
+    ["groups", "u32"],
+    ["chunks", "u32"],
+    ["chunkRows", "u32"],
+    ["scale", "f32"],
+  ] as const;
+  const values = [rows, groups, chunks, chunkRows, scale];
   const partial = chunks > 1 ? new Tensor(device, [chunks, cols], "f32") : null;
   const pel = vec ? "vec4f" : "f32";
   device.run({
     name: op,
     key: `reduce_rows|${kind}|${x.dtype}|${vec}|${partial ? "partial" : "final"}`,
     code: () => `${f16}
-${declareBindings([{ name: "x", type: el, access: "read" }, { name: "out", type: partial ? pel : el, access: "read_write" }], fields)}
+${declareBindings(
+  [
+    { name: "x", type: el, access: "read" },
+    { name: "out", type: partial ? pel : el, access: "read_write" },
+  ],
+  fields,
+)}
 ${main1D(64)}
   if (idx >= P.groups * P.chunks) { return; }
   let g = idx % P.groups;
   let chunk = idx / P.groups;
-  let r0 = chunk * ${ROW_CHUNK}u;
-  let r1 = min(r0 + ${ROW_CHUNK}u, P.rows);
+  let r0 = chunk * P.chunkRows;
+  let r1 = min(r0 + P.chunkRows, P.rows);
   var a = ${init};
   for (var r = r0; r < r1; r++) { a = ${combine("a", `${acc}(x[r * P.groups + g])`)}; }
   ${partial ? "out[idx] = a;" : `out[g] = ${el}(a * P.scale);`}
@@ -131,11 +167,17 @@ ${main1D(64)}
       name: op,
       key: `reduce_rows_final|${kind}|${x.dtype}|${vec}`,
       code: () => `${f16}
-${declareBindings([{ name: "x", type: pel, access: "read" }, { name: "out", type: el, access: "read_write" }], fields)}
+${declareBindings(
+  [
+    { name: "x", type: pel, access: "read" },
+    { name: "out", type: el, access: "read_write" },
+  ],
+  fields,
+)}
 ${main1D(64)}
   if (idx >= P.groups) { return; }
   var a = ${init};
-  for (var c = 0u; c < P.chunks; c++) { a = ${combine("a", `x[c * P.groups + idx]`)}; }
+  for (var c = 0u; c < P.chunks; c++) { a = ${combine("a", "x[c * P.groups + idx]")}; }
   out[idx] = ${el}(a * P.scale);
 }`,
       buffers: [partial.buffer, out.buffer],
@@ -148,14 +190,26 @@ ${main1D(64)}
 }
 
 /** out[r] = scale · reduce_c x[r, c] for x viewed as [rows, cols]: one invocation per row, vec4 loads. */
-function reduceCols(op: string, x: Tensor, outShape: number[], rows: number, cols: number, kind: ReduceKind, scale: number): Tensor {
+function reduceCols(
+  op: string,
+  x: Tensor,
+  outShape: number[],
+  rows: number,
+  cols: number,
+  kind: ReduceKind,
+  scale: number,
+): Tensor {
   const device = x.device;
   const out = new Tensor(device, outShape, x.dtype);
   const vec = cols % 4 === 0;
   const ty = wgslType(x.dtype);
   const init = kind === "sum" ? "0.0" : "-3.402823e38";
   const f16 = x.dtype === "f16" ? "enable f16;" : "";
-  const fields = [["rows", "u32"], ["cols", "u32"], ["scale", "f32"]] as const;
+  const fields = [
+    ["rows", "u32"],
+    ["cols", "u32"],
+    ["scale", "f32"],
+  ] as const;
   const body = vec
     ? kind === "sum"
       ? "var a4 = vec4f(0.0); for (var c = 0u; c < P.cols / 4u; c++) { a4 += vec4f(x[base / 4u + c]); } a = a4.x + a4.y + a4.z + a4.w;"
@@ -167,7 +221,13 @@ function reduceCols(op: string, x: Tensor, outShape: number[], rows: number, col
     name: op,
     key: `reduce_cols|${kind}|${x.dtype}|${vec}`,
     code: () => `${f16}
-${declareBindings([{ name: "x", type: vec ? `vec4<${ty}>` : ty, access: "read" }, { name: "out", type: ty, access: "read_write" }], fields)}
+${declareBindings(
+  [
+    { name: "x", type: vec ? `vec4<${ty}>` : ty, access: "read" },
+    { name: "out", type: ty, access: "read_write" },
+  ],
+  fields,
+)}
 ${main1D(64)}
   if (idx >= P.rows) { return; }
   let base = idx * P.cols;
@@ -194,7 +254,8 @@ function finish(t: Tensor, x: Tensor, axes: number[], keepdim: boolean): Tensor 
 export function sum(x: Tensor, axes?: number | number[], keepdim = false): Tensor {
   const ax = normAxes("sum", axes, x.rank);
   const r = finish(reduceKernel("sum", x, ax, "sum", 1), x, ax, keepdim);
-  if (needsGrad(x)) record(r, { name: "sum", inputs: [x], backward: (g) => [broadcastTo(g, x.shape, ax, 1)] });
+  if (needsGrad(x))
+    record(r, { name: "sum", inputs: [x], backward: (g) => [broadcastTo(g, x.shape, ax, 1)] });
   return r;
 }
 
@@ -203,7 +264,8 @@ export function mean(x: Tensor, axes?: number | number[], keepdim = false): Tens
   const ax = normAxes("mean", axes, x.rank);
   const m = ax.reduce((a, i) => a * x.shape[i]!, 1);
   const r = finish(reduceKernel("mean", x, ax, "sum", 1 / m), x, ax, keepdim);
-  if (needsGrad(x)) record(r, { name: "mean", inputs: [x], backward: (g) => [broadcastTo(g, x.shape, ax, 1 / m)] });
+  if (needsGrad(x))
+    record(r, { name: "mean", inputs: [x], backward: (g) => [broadcastTo(g, x.shape, ax, 1 / m)] });
   return r;
 }
 
@@ -240,7 +302,8 @@ function broadcastTo(g: Tensor, shape: readonly number[], axes: number[], scale:
 /** Sums `g` down to `shape` (undoing broadcasting): leading extra dims and dims where shape has 1. */
 export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
   const lead = g.rank - shape.length;
-  if (lead < 0) throw new ShapeError(`sumTo: cannot reduce ${fmtShape(g.shape)} to the larger ${fmtShape(shape)}.`);
+  if (lead < 0)
+    throw new ShapeError(`sumTo: cannot reduce ${fmtShape(g.shape)} to the larger ${fmtShape(shape)}.`);
   const axes: number[] = [];
   for (let i = 0; i < g.rank; i++) {
     if (i < lead || (shape[i - lead] === 1 && g.shape[i] !== 1)) axes.push(i);

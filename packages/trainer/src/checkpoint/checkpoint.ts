@@ -97,7 +97,12 @@ export function listStepCheckpoints(dir: string): string[] {
 /** Deletes all but the newest `keep` step checkpoints. */
 export function pruneCheckpoints(dir: string, keep: number): void {
   const all = listStepCheckpoints(dir);
-  for (const f of all.slice(0, Math.max(0, all.length - keep))) rmSync(f, { force: true });
+  for (const f of all.slice(0, Math.max(0, all.length - keep))) {
+    rmSync(f, { force: true });
+    // Optimizer shards of other data-parallel ranks written beside it.
+    const stem = f.replace(/\.safetensors$/, "");
+    for (const g of readdirSync(dir)) if (join(dir, g).startsWith(`${stem}.rank-`)) rmSync(join(dir, g), { force: true });
+  }
 }
 
 /** Newest step checkpoint in `dir` (for resume_if_exists). */

@@ -60,7 +60,8 @@ export const schedSchema = z.discriminatedUnion("name", [
 
 export const optimSchema = z
   .object({
-    name: z.enum(["adamw", "adam", "fused_adam", "sgd"]).default("adamw"),
+    /** distributed_fused_adam: AdamW with its state sharded across data-parallel ranks (ZeRO-1). */
+    name: z.enum(["adamw", "adam", "fused_adam", "distributed_fused_adam", "sgd"]).default("adamw"),
     lr: z.number().positive(),
     betas: z.tuple([z.number().min(0).max(1), z.number().min(0).max(1)]).default([0.9, 0.999]),
     eps: z.number().positive().default(1e-8),
