@@ -11,12 +11,22 @@ import { gpuSuite } from "./suites/gpu.js";
 
 async function main(): Promise<void> {
   const [out = "gpu-results.json", ...kv] = process.argv.slice(2);
-  const options = Object.fromEntries(kv.map((s) => [s.slice(0, s.indexOf("=")), s.slice(s.indexOf("=") + 1)]));
+  const options = Object.fromEntries(
+    kv.map((s) => [s.slice(0, s.indexOf("=")), s.slice(s.indexOf("=") + 1)]),
+  );
   const meta: Record<string, unknown> = {};
   const log = (m: string) => console.error(`[gpu] ${m}`);
   const t0 = performance.now();
   const cases = await gpuSuite({ quick: false, workDir: dirname(out), log, options, meta });
-  const report = { date: new Date().toISOString(), versions: { node: process.versions.node }, suites: ["gpu"], options, meta, seconds: (performance.now() - t0) / 1000, cases };
+  const report = {
+    date: new Date().toISOString(),
+    versions: { node: process.versions.node },
+    suites: ["gpu"],
+    options,
+    meta,
+    seconds: (performance.now() - t0) / 1000,
+    cases,
+  };
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify(report, null, 2));
   console.log(renderTable(cases));

@@ -1,4 +1,4 @@
-import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
 import { decodeImage, decodeImageBox, encodedImageSize } from "./decode.js";
 import { toBfloat16 } from "./dtype.js";
 import { DataError, DecodeError, LabelRangeError, ShapeMismatchError, TransformError } from "./errors.js";
@@ -7,8 +7,8 @@ import { Rng, Stream } from "./rng.js";
 import { readMemorySample } from "./sources/memory.js";
 import { readSyntheticSample } from "./sources/synthetic.js";
 import type { SourceSpec } from "./sources/types.js";
-import { type MixInfo, type MixupOptions, mixBatch, softTargets } from "./transforms/mixup.js";
 import { randomResizedCropParams } from "./transforms/geometry.js";
+import { type MixInfo, type MixupOptions, mixBatch, softTargets } from "./transforms/mixup.js";
 import { type CompiledPipeline, compilePipeline, tensorLuts, writeChw } from "./transforms/pipeline.js";
 import { resizeBilinear, resizeBilinearToTensor } from "./transforms/resample.js";
 import type { TransformSpec } from "./transforms/spec.js";
@@ -89,9 +89,15 @@ interface ReadSample {
   cropped: boolean;
 }
 
-async function readFileBytes(path: string): Promise<Uint8Array> {
+/**
+ * Reads an image file synchronously. For files of tens of kilobytes in the page cache that costs ~0.01 ms of
+ * this thread; the promise-based readFile costs ~0.07 ms of CPU (open, stat, read, close as separate thread-pool
+ * round trips), and CPU, not waiting, is what limits the loader. Decodes already in flight keep running on
+ * libuv's threads meanwhile.
+ */
+function readFileBytes(path: string): Uint8Array {
   try {
-    return await readFile(path);
+    return readFileSync(path);
   } catch (e) {
     throw new DecodeError(path, e instanceof Error ? e.message : String(e));
   }
@@ -103,22 +109,17 @@ async function readFileBytes(path: string): Promise<Uint8Array> {
  * box is decoded. The rest of the pipeline continues with the same generator.
  */
 async function readCropped(
-  bytes: Uint8Array | Promise<Uint8Array>,
+  data: Uint8Array,
   path: string,
   crop: NonNullable<CompiledPipeline["cropOnDecode"]>,
   rng: Rng,
 ): Promise<Image> {
-  const data = await bytes;
   const { width, height } = await encodedImageSize(data, path);
   const box = randomResizedCropParams(rng, height, width, crop.scale, crop.ratio);
   return decodeImageBox(data, path, box);
 }
 
-async function readSample(
-  ctx: BatchContext,
-  task: BatchTask,
-  k: number,
-): Promise<ReadSample> {
+async function readSample(ctx: BatchContext, task: BatchTask, k: number): Promise<ReadSample> {
   const cfg = ctx.config;
   const src = cfg.source;
   const index = task.indices[k]!;
@@ -137,7 +138,13 @@ async function readSample(
       const path = task.paths![k]!;
       const label = task.labels![k]!;
       if (crop) {
-        return { image: await readCropped(readFileBytes(path), path, crop, rng), label, path, rng, cropped: true };
+        return {
+          image: await readCropped(readFileBytes(path), path, crop, rng),
+          label,
+          path,
+          rng,
+          cropped: true,
+        };
       }
       return { image: await decodeImage(path, path), label, path, rng, cropped: false };
     }

@@ -55,26 +55,37 @@ function peerScript(): string | null {
   return null;
 }
 
+/**
+ * Images/s per timed epoch, and CPU milliseconds per image over those epochs. process.cpuUsage() counts every
+ * thread of this process (main, workers, libuv's and libvips' threads), so on a shared machine the CPU figure
+ * is the loader's own cost where images/s also reflects what other processes took.
+ */
 async function measureOurs(
   ds: Awaited<ReturnType<typeof imageFolder>>,
   numWorkers: number,
   warmup: number,
   epochs: number,
-): Promise<number[]> {
+): Promise<{ rates: number[]; cpuMs: number[] }> {
   const transforms = [T.randomResizedCrop(224), T.randomHorizontalFlip(), T.normalize()];
   const loader = new DataLoader(ds, { batchSize: BATCH_SIZE, shuffle: true, numWorkers, transforms });
   const rates: number[] = [];
+  const cpuMs: number[] = [];
   try {
     for (let epoch = 0; epoch < warmup + epochs; epoch++) {
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       let n = 0;
       for await (const batch of loader) n += batch.shape[0];
-      if (epoch >= warmup) rates.push(n / ((performance.now() - t0) / 1000));
+      if (epoch >= warmup) {
+        const c = process.cpuUsage(c0);
+        rates.push(n / ((performance.now() - t0) / 1000));
+        cpuMs.push((c.user + c.system) / 1000 / n);
+      }
     }
   } finally {
     await loader.close();
   }
-  return rates;
+  return { rates, cpuMs };
 }
 
 async function measurePeer(
@@ -125,14 +136,17 @@ export async function dataSuite(ctx: BenchContext): Promise<BenchCase[]> {
   else ctx.log(`data: torchvision peer runs with ${python}`);
 
   const ours = new Map<number, number[]>(WORKER_COUNTS.map((w) => [w, []]));
+  const oursCpu = new Map<number, number[]>(WORKER_COUNTS.map((w) => [w, []]));
   const peer = new Map<number, number[]>(WORKER_COUNTS.map((w) => [w, []]));
   let peerName = "";
   for (let round = 0; round < rounds; round++) {
     for (const w of WORKER_COUNTS) {
-      const r = await measureOurs(ds, w, warmup, epochsPerRound);
+      const { rates: r, cpuMs } = await measureOurs(ds, w, warmup, epochsPerRound);
       ours.get(w)!.push(...r);
+      oursCpu.get(w)!.push(...cpuMs);
       ctx.log(
-        `data: round ${round} @vit/data ${w} worker(s): ${r.map((x) => x.toFixed(0)).join(", ")} images/s`,
+        `data: round ${round} @vit/data ${w} worker(s): ${r.map((x) => x.toFixed(0)).join(", ")} images/s ` +
+          `(CPU ${cpuMs.map((x) => x.toFixed(2)).join(", ")} ms/image)`,
       );
       if (python && script && !peerNote) {
         const p = await measurePeer(python, script, root, w, warmup, epochsPerRound);
@@ -165,6 +179,7 @@ export async function dataSuite(ctx: BenchContext): Promise<BenchCase[]> {
         images,
         batchSize: BATCH_SIZE,
         imageSides: "224-500",
+        cpuMsPerImage: Number(stats(oursCpu.get(numWorkers)!).median.toFixed(3)),
         ...(peerNote ? { peer: peerNote } : {}),
       },
     };

@@ -37,6 +37,7 @@ function hpass(k: number): FuncDef {
       ...v.i32x4Add,
     );
   }
+  // biome-ignore format: one line per WebAssembly statement, indented like the blocks it sits in
   const body: Code = [
     ...get(dst), ...set(o),
     ...i32(0), ...set(y),
@@ -64,7 +65,7 @@ function hpass(k: number): FuncDef {
       ...get(y), ...i32(1), ...op.i32Add, ...set(y),
       ...op.br(0),
     ...op.end, ...op.end,
-  ]; // prettier-ignore
+  ];
   return { name: `hpass${k}`, params: 7, locals: [I32, I32, I32, I32, I32, I32, V128], body };
 }
 
@@ -77,9 +78,11 @@ function vpass(): FuncDef {
   const [src, rowLen, starts, counts, weights, wstride, outH, dst] = [0, 1, 2, 3, 4, 5, 6, 7];
   const [yy, base, n, x, i, wp, q, o, wrow] = [8, 9, 10, 11, 12, 13, 14, 15, 16];
   const [a0, a1, a2, a3, w, t] = [17, 18, 19, 20, 21, 22];
+  // biome-ignore format: one WebAssembly statement
   const accumulate = (a: number, half: Code): Code => [
     ...half, ...get(w), ...v.i32x4Mul, ...get(a), ...v.i32x4Add, ...set(a),
-  ]; // prettier-ignore
+  ];
+  // biome-ignore format: one line per WebAssembly statement, indented like the blocks it sits in
   const body: Code = [
     ...i32(0), ...set(yy), ...get(dst), ...set(o), ...get(weights), ...set(wrow),
     ...op.block, ...op.loop,
@@ -126,7 +129,7 @@ function vpass(): FuncDef {
       ...get(yy), ...i32(1), ...op.i32Add, ...set(yy),
       ...op.br(0),
     ...op.end, ...op.end,
-  ]; // prettier-ignore
+  ];
   return {
     name: "vpass",
     params: 8,
@@ -142,11 +145,13 @@ function vpass(): FuncDef {
 function tochw3(): FuncDef {
   const [src, w, h, mirror, luts, dst] = [0, 1, 2, 3, 4, 5];
   const [y, x, p, step, plane4] = [6, 7, 8, 9, 10];
+  // biome-ignore format: one WebAssembly statement
   const channel = (c: number, dstAddr: Code): Code => [
     ...dstAddr,
     ...get(luts), ...get(src), ...op.i32Load8u(c), ...i32(2), ...op.i32Shl, ...op.i32Add, ...op.f32Load(1024 * c),
     ...op.f32Store(0),
-  ]; // prettier-ignore
+  ];
+  // biome-ignore format: one line per WebAssembly statement, indented like the blocks it sits in
   const body: Code = [
     ...get(w), ...get(h), ...op.i32Mul, ...i32(2), ...op.i32Shl, ...set(plane4),
     // step = 4 − 8·mirror bytes: forwards, or backwards from the row's last pixel.
@@ -171,7 +176,7 @@ function tochw3(): FuncDef {
       ...get(y), ...i32(1), ...op.i32Add, ...set(y),
       ...op.br(0),
     ...op.end, ...op.end,
-  ]; // prettier-ignore
+  ];
   return { name: "tochw3", params: 6, locals: [I32, I32, I32, I32, I32], body };
 }
 
@@ -201,12 +206,19 @@ export interface SimdKernels {
 }
 
 let kernels: SimdKernels | null | undefined;
+let enabled = true;
+
+/** Switches the kernels off (or back on) in this thread; tests use it to compare with the JavaScript path. */
+export function setSimdEnabled(on: boolean): void {
+  enabled = on;
+}
 
 /**
  * The kernels, compiled once per thread on first use; null where WebAssembly SIMD is unavailable or
  * VIT_DATA_SIMD=0 (which exists to compare both paths).
  */
 export function simdKernels(): SimdKernels | null {
+  if (!enabled) return null;
   if (kernels !== undefined) return kernels;
   kernels = null;
   if (!wasmApi || process.env.VIT_DATA_SIMD === "0") return null;

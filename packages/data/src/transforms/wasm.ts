@@ -7,8 +7,9 @@
 export type Code = number[];
 
 /** Unsigned LEB128. */
-export function uleb(n: number): Code {
+export function uleb(value: number): Code {
   const out: Code = [];
+  let n = value >>> 0;
   do {
     let b = n & 0x7f;
     n >>>= 7;
@@ -19,9 +20,9 @@ export function uleb(n: number): Code {
 }
 
 /** Signed LEB128 of a 32-bit integer. */
-export function sleb(n: number): Code {
+export function sleb(value: number): Code {
   const out: Code = [];
-  n |= 0;
+  let n = value | 0;
   for (;;) {
     const b = n & 0x7f;
     n >>= 7;
@@ -118,10 +119,7 @@ export function assemble(funcs: FuncDef[]): Uint8Array {
     ...section(5, vec([[0x00, 1]])),
     ...section(
       7,
-      vec([
-        [...name("memory"), 0x02, 0],
-        ...funcs.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]),
-      ]),
+      vec([[...name("memory"), 0x02, 0], ...funcs.map((f, i) => [...name(f.name), 0x00, ...uleb(i)])]),
     ),
     ...section(10, vec(code)),
   ];
