@@ -37,6 +37,7 @@ const TRAINER_MODEL_KEYS = new Set([
   "activations_checkpoint_method",
   "activations_checkpoint_num_layers",
   "restore_from_path",
+  "megatron_amp_O2",
   "optim",
   "data",
 ]);
@@ -70,7 +71,20 @@ export function buildModel(device: Device, cfg: TrainConfig): VisionTransformer 
           granularity: m.activations_checkpoint_granularity,
         }
       : null;
-  return new VisionTransformer(device, vitConfigOf(m), { attentionFn: attentionFnOf(m), checkpointing: ck });
+  const model = new VisionTransformer(device, vitConfigOf(m), { attentionFn: attentionFnOf(m), checkpointing: ck });
+  if (m.megatron_amp_O2) {
+    if (!isBf16(cfg)) throw new ConfigError("model.megatron_amp_O2 needs trainer.precision=bf16.");
+    // Megatron O2: the matmul weights live in bf16; the optimizer keeps an fp32 master copy of each.
+    model.replaceParameters(
+      (name, t) => t.rank === 2 && name.endsWith(".weight"),
+      (t) => T.noGrad(() => T.cast(t, "bf16")),
+    );
+  }
+  return model;
+}
+
+export function isBf16(cfg: TrainConfig): boolean {
+  return cfg.trainer.precision === "bf16" || cfg.trainer.precision === "bf16-mixed";
 }
 
 /** What the loop needs of an optimizer: the plain ones and the distributed (sharded) one. */

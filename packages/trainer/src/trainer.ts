@@ -7,9 +7,9 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { DataLoader, LoaderState } from "@vit/data";
 import type { VisionTransformer } from "@vit/model";
-import { type Device, type Tensor, add, crossEntropy, keep, mulScalar, noGrad, scope, tensor, zeros } from "@vit/tensor";
+import { type Device, type Tensor, add, autocast, crossEntropy, keep, mulScalar, noGrad, scope, tensor, zeros } from "@vit/tensor";
 import { DataParallel, type ProcessGroup } from "@vit/parallel";
-import { type TrainOptimizer, buildLoader, buildModel, buildOptimizer } from "./build.js";
+import { type TrainOptimizer, buildLoader, buildModel, buildOptimizer, isBf16 } from "./build.js";
 import {
   checkpointPath,
   latestCheckpoint,
@@ -164,6 +164,7 @@ export class Trainer {
     const accum = this.accumulation;
     const baseLr = this.cfg.model.optim.lr;
     const smoothing = this.cfg.model.label_smoothing;
+    const bf16 = isBf16(this.cfg);
     const stopAt = Math.min(maxSteps, opts.stopAtStep ?? maxSteps);
     const device = this.device;
     let running: Tensor = keep(zeros(device, [1]));
@@ -183,7 +184,8 @@ export class Trainer {
         scope(() => {
           const x = tensor(device, images, batch.shape);
           const y = batch.targets ? tensor(device, batch.targets, [B, batch.targets.length / B]) : tensor(device, batch.labels, [B]);
-          const loss = crossEntropy(this.model.forward(x), y, batch.targets ? {} : { labelSmoothing: smoothing });
+          const forward = () => crossEntropy(this.model.forward(x), y, batch.targets ? {} : { labelSmoothing: smoothing });
+          const loss = bf16 ? autocast("bf16", forward) : forward();
           (accum > 1 ? mulScalar(loss, 1 / accum) : loss).backward();
           const next = noGrad(() => add(running, loss));
           running.dispose();
@@ -276,7 +278,7 @@ export class Trainer {
   async validate(val: DataLoader, t0 = performance.now()): Promise<EvalResult> {
     // Rank 0 evaluates the whole test split; the others go on and meet it at the next collective.
     if (this.rank !== 0) return { top1: Number.NaN, top5: Number.NaN, loss: Number.NaN, images: 0 };
-    const r = await evaluate(this.model, val);
+    const r = isBf16(this.cfg) ? await autocast("bf16", () => evaluate(this.model, val)) : await evaluate(this.model, val);
     const rec = {
       kind: "val",
       step: this.step,

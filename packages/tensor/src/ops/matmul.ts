@@ -30,7 +30,9 @@ import {
 import { TILE, TILED_MATMUL_FIELDS, tiledMatmulKey, tiledMatmulWGSL } from "../kernels/matmul-tiled.js";
 import { maxOperandTexels, operandTexture, packOperand } from "../kernels/operand-textures.js";
 import { Tensor } from "../tensor.js";
+import { autocastDtype } from "../autocast.js";
 import { cast } from "./cast.js";
+import { matmulBf16 } from "./matmul-bf16.js";
 import { elementwise } from "./elementwise.js";
 import { subgroupMatrixFor } from "./matmul-subgroup.js";
 import { sumTo } from "./reduce.js";
@@ -425,61 +427,75 @@ function runTexture(
  * A: [..., M, K], B: [..., K, N] or [K, N] shared across A's batch.
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-  const bias = opts.bias;
-  const residual = opts.residual;
+  // bf16 operands (O2 weights) or bf16 autocast take the storage-precision path (matmul-bf16.ts).
+  if (a.dtype === "bf16" || b.dtype === "bf16" || (autocastDtype() === "bf16" && a.dtype === "f32")) {
+    return matmulBf16(a, b, opts);
+  }
   const activation = opts.activation ?? "none";
-  const grad = needsGrad(a, b, bias, residual);
+  const grad = needsGrad(a, b, opts.bias, opts.residual);
   const { out: c, pre } = matmulKernelWithPre(a, b, { ...opts, savePre: grad && activation !== "none" });
   if (grad) {
-    const transA = !!opts.transA;
-    const transB = !!opts.transB;
-    const alpha = opts.alpha ?? 1;
     record(c, {
       name: "matmul",
-      inputs: [a, b, bias ?? null, residual ?? null],
-      backward: (g) => {
-        // Through the activation first: gz = g ⊙ act'(pre).
-        let gz = g;
-        if (pre) {
-          gz = activationGrad(activation, g, pre);
-          pre.dispose();
-        }
-        let da: Tensor | null = null;
-        let db: Tensor | null = null;
-        if (a.requiresGrad) {
-          da = transA
-            ? matmulKernel(b, gz, { transA: transB, transB: true, alpha })
-            : matmulKernel(gz, b, { transB: !transB, alpha });
-          da = fitTo(da, a.shape);
-        }
-        if (b.requiresGrad) {
-          if (b.rank === 2 && a.rank > 2 && !transA) {
-            // B was shared across A's folded batch: one GEMM over the flattened rows.
-            const a2 = a.view([a.numel / a.shape[a.rank - 1]!, a.shape[a.rank - 1]!]);
-            const g2 = gz.view([gz.numel / gz.shape[gz.rank - 1]!, gz.shape[gz.rank - 1]!]);
-            db = transB
-              ? matmulKernel(g2, a2, { transA: true, alpha })
-              : matmulKernel(a2, g2, { transA: true, alpha });
-            a2.dispose();
-            g2.dispose();
-          } else {
-            db = transB
-              ? matmulKernel(gz, a, { transA: true, transB: transA, alpha })
-              : matmulKernel(a, gz, { transA: !transA, alpha });
-            db = fitTo(db, b.shape);
-          }
-        }
-        const dbias = bias?.requiresGrad ? sumTo(gz, bias.shape) : null;
-        if (gz !== g) gz.dispose();
-        // The residual's gradient is the incoming one unchanged (autograd copies it if it is shared).
-        const dres = residual?.requiresGrad ? g : null;
-        return [da, db, dbias, dres];
-      },
+      inputs: [a, b, opts.bias ?? null, opts.residual ?? null],
+      backward: (g) => matmulBackward(g, a, b, pre, opts, { a: a.requiresGrad, b: b.requiresGrad }),
     });
   } else if (pre) {
     pre.dispose();
   }
   return c;
+}
+
+/**
+ * Gradients of C = act(alpha·op(A)·op(B) + bias) + residual w.r.t. [A, B, bias, residual], from the
+ * operands the product was computed with (f32) and the saved pre-activation (consumed here).
+ */
+export function matmulBackward(
+  g: Tensor,
+  a: Tensor,
+  b: Tensor,
+  pre: Tensor | null,
+  opts: MatmulOptions,
+  need: { a: boolean; b: boolean },
+): Array<Tensor | null> {
+  const transA = !!opts.transA;
+  const transB = !!opts.transB;
+  const alpha = opts.alpha ?? 1;
+  const { bias, residual } = opts;
+  // Through the activation first: gz = g ⊙ act'(pre).
+  let gz = g;
+  if (pre) {
+    gz = activationGrad(opts.activation ?? "none", g, pre);
+    pre.dispose();
+  }
+  let da: Tensor | null = null;
+  let db: Tensor | null = null;
+  if (need.a) {
+    da = transA
+      ? matmulKernel(b, gz, { transA: transB, transB: true, alpha })
+      : matmulKernel(gz, b, { transB: !transB, alpha });
+    da = fitTo(da, a.shape);
+  }
+  if (need.b) {
+    if (b.rank === 2 && a.rank > 2 && !transA) {
+      // B was shared across A's folded batch: one GEMM over the flattened rows.
+      const a2 = a.view([a.numel / a.shape[a.rank - 1]!, a.shape[a.rank - 1]!]);
+      const g2 = gz.view([gz.numel / gz.shape[gz.rank - 1]!, gz.shape[gz.rank - 1]!]);
+      db = transB ? matmulKernel(g2, a2, { transA: true, alpha }) : matmulKernel(a2, g2, { transA: true, alpha });
+      a2.dispose();
+      g2.dispose();
+    } else {
+      db = transB
+        ? matmulKernel(gz, a, { transA: true, transB: transA, alpha })
+        : matmulKernel(a, gz, { transA: !transA, alpha });
+      db = fitTo(db, b.shape);
+    }
+  }
+  const dbias = bias?.requiresGrad ? sumTo(gz, bias.shape) : null;
+  if (gz !== g) gz.dispose();
+  // The residual's gradient is the incoming one unchanged (autograd copies it if it is shared).
+  const dres = residual?.requiresGrad ? g : null;
+  return [da, db, dbias, dres];
 }
 
 function activationGrad(act: MatmulActivation, g: Tensor, pre: Tensor): Tensor {

@@ -98,7 +98,8 @@ export const trainerSchema = z
   .object({
     devices: positiveInt.default(1),
     num_nodes: positiveInt.default(1),
-    precision: z.union([z.literal(32), z.literal(16), z.literal("bf16"), z.literal("32"), z.literal("16")]).default(32),
+    /** 32, or "bf16" (matmuls in bf16 storage precision; with model.megatron_amp_O2 also bf16 weights). */
+    precision: z.union([z.literal(32), z.literal("32"), z.literal("bf16"), z.literal("bf16-mixed")]).default(32),
     max_steps: z.number().int().positive().nullable().optional(),
     max_epochs: z.number().int().positive().nullable().optional(),
     /** Validate every N optimizer steps (0: at the end of each epoch). */
