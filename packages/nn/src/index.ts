@@ -1,7 +1,7 @@
 export * from "./safetensors.js";
 export { Module, StateDictError, numParameters, type StateSource } from "./module.js";
 export { normal, zerosInit, constant, truncNormal, scaledNormal, type Init } from "./init.js";
-export { Linear, type LinearOptions } from "./layers/linear.js";
+export { Linear, type LinearOptions, type LinearEpilogue } from "./layers/linear.js";
 export { LayerNorm } from "./layers/norm.js";
 export { Dropout, GELU, type GELUApproximate } from "./layers/activation.js";
 export { MLP, type MLPOptions } from "./layers/mlp.js";

@@ -50,8 +50,8 @@ export class MultiHeadAttention extends Module {
     this.attentionDropout = opts.attentionDropout ?? 0;
   }
 
-  /** x: [B, S, D] → [B, S, D]. */
-  forward(x: Tensor): Tensor {
+  /** x: [B, S, D] → [B, S, D] (+ residual, fused into the output projection). */
+  forward(x: Tensor, residual?: Tensor): Tensor {
     const [B, S] = x.shape as [number, number, number];
     const H = this.numHeads;
     const hd = this.headDim;
@@ -62,7 +62,7 @@ export class MultiHeadAttention extends Module {
     const v = reshape(slice(heads, 0, 2, 1), [B, H, S, hd]);
     const o = this.attentionFn(q, k, v, { dropout: this.attentionDropout, training: this.training });
     const merged = reshape(permute(o, [0, 2, 1, 3]), [B, S, this.dim]);
-    return this.proj.forward(merged);
+    return this.proj.forward(merged, residual ? { residual } : {});
   }
 
   override extraRepr(): string {

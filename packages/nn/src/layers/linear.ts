@@ -1,5 +1,11 @@
 /** y = x·Wᵀ + b, W: [out, in] (PyTorch layout), one fused matmul+bias dispatch. */
-import { type Device, type Tensor, matmul } from "@vit/tensor";
+import { type Device, type MatmulActivation, type Tensor, matmul } from "@vit/tensor";
+
+export interface LinearEpilogue {
+  activation?: MatmulActivation;
+  /** Added to the output (a residual connection). */
+  residual?: Tensor;
+}
 import { type Init, normal, zerosInit } from "../init.js";
 import { Module } from "../module.js";
 
@@ -34,8 +40,17 @@ export class Linear extends Module {
     if (this.hasBias) this.registerParameter("bias", (opts.biasInit ?? zerosInit)(device, [outFeatures]));
   }
 
-  forward(x: Tensor): Tensor {
-    return matmul(x, this.weight, { transB: true, ...(this.bias ? { bias: this.bias } : {}) });
+  /**
+   * x·Wᵀ + b, optionally followed by an activation and a residual add fused into the same kernel
+   * (one dispatch instead of three).
+   */
+  forward(x: Tensor, epilogue: LinearEpilogue = {}): Tensor {
+    return matmul(x, this.weight, {
+      transB: true,
+      ...(this.bias ? { bias: this.bias } : {}),
+      ...(epilogue.activation ? { activation: epilogue.activation } : {}),
+      ...(epilogue.residual ? { residual: epilogue.residual } : {}),
+    });
   }
 
   override extraRepr(): string {

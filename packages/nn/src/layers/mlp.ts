@@ -24,7 +24,9 @@ export class MLP extends Module {
     this.fc2 = this.registerModule("fc2", new Linear(device, hidden, dim, opts.outInit ? { init: opts.outInit } : {}));
   }
 
-  forward(x: Tensor): Tensor {
-    return this.fc2.forward(this.act.forward(this.fc1.forward(x)));
+  /** fc2(GELU(fc1(x))) (+ residual); the GELU and the residual add are fused into the matmuls. */
+  forward(x: Tensor, residual?: Tensor): Tensor {
+    const activation = this.act.approximate === "tanh" ? "gelu_tanh" : "gelu";
+    return this.fc2.forward(this.fc1.forward(x, { activation }), residual ? { residual } : {});
   }
 }

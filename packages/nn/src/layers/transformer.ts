@@ -52,6 +52,11 @@ export class TransformerLayer extends Module {
   }
 
   forward(x: Tensor): Tensor {
+    if (!this.training || this.drop.p === 0) {
+      // No dropout between the projection and the residual: fuse the add into the projections' kernels.
+      const h = this.attn.forward(this.norm1.forward(x), x);
+      return this.mlp.forward(this.norm2.forward(h), h);
+    }
     const h = add(x, this.drop.forward(this.attn.forward(this.norm1.forward(x))));
     return add(h, this.drop.forward(this.mlp.forward(this.norm2.forward(h))));
   }
