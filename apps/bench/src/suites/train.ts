@@ -25,7 +25,7 @@ function configPath(): string {
 }
 
 export async function trainSuite(ctx: BenchContext): Promise<BenchCase[]> {
-  const epochs = ctx.quick ? 1 : 2;
+  const epochs = ctx.quick ? 1 : 3;
   const overrides = [`trainer.max_epochs=${epochs}`, "trainer.max_time_seconds=0", `exp_manager.exp_dir=${join(ctx.workDir, "runs")}`];
   if (ctx.quick) overrides.push("trainer.max_steps=100");
   const cfg = loadConfig(configPath(), overrides);
