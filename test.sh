@@ -10,7 +10,7 @@ export VIT_TEST_REPORT_DIR="$ROOT/.cache/test-reports"
 rm -rf "$VIT_TEST_REPORT_DIR" && mkdir -p "$VIT_TEST_REPORT_DIR"
 status=0
 pnpm exec turbo run typecheck --output-logs=errors-only || status=$?
-pnpm exec turbo run test --concurrency=1 --output-logs=full || status=$?
+pnpm exec turbo run test --concurrency=1 --continue --output-logs=full || status=$?
 bash tooling/scripts/pack-check.sh || status=$?
 node tooling/scripts/summarize-tests.mjs "$VIT_TEST_REPORT_DIR" || status=$?
 exit $status

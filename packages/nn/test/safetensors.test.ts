@@ -249,8 +249,9 @@ describe("corrupt and truncated files", () => {
   it("file: errors name the path, for the header reader, open and load", async () => {
     const path = join(dir, "bad.safetensors");
     await writeFile(path, rawFile(ok, 4));
-    for (const p of [readSafetensorsHeader(path), openSafetensors(path), loadSafetensors(path)]) {
-      await expect(p).rejects.toThrow(SafetensorsError);
+    // Start each call only when its rejection is awaited (a pending rejection would be "unhandled").
+    for (const call of [() => readSafetensorsHeader(path), () => openSafetensors(path), () => loadSafetensors(path)]) {
+      await expect(call()).rejects.toThrow(SafetensorsError);
     }
     await expect(readSafetensorsHeader(path)).rejects.toThrow(
       `${path}: tensor "a": data_offsets [0, 8] run past`,
