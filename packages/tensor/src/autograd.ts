@@ -74,15 +74,28 @@ export function setBackwardHooks(h: BackwardHooks): void {
 }
 
 /**
- * Back-propagates from `roots` with initial gradients `grads` (ones for a scalar root when omitted).
- * Intermediate gradients are freed as soon as they have been consumed; leaf gradients are kept.
+ * The state of one backward pass, shared by the synchronous engine below and by asynchronous engines
+ * built on it (@vit/parallel awaits collective nodes): the reverse topological order, the pending
+ * gradients of non-leaf tensors, and the gradients the caller passed in (never freed here).
  */
-export function backwardFrom(roots: Tensor[], grads: Array<Tensor | undefined>): void {
+export interface BackwardState {
+  /** Tensors in reverse topological order: process them first to last. */
+  readonly order: Tensor[];
+  readonly pending: Map<Tensor, Tensor>;
+  readonly external: Set<Tensor>;
+  /** Wrap every tensor this engine creates with keep() (async engines, whose awaits interleave scopes). */
+  readonly keepCreated: boolean;
+}
+
+function hooksOrThrow(): BackwardHooks {
   if (!hooks) throw new Error("internal: autograd hooks not registered");
-  const h = hooks;
+  return hooks;
+}
+
+/** Dependencies first: a tensor comes after every tensor its gradient flows into. Iterative (deep graphs). */
+export function topoOrder(roots: Tensor[]): Tensor[] {
   const order: Tensor[] = [];
   const seen = new Set<Tensor>();
-  // Iterative DFS: a deep ViT graph would overflow the stack with recursion.
   for (const root of roots) {
     if (!root.requiresGrad) {
       throw new AutogradError(
@@ -112,12 +125,17 @@ export function backwardFrom(roots: Tensor[], grads: Array<Tensor | undefined>):
       }
     }
   }
-  const pending = new Map<Tensor, Tensor>();
-  const external = new Set<Tensor>();
+  return order;
+}
+
+/** Orders the graph and seeds the roots' gradients (ones for a scalar root when omitted). */
+export function beginBackward(roots: Tensor[], grads: Array<Tensor | undefined>, keepCreated = false): BackwardState {
+  const h = hooksOrThrow();
+  const st: BackwardState = { order: topoOrder(roots).reverse(), pending: new Map(), external: new Set(), keepCreated };
   roots.forEach((r, i) => {
     let g = grads[i];
     if (g) {
-      external.add(g);
+      st.external.add(g);
     } else {
       if (r.numel !== 1) {
         throw new AutogradError(
@@ -125,78 +143,97 @@ export function backwardFrom(roots: Tensor[], grads: Array<Tensor | undefined>):
             "or reduce it to a scalar first (e.g. mean).",
         );
       }
-      g = h.onesLike(r);
+      g = created(st, h.onesLike(r));
     }
-    accumulate(pending, r, g, h, external);
+    accumulate(st, r, g);
   });
-  for (let k = order.length - 1; k >= 0; k--) {
-    const t = order[k]!;
-    const g = pending.get(t);
-    if (!g) continue;
-    pending.delete(t);
-    const node = t.gradFn;
-    if (!node) {
-      accumulateLeaf(t, g, h, external);
-      continue;
-    }
-    const inGrads = [...node.backward(g)];
-    // A node may pass its incoming gradient straight through, or hand one tensor to two inputs: copy
-    // repeats so that every pending gradient is a distinct tensor that can be freed on its own.
-    const used = new Set<Tensor>();
-    let passedThrough = false;
+  return st;
+}
+
+/** The gradient waiting for `t`, removed from the pending set (undefined when none flowed to it). */
+export function takeGradient(st: BackwardState, t: Tensor): Tensor | undefined {
+  const g = st.pending.get(t);
+  if (g) st.pending.delete(t);
+  return g;
+}
+
+/**
+ * Routes a node's input gradients: copies aliases (a node may pass its incoming gradient straight
+ * through, or hand one tensor to two inputs) so every pending gradient can be freed on its own, frees
+ * the consumed gradient, accumulates into inputs, and frees the node (PyTorch's retain_graph=False).
+ */
+export function applyNodeGradients(st: BackwardState, t: Tensor, g: Tensor, grads: ReadonlyArray<Tensor | null | undefined>): void {
+  const h = hooksOrThrow();
+  const node = t.gradFn!;
+  const inGrads = [...grads];
+  const used = new Set<Tensor>();
+  let passedThrough = false;
+  inGrads.forEach((gi, i) => {
+    if (!gi) return;
+    if (used.has(gi)) inGrads[i] = created(st, h.clone(gi));
+    else used.add(gi);
+    if (gi === g) passedThrough = true;
+  });
+  if (passedThrough && st.external.has(g)) {
     inGrads.forEach((gi, i) => {
-      if (!gi) return;
-      if (used.has(gi)) inGrads[i] = h.clone(gi);
-      else used.add(gi);
-      if (gi === g) passedThrough = true;
+      if (gi === g) inGrads[i] = created(st, h.clone(g));
     });
-    if (passedThrough && external.has(g)) {
-      inGrads.forEach((gi, i) => {
-        if (gi === g) inGrads[i] = h.clone(g);
-      });
-    } else if (!passedThrough && !external.has(g)) {
-      g.dispose();
+  } else if (!passedThrough && !st.external.has(g)) {
+    g.dispose();
+  }
+  node.inputs.forEach((inp, i) => {
+    const gi = inGrads[i];
+    if (!inp || !gi) return;
+    if (!inp.requiresGrad) {
+      gi.dispose();
+      return;
     }
-    node.inputs.forEach((inp, i) => {
-      const gi = inGrads[i];
-      if (!inp || !gi) return;
-      if (!inp.requiresGrad) {
-        gi.dispose();
-        return;
-      }
-      if (gi.shape.length !== inp.shape.length || gi.shape.some((d, j) => d !== inp.shape[j])) {
-        throw new Error(`internal: ${node.name} backward gave grad ${gi.describe()} for input ${inp.describe()}`);
-      }
-      if (inp.gradFn) accumulate(pending, inp, gi, h, external);
-      else accumulateLeaf(inp, gi, h, external);
-    });
-    // The graph is consumed: free the node so its saved tensors can go (PyTorch's retain_graph=False).
-    t.gradFn = null;
-  }
+    if (gi.shape.length !== inp.shape.length || gi.shape.some((d, j) => d !== inp.shape[j])) {
+      throw new Error(`internal: ${node.name} backward gave grad ${gi.describe()} for input ${inp.describe()}`);
+    }
+    accumulate(st, inp, gi);
+  });
+  t.gradFn = null;
 }
 
-function accumulate(pending: Map<Tensor, Tensor>, t: Tensor, g: Tensor, h: BackwardHooks, external: Set<Tensor>): void {
+/** Adds `g` into `t`'s pending gradient (non-leaf) or into `t.grad` (leaf). */
+export function accumulate(st: BackwardState, t: Tensor, g: Tensor): void {
+  const h = hooksOrThrow();
   if (!t.gradFn) {
-    accumulateLeaf(t, g, h, external);
+    if (t.grad) {
+      const sum = h.add(t.grad, g);
+      t.grad.dispose();
+      if (!st.external.has(g)) g.dispose();
+      t.grad = keep(sum);
+    } else {
+      t.grad = keep(st.external.has(g) ? h.clone(g) : g);
+    }
     return;
   }
-  const prev = pending.get(t);
+  const prev = st.pending.get(t);
   if (!prev) {
-    pending.set(t, g);
+    st.pending.set(t, g);
     return;
   }
-  pending.set(t, h.add(prev, g));
-  if (!external.has(prev)) prev.dispose();
-  if (!external.has(g)) g.dispose();
+  st.pending.set(t, created(st, h.add(prev, g)));
+  if (!st.external.has(prev)) prev.dispose();
+  if (!st.external.has(g)) g.dispose();
 }
 
-function accumulateLeaf(t: Tensor, g: Tensor, h: BackwardHooks, external: Set<Tensor>): void {
-  if (t.grad) {
-    const sum = h.add(t.grad, g);
-    t.grad.dispose();
-    if (!external.has(g)) g.dispose();
-    t.grad = keep(sum);
-  } else {
-    t.grad = keep(external.has(g) ? h.clone(g) : g);
+function created(st: BackwardState, t: Tensor): Tensor {
+  return st.keepCreated ? keep(t) : t;
+}
+
+/**
+ * Back-propagates from `roots` with initial gradients `grads` (ones for a scalar root when omitted).
+ * Intermediate gradients are freed as soon as they have been consumed; leaf gradients are kept.
+ */
+export function backwardFrom(roots: Tensor[], grads: Array<Tensor | undefined>): void {
+  const st = beginBackward(roots, grads);
+  for (const t of st.order) {
+    const g = takeGradient(st, t);
+    if (!g) continue;
+    if (!t.gradFn) accumulate(st, t, g);
+    else applyNodeGradients(st, t, g, t.gradFn.backward(g));
   }
 }

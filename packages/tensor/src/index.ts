@@ -18,6 +18,8 @@ export { DTYPES, bytesPerElement } from "./dtype.js";
 export * from "./errors.js";
 export { scope, keep } from "./scope.js";
 export { noGrad, enableGrad, isGradEnabled, backwardFrom as backward, needsGrad, record } from "./autograd.js";
+// The backward engine's steps, for engines that await some nodes (tensor-parallel collectives).
+export { beginBackward, takeGradient, applyNodeGradients, accumulate as accumulateGradient, topoOrder, type BackwardState } from "./autograd.js";
 export type { GradNode } from "./autograd.js";
 export { checkpoint } from "./checkpoint.js";
 export { autocast, autocastDtype, type AutocastDtype } from "./autocast.js";
