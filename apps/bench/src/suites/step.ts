@@ -9,6 +9,7 @@
  * Options: --set preset=tiny --set batch=64 --set steps=10
  */
 import { Device } from "@vit/tensor";
+import { TINY, tfjsVitStep } from "../peers/tfjs-vit.js";
 import { runTorch } from "../peers/torch.js";
 import { type StepSpec, measureSteps, profileStep } from "../step-runner.js";
 import { type BenchCase, type BenchContext, stats } from "../types.js";
@@ -86,5 +87,22 @@ export async function stepSuite(ctx: BenchContext): Promise<BenchCase[]> {
     ratio: s.median / ours.median,
     extra: { poll: "spin" },
   });
+  // tfjs trains the same tiny ViT on the same adapter (only for the tiny preset it is written for).
+  if (preset === "tiny") {
+    ctx.log("step: tfjs-backend-webgpu peer (same tiny ViT, tf.train.adam)");
+    const tfIps = await tfjsVitStep({ ...TINY, batch }, Math.max(2, Math.round(spec.steps / 2)), ctx.quick ? 1 : 3, ctx.log);
+    if (tfIps) {
+      const t = stats(tfIps);
+      cases.push({
+        suite: "step",
+        name: `${label} vs tfjs`,
+        unit: "images/s",
+        ...ours,
+        repeats: spec.repeats,
+        peer: { name: "tfjs-backend-webgpu (same adapter)", median: t.median },
+        ratio: ours.median / t.median,
+      });
+    }
+  }
   return cases;
 }

@@ -20,7 +20,11 @@ function findTorchPython(): string | null {
 }
 
 function configPath(): string {
-  const candidates = [join(process.cwd(), "conf/fashion_mnist_tiny.yaml"), new URL("../../../conf/fashion_mnist_tiny.yaml", import.meta.url).pathname];
+  const candidates = [
+    join(process.cwd(), "conf/fashion_mnist_tiny.yaml"),
+    new URL("../../../conf/fashion_mnist_tiny.yaml", import.meta.url).pathname,
+    new URL("../../conf/fashion_mnist_tiny.yaml", import.meta.url).pathname,
+  ];
   return candidates.find(existsSync) ?? candidates[0]!;
 }
 
@@ -68,7 +72,10 @@ export async function trainSuite(ctx: BenchContext): Promise<BenchCase[]> {
       writeFileSync(join(dir, `${split}-images.u8`), ds.pixels);
       writeFileSync(join(dir, `${split}-labels.i32`), new Uint8Array(Int32Array.from(ds.labels).buffer));
     }
-    const script = new URL("../../peers/torch_fashion_mnist.py", import.meta.url).pathname;
+    // dist/main.js is one level below the app root, src/suites/train.ts two.
+    const script = ["../peers/torch_fashion_mnist.py", "../../peers/torch_fashion_mnist.py"]
+      .map((rel) => new URL(rel, import.meta.url).pathname)
+      .find(existsSync)!;
     const args = [script, "--data", dir, "--epochs", String(epochs), ...(ctx.quick ? ["--max-seconds", "20"] : [])];
     ctx.log(`peer: ${py} ${args.join(" ")}`);
     const out = execFileSync(py, args, { encoding: "utf8", env: { ...process.env, OMP_NUM_THREADS: "1", OPENBLAS_NUM_THREADS: "1" }, maxBuffer: 1 << 24 });
