@@ -9,5 +9,5 @@ export default defineConfig({
   target: "node20",
   banner: { js: "#!/usr/bin/env node" },
   // tfjs (a devDependency, loaded only by the kernels suite) stays a runtime import: bundling breaks its requires.
-  external: ["webgpu", "sharp", "@tensorflow/tfjs-core", "@tensorflow/tfjs-backend-webgpu"],
+  external: ["webgpu", "sharp", "@tensorflow/tfjs", "@tensorflow/tfjs-core", "@tensorflow/tfjs-backend-webgpu"],
 });

@@ -27,6 +27,9 @@ export async function tfjsVitStep(c: TfVitConfig, steps: number, repeats: number
   const loaded = await loadTfjs(log);
   if (!loaded) return null;
   const tf = loaded as unknown as typeof tfc;
+  // tfjs-core's Node bundle has no gradient functions; the @tensorflow/tfjs union package registers them
+  // (on the same tfjs-core instance: one version in the lockfile).
+  await import("@tensorflow/tfjs");
   const g = c.img / c.patch;
   const N = g * g;
   const S = N + 1;
