@@ -13,6 +13,7 @@ export class GradNorm {
   readonly partial: Tensor;
   /** [2]: clip coefficient, global norm. */
   readonly coef: Tensor;
+  private skipped = false;
 
   constructor(
     readonly device: Device,
@@ -24,6 +25,7 @@ export class GradNorm {
 
   /** Records the kernels computing ‖g‖ over `grads` and the coefficient for `maxNorm` (0 = no clip). */
   compute(grads: Tensor[], maxNorm: number): void {
+    this.skipped = false;
     grads.forEach((g, slot) => {
       this.device.run({
         name: "grad_sq_sum",
@@ -66,7 +68,14 @@ ${main1D(1)}
     });
   }
 
-  /** Reads the last computed global norm (a sync point: call at log intervals only). */
+  /** No clipping and no norm this step: coefficient 1, norm unknown (NaN). Uploads only on a change. */
+  skip(): void {
+    if (this.skipped) return;
+    this.device.upload(this.coef.buffer, Float32Array.from([1, Number.NaN]));
+    this.skipped = true;
+  }
+
+  /** Reads the last computed global norm, NaN when the last step skipped it (a sync point). */
   async norm(): Promise<number> {
     return (await this.coef.data())[1]!;
   }

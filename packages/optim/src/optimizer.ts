@@ -12,6 +12,11 @@ export interface StepOptions {
   lr: number;
   /** Clip the global gradient norm to this value (0 or undefined: no clipping). */
   maxGradNorm?: number;
+  /**
+   * Compute the global gradient norm for lastGradNorm() even without clipping (default: only when
+   * clipping, so an unclipped step costs no extra dispatches — PyTorch does not compute it either).
+   */
+  computeNorm?: boolean;
 }
 
 export abstract class Optimizer {
@@ -47,7 +52,9 @@ export abstract class Optimizer {
   step(opts: StepOptions): void {
     this.stepCount++;
     const withGrad = this.all.filter((e) => e.p.grad);
-    this.gradNorm.compute(withGrad.map((e) => e.p.grad!), opts.maxGradNorm ?? 0);
+    const clip = opts.maxGradNorm ?? 0;
+    if (clip > 0 || opts.computeNorm) this.gradNorm.compute(withGrad.map((e) => e.p.grad!), clip);
+    else this.gradNorm.skip();
     for (const e of withGrad) {
       const target = e.p.dtype === "bf16" ? this.masterOf(e.p) : e.p;
       this.update(target, e.p.grad!, this.stateOf(e.p), opts.lr * (e.group.lrScale ?? 1), e.group.weightDecay);

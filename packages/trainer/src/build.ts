@@ -89,7 +89,7 @@ export function isBf16(cfg: TrainConfig): boolean {
 
 /** What the loop needs of an optimizer: the plain ones and the distributed (sharded) one. */
 export interface TrainOptimizer {
-  step(opts: { lr: number; maxGradNorm?: number }): void | Promise<void>;
+  step(opts: { lr: number; maxGradNorm?: number; computeNorm?: boolean }): void | Promise<void>;
   zeroGrad(): void;
   lastGradNorm(): Promise<number>;
   stateTensors(): Record<string, T.Tensor>;

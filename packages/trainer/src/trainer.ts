@@ -196,7 +196,9 @@ export class Trainer {
         if (++micro % accum !== 0) continue;
         const lr = lrAt(this.step, baseLr, sched);
         if (this.dp) await this.dp.allReduceGradients(this.model);
-        await this.optimizer.step({ lr, maxGradNorm: tc.gradient_clip_val });
+        // The norm is only needed when clipping, or for the log line this step will write.
+        const logging = (this.step + 1) % tc.log_every_n_steps === 0 || this.step + 1 >= stopAt;
+        await this.optimizer.step({ lr, maxGradNorm: tc.gradient_clip_val, computeNorm: logging });
         this.optimizer.zeroGrad();
         this.step++;
         // Bound the work queued ahead of the GPU (the loop itself never reads back between logs).
