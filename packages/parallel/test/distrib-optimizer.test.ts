@@ -53,7 +53,7 @@ async function train(sharded: boolean, make: Make, steps: number, maxGradNorm: n
         norms.push(await zero.lastGradNorm());
       } else {
         await dp.allReduceGradients(model);
-        opt!.step({ lr, maxGradNorm });
+        opt!.step({ lr, maxGradNorm, computeNorm: true });
         norms.push(await opt!.lastGradNorm());
         opt!.zeroGrad();
       }
