@@ -52,7 +52,8 @@ export interface ViTOptions {
   checkpointing?: ActivationCheckpointing | null;
 }
 
-class PatchEmbed extends Module {
+/** Linear patch embedding over each patch flattened as (p1 p2 c) — NeMo's linear_encoder. */
+export class PatchEmbed extends Module {
   readonly proj: Linear;
   constructor(
     device: Device,
@@ -70,7 +71,8 @@ class PatchEmbed extends Module {
   }
 }
 
-class PreLogits extends Module {
+/** NeMo's pretraining pre-logits: Linear(h→h) → tanh. */
+export class PreLogits extends Module {
   readonly fc: Linear;
   constructor(device: Device, dim: number, init: Init) {
     super();

@@ -1,4 +1,4 @@
-import { type ViTConfig, type ViTOptions, sequenceLength } from "@vit/model";
+import { PatchEmbed, PreLogits, type ViTConfig, type ViTOptions, sequenceLength } from "@vit/model";
 /**
  * The Vision Transformer with a tensor-parallel encoder (NeMo's ParallelTransformer inside VitBackbone):
  * the same structure, initialisation and parameter names as @vit/model's VisionTransformer, with
@@ -29,10 +29,8 @@ import {
   add,
   concat,
   expand,
-  patchify,
   reshape,
   slice,
-  tanh,
 } from "@vit/tensor";
 import type { ProcessGroup } from "../process-group.js";
 import { ModelParallelRng } from "./random.js";
@@ -42,34 +40,6 @@ export interface TensorParallelViTOptions {
   attentionFn?: ViTOptions["attentionFn"];
   /** This rank's model-parallel stream (default: seed device.rng.seed + 2718 + rank). */
   rng?: ModelParallelRng;
-}
-
-class PatchEmbed extends Module {
-  readonly proj: Linear;
-  constructor(
-    device: Device,
-    readonly patch: number,
-    channels: number,
-    dim: number,
-    init: Init,
-  ) {
-    super();
-    this.proj = this.registerModule("proj", new Linear(device, patch * patch * channels, dim, { init }));
-  }
-  forward(x: Tensor): Tensor {
-    return this.proj.forward(patchify(x, this.patch, "p1 p2 c"));
-  }
-}
-
-class PreLogits extends Module {
-  readonly fc: Linear;
-  constructor(device: Device, dim: number, init: Init) {
-    super();
-    this.fc = this.registerModule("fc", new Linear(device, dim, dim, { init }));
-  }
-  forward(x: Tensor): Tensor {
-    return tanh(this.fc.forward(x));
-  }
 }
 
 /** Children "0".."L-1" like Sequential, for layers whose forward is async. */
