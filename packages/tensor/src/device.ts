@@ -127,7 +127,6 @@ export class Device {
   private uniformView = new DataView(this.uniformCpu.buffer);
   private uniformUsed = 0;
   private uniformRing: GPUBuffer;
-  private stagingToDestroy: GPUBuffer[] = [];
   private recentOps: string[] = [];
   private inFlight = 0;
   private gpuError: string | null = null;
@@ -424,26 +423,23 @@ export class Device {
   }
 
   /**
-   * Writes host data into `dst`, ordered after every op recorded so far. queue.writeBuffer would run
-   * before the pending commands (it is a queue operation), which corrupts a recycled buffer that a
-   * recorded op still reads; a mapped staging buffer copied inside the encoder keeps the order.
+   * Writes host data into `dst`, ordered after every op recorded so far. queue.writeBuffer is a queue
+   * operation: it would run before the commands still recorded in the open encoder, which corrupts a
+   * recycled buffer that one of them still reads — so those are submitted first. (The previous design
+   * copied through a mapped staging buffer created per upload: an allocation per training step.)
    */
   upload(dst: GPUBuffer, data: ArrayBufferView, dstOffset = 0): void {
     this.checkAlive("upload");
     const bytes = Math.ceil(data.byteLength / 4) * 4;
     if (bytes === 0) return;
-    const staging = this.gpu.createBuffer({
-      size: bytes,
-      usage: GPUBufferUsage.COPY_SRC,
-      mappedAtCreation: true,
-      label: "upload",
-    });
-    new Uint8Array(staging.getMappedRange()).set(
-      new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
-    );
-    staging.unmap();
-    this.copy(staging, 0, dst, dstOffset, bytes);
-    this.stagingToDestroy.push(staging);
+    this.flush();
+    let src = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    if (bytes !== data.byteLength) {
+      const padded = new Uint8Array(bytes);
+      padded.set(src);
+      src = padded;
+    }
+    this.gpu.queue.writeBuffer(dst, dstOffset, src, 0, bytes);
   }
 
   /** Submits everything recorded so far. Does not wait for the GPU. */
@@ -459,8 +455,6 @@ export class Device {
     this.inFlight++;
     this.encoder = null;
     this.pending = 0;
-    for (const b of this.stagingToDestroy) b.destroy();
-    this.stagingToDestroy.length = 0;
   }
 
   /** Reads `bytes` of `src` back to the host. The only synchronisation point of the execution model. */
