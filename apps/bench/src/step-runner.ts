@@ -31,7 +31,8 @@ export function stepConfig(preset: string) {
   return getPreset(preset, { style: "timm", class_token_length: 1, hidden_dropout: 0, attention_dropout: 0 });
 }
 
-export async function measureSteps(device: Device, spec: StepSpec): Promise<StepFigures> {
+/** The benchmarked training step: model, AdamW, a fixed batch, and one fwd+bwd+update closure. */
+function buildStep(device: Device, spec: StepSpec) {
   const cfg = stepConfig(spec.preset);
   const model = new VisionTransformer(device, cfg);
   model.train();
@@ -50,6 +51,11 @@ export async function measureSteps(device: Device, spec: StepSpec): Promise<Step
     opt.step({ lr: 1e-3 });
     opt.zeroGrad();
   };
+  return { cfg, model, named, opt, x, y, step };
+}
+
+export async function measureSteps(device: Device, spec: StepSpec): Promise<StepFigures> {
+  const { cfg, model, named, opt, x, y, step } = buildStep(device, spec);
   for (let i = 0; i < spec.warmup; i++) step();
   await device.sync();
   device.resetPeak();
@@ -89,24 +95,7 @@ export async function profileStep(
   device: Device,
   spec: StepSpec,
 ): Promise<Array<{ name: string; count: number; ms: number }>> {
-  const cfg = stepConfig(spec.preset);
-  const model = new VisionTransformer(device, cfg);
-  model.train();
-  const named = model.namedParameters();
-  const opt = new AdamW(paramGroupsWeightDecay(named, 0.05));
-  const x = randn(device, [spec.batch, cfg.num_channels, cfg.img_h, cfg.img_w]);
-  const y = tensor(
-    device,
-    Int32Array.from({ length: spec.batch }, (_, i) => i % cfg.num_classes),
-    [spec.batch],
-  );
-  const step = () => {
-    scope(() => {
-      crossEntropy(model.forward(x), y).backward();
-    });
-    opt.step({ lr: 1e-3 });
-    opt.zeroGrad();
-  };
+  const { cfg, model, named, opt, x, y, step } = buildStep(device, spec);
   step();
   step();
   await device.sync();
