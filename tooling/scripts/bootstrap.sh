@@ -37,4 +37,27 @@ fi
 
 bash "$ROOT/tooling/scripts/setup-webgpu.sh" >&2
 
+# @vit/data compiles a small libjpeg-turbo binding at build time (3x less CPU per JPEG than sharp). Without
+# a C compiler and libjpeg's headers it still builds and decodes through sharp; on Debian/Ubuntu as root,
+# install them so that the fast path exists.
+have_jpeg_build_deps() {
+  command -v cc >/dev/null || return 1
+  local inc
+  for inc in /usr/include/jpeglib.h /usr/local/include/jpeglib.h /usr/include/*/jpeglib.h; do
+    [ -e "$inc" ] && return 0
+  done
+  return 1
+}
+if ! have_jpeg_build_deps; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    say "installing gcc + libjpeg headers for @vit/data's native JPEG decoder"
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get install -y -qq gcc libc6-dev libjpeg-dev >/dev/null 2>&1 ||
+      { apt-get update -qq && apt-get install -y -qq gcc libc6-dev libjpeg-dev >/dev/null; }; } ||
+      say "could not install gcc/libjpeg-dev: JPEGs will decode through sharp (slower)"
+  else
+    say "no C compiler or libjpeg headers: JPEGs decode through sharp (slower). For the native decoder: apt-get install gcc libjpeg-dev"
+  fi
+fi
+
 pnpm exec turbo run build --output-logs=errors-only >&2

@@ -146,7 +146,7 @@ async function readSample(ctx: BatchContext, task: BatchTask, k: number): Promis
           cropped: true,
         };
       }
-      return { image: await decodeImage(path, path), label, path, rng, cropped: false };
+      return { image: await decodeImage(readFileBytes(path), path), label, path, rng, cropped: false };
     }
     case "encoded": {
       const path = task.paths![k]!;

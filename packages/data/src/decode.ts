@@ -1,7 +1,9 @@
+import { readFile } from "node:fs/promises";
 import sharp from "sharp";
 import { DecodeError } from "./errors.js";
 import { imageHeaderSize } from "./header.js";
 import type { Image } from "./image.js";
+import { jpegBoxDecoder } from "./jpeg-native.js";
 
 // libvips' operation cache only helps when the same file is decoded repeatedly by one process; for a data
 // loader it just holds memory. The main thread must load sharp before any worker does (glibc would otherwise
@@ -17,9 +19,17 @@ export const IMAGE_EXTENSIONS: readonly string[] = ["jpg", "jpeg", "png", "webp"
  * `input` is the encoded bytes or a file path; `name` only serves the error message.
  */
 export async function decodeImage(input: Uint8Array | string, name: string): Promise<Image> {
+  let source = input;
+  if (jpegBoxDecoder()) {
+    // The fast path needs the bytes; a file that cannot be read is left for sharp to report, as before.
+    if (typeof source === "string") source = (await readFile(source).catch(() => null)) ?? source;
+    const size = typeof source !== "string" && isJpeg(source) ? imageHeaderSize(source) : null;
+    const native = size && (await decodeNative(source as Uint8Array, { left: 0, top: 0, ...size }));
+    if (native) return native;
+  }
   try {
     // A path lets libvips read the file on its own thread: no JS file I/O round trips per image.
-    const { data, info } = await sharp(input)
+    const { data, info } = await sharp(source)
       .removeAlpha()
       .toColourspace("srgb")
       .raw({ depth: "uchar" })
@@ -51,17 +61,40 @@ export async function encodedImageSize(
   }
 }
 
+export interface Box {
+  left: number;
+  top: number;
+  width: number;
+  height: number;
+}
+
+function isJpeg(b: Uint8Array): boolean {
+  return b.length > 3 && b[0] === 0xff && b[1] === 0xd8 && b[2] === 0xff;
+}
+
+/**
+ * The box through the native libjpeg-turbo decoder when it is built and takes this file; null sends the
+ * caller to sharp, which then decodes (or rejects) the file exactly as it would have without the fast path.
+ */
+async function decodeNative(input: Uint8Array, box: Box): Promise<Image | null> {
+  const decoder = jpegBoxDecoder();
+  if (!decoder) return null;
+  const data = new Uint8Array(box.width * box.height * 3);
+  // Asynchronous, on libuv's pool, even inside a loader worker: the worker resamples the previous sample
+  // meanwhile, so one worker keeps more than one core busy (measured: 1 worker 2000 vs 1450 images/s sync).
+  const ok = await decoder.decodeBox(input, box.left, box.top, box.width, box.height, data);
+  return ok ? { data, width: box.width, height: box.height, channels: 3 } : null;
+}
+
 /**
  * Decodes only `box` of an image, as 8-bit sRGB like decodeImage: the pixels equal decodeImage's inside the
- * box (the same decoder runs; the crop happens after colour conversion, which works pixel by pixel). It is
- * cheaper because libvips reads sequentially and stops after the box's last row, and because only the box is
- * copied out and handed to JavaScript.
+ * box. JPEGs go through the native libjpeg-turbo decoder when it is built (jpeg-native.ts): it skips the
+ * IDCT of rows above the box and of columns beside it and never reads rows below it. Everything else goes
+ * through sharp, which also stops after the box's last row and copies out only the box.
  */
-export async function decodeImageBox(
-  input: Uint8Array,
-  name: string,
-  box: { left: number; top: number; width: number; height: number },
-): Promise<Image> {
+export async function decodeImageBox(input: Uint8Array, name: string, box: Box): Promise<Image> {
+  const native = isJpeg(input) && (await decodeNative(input, box));
+  if (native) return native;
   try {
     const { data, info } = await sharp(input)
       .extract(box)

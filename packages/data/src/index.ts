@@ -55,6 +55,7 @@ export { writeSyntheticImageFolder, type SyntheticFolderOptions } from "./source
 
 export type { Image } from "./image.js";
 export { decodeImage, encodeImage, IMAGE_EXTENSIONS } from "./decode.js";
+export { jpegDecoderInfo } from "./jpeg-native.js";
 export { toBfloat16, fromBfloat16 } from "./dtype.js";
 export { Rng, hashSeed } from "./rng.js";
 export { cacheDir } from "./cache.js";

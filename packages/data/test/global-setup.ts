@@ -2,6 +2,7 @@
 // entry, for tests that spawn a separate Node process) once per run. Output sits under node_modules so that
 // bare imports like "sharp" resolve from packages/data; the directory is per run so concurrent runs of the
 // suite do not clobber each other's bundles.
+import { execFileSync } from "node:child_process";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { build } from "tsup";
@@ -21,8 +22,13 @@ export default async function setup(): Promise<() => Promise<void>> {
     config: false,
     external: ["sharp", "tar-stream", "fashion-mnist"],
   });
-  // Test processes are forked after global setup and inherit this.
+  // The native JPEG box decoder, compiled from native/jpeg-box.c so the tests cover the current source.
+  // Its absence is reported by the script and fails test/jpeg-native.test.ts with the fix.
+  const addon = join(dir, "native", "jpeg-box.node");
+  execFileSync(process.execPath, ["scripts/build-native.mjs", addon], { stdio: "inherit" });
+  // Test processes are forked after global setup and inherit these.
   process.env.VIT_DATA_TEST_BUILD = dir;
+  process.env.VIT_DATA_JPEG_ADDON ??= addon;
   return async () => {
     await rm(dir, { recursive: true, force: true });
   };

@@ -3,15 +3,18 @@
  * Measures images/s of decode + RandomResizedCrop(224) + horizontal flip + normalize through @vit/data's
  * DataLoader with 1 and 2 worker threads, and — when a Python with torchvision is available — the same
  * pipeline through torchvision's ImageFolder + DataLoader (PIL) on the same files with the same worker counts.
+ * Ours runs twice per worker count: with the native libjpeg-turbo box decoder (the default when it is built)
+ * and with sharp for every file (VIT_DATA_JPEG_ADDON=off, the fallback where no C compiler was available).
  */
 import { execFile } from "node:child_process";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DataLoader, T, imageFolder, writeSyntheticImageFolder } from "@vit/data";
+import { DataLoader, T, imageFolder, jpegDecoderInfo, writeSyntheticImageFolder } from "@vit/data";
 import { type BenchCase, type BenchContext, stats } from "../types.js";
 
 const WORKER_COUNTS = [1, 2] as const;
+type Decoder = "native" | "sharp";
 const BATCH_SIZE = 32;
 const CLASSES = 4;
 
@@ -63,10 +66,14 @@ function peerScript(): string | null {
 async function measureOurs(
   ds: Awaited<ReturnType<typeof imageFolder>>,
   numWorkers: number,
+  decoder: Decoder,
   warmup: number,
   epochs: number,
 ): Promise<{ rates: number[]; cpuMs: number[] }> {
   const transforms = [T.randomResizedCrop(224), T.randomHorizontalFlip(), T.normalize()];
+  // Workers pick their decoder from the environment they start with (the pool starts on first use).
+  const saved = process.env.VIT_DATA_JPEG_ADDON;
+  if (decoder === "sharp") process.env.VIT_DATA_JPEG_ADDON = "off";
   const loader = new DataLoader(ds, { batchSize: BATCH_SIZE, shuffle: true, numWorkers, transforms });
   const rates: number[] = [];
   const cpuMs: number[] = [];
@@ -84,6 +91,8 @@ async function measureOurs(
     }
   } finally {
     await loader.close();
+    if (saved === undefined) Reflect.deleteProperty(process.env, "VIT_DATA_JPEG_ADDON");
+    else process.env.VIT_DATA_JPEG_ADDON = saved;
   }
   return { rates, cpuMs };
 }
@@ -135,19 +144,26 @@ export async function dataSuite(ctx: BenchContext): Promise<BenchCase[]> {
   else if (!python) peerNote = "no Python with torchvision (set VIT_BENCH_PYTHON)";
   else ctx.log(`data: torchvision peer runs with ${python}`);
 
-  const ours = new Map<number, number[]>(WORKER_COUNTS.map((w) => [w, []]));
-  const oursCpu = new Map<number, number[]>(WORKER_COUNTS.map((w) => [w, []]));
+  const jpeg = jpegDecoderInfo();
+  const decoders: Decoder[] = jpeg.reason ? ["sharp"] : ["native", "sharp"];
+  ctx.log(`data: JPEG decoder ${jpeg.name}${jpeg.reason ? ` (${jpeg.reason})` : ""}`);
+  const key = (d: Decoder, w: number) => `${d}/${w}`;
+  const keys = decoders.flatMap((d) => WORKER_COUNTS.map((w) => key(d, w)));
+  const ours = new Map<string, number[]>(keys.map((k) => [k, []]));
+  const oursCpu = new Map<string, number[]>(keys.map((k) => [k, []]));
   const peer = new Map<number, number[]>(WORKER_COUNTS.map((w) => [w, []]));
   let peerName = "";
   for (let round = 0; round < rounds; round++) {
     for (const w of WORKER_COUNTS) {
-      const { rates: r, cpuMs } = await measureOurs(ds, w, warmup, epochsPerRound);
-      ours.get(w)!.push(...r);
-      oursCpu.get(w)!.push(...cpuMs);
-      ctx.log(
-        `data: round ${round} @vit/data ${w} worker(s): ${r.map((x) => x.toFixed(0)).join(", ")} images/s ` +
-          `(CPU ${cpuMs.map((x) => x.toFixed(2)).join(", ")} ms/image)`,
-      );
+      for (const d of decoders) {
+        const { rates: r, cpuMs } = await measureOurs(ds, w, d, warmup, epochsPerRound);
+        ours.get(key(d, w))!.push(...r);
+        oursCpu.get(key(d, w))!.push(...cpuMs);
+        ctx.log(
+          `data: round ${round} @vit/data (${d}) ${w} worker(s): ${r.map((x) => x.toFixed(0)).join(", ")} ` +
+            `images/s (CPU ${cpuMs.map((x) => x.toFixed(2)).join(", ")} ms/image)`,
+        );
+      }
       if (python && script && !peerNote) {
         const p = await measurePeer(python, script, root, w, warmup, epochsPerRound);
         if (!p.report) {
@@ -165,34 +181,40 @@ export async function dataSuite(ctx: BenchContext): Promise<BenchCase[]> {
     }
   }
 
-  return WORKER_COUNTS.map((numWorkers) => {
-    const rates = ours.get(numWorkers)!;
-    const s = stats(rates);
-    const c: BenchCase = {
-      suite: "data",
-      name: `ImageFolder JPEG decode+RandomResizedCrop(224)+flip+normalize, ${numWorkers} worker${numWorkers > 1 ? "s" : ""}`,
-      unit: "images/s",
-      ...s,
-      repeats: rates.length,
-      extra: {
-        workers: numWorkers,
-        images,
-        batchSize: BATCH_SIZE,
-        imageSides: "224-500",
-        cpuMsPerImage: Number(stats(oursCpu.get(numWorkers)!).median.toFixed(3)),
-        ...(peerNote ? { peer: peerNote } : {}),
-      },
-    };
-    const peerRates = peer.get(numWorkers)!;
-    if (peerRates.length > 0) {
-      const p = stats(peerRates);
-      c.peer = {
-        name: peerName,
-        median: p.median,
-        note: `ImageFolder + DataLoader(num_workers=${numWorkers}, batch_size=${BATCH_SIZE}, persistent_workers), ${peerRates.length} epochs`,
+  return decoders.flatMap((d) =>
+    WORKER_COUNTS.map((numWorkers) => {
+      const rates = ours.get(key(d, numWorkers))!;
+      const s = stats(rates);
+      const decoderName = d === "native" ? jpeg.name : "sharp (libvips), the fallback";
+      const c: BenchCase = {
+        suite: "data",
+        name:
+          `ImageFolder JPEG decode+RandomResizedCrop(224)+flip+normalize, ${numWorkers} worker${numWorkers > 1 ? "s" : ""}` +
+          (d === "sharp" ? ", sharp decoder" : ""),
+        unit: "images/s",
+        ...s,
+        repeats: rates.length,
+        extra: {
+          workers: numWorkers,
+          images,
+          batchSize: BATCH_SIZE,
+          imageSides: "224-500",
+          decoder: decoderName,
+          cpuMsPerImage: Number(stats(oursCpu.get(key(d, numWorkers))!).median.toFixed(3)),
+          ...(peerNote ? { peer: peerNote } : {}),
+        },
       };
-      c.ratio = s.median / p.median;
-    }
-    return c;
-  });
+      const peerRates = peer.get(numWorkers)!;
+      if (peerRates.length > 0) {
+        const p = stats(peerRates);
+        c.peer = {
+          name: peerName,
+          median: p.median,
+          note: `ImageFolder + DataLoader(num_workers=${numWorkers}, batch_size=${BATCH_SIZE}, persistent_workers), ${peerRates.length} epochs`,
+        };
+        c.ratio = s.median / p.median;
+      }
+      return c;
+    }),
+  );
 }
