@@ -4,11 +4,12 @@
  * resolution. Also: `vit model`, `vit info --json`, and clean errors for bad input.
  */
 import { execFile } from "node:child_process";
-import { existsSync, mkdtempSync, writeFileSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { encodeImage } from "@vit/data";
+import { loadSafetensors, toFloat32Array } from "@vit/nn";
 import { describe, expect, it } from "vitest";
 
 const run = promisify(execFile);
@@ -56,7 +57,8 @@ describe("vit CLI", () => {
     const tr = await vit(["train", "--config", "smoke.yaml", "--json"], dir);
     expect(tr.code, tr.stderr).toBe(0);
     const t = lastJson(tr.stdout);
-    for (const k of ["top1", "top5", "loss", "images_per_second", "wall_seconds", "checkpoint"]) expect(t).toHaveProperty(k);
+    for (const k of ["top1", "top5", "loss", "images_per_second", "wall_seconds", "checkpoint"])
+      expect(t).toHaveProperty(k);
     expect(t.top5).toBeGreaterThanOrEqual(t.top1);
 
     const ev = await vit(["eval", "--checkpoint", t.checkpoint, "--json"], dir);
@@ -79,7 +81,19 @@ describe("vit CLI", () => {
     const cv = await vit(["convert", t.checkpoint, join(dir, "timm.safetensors"), "--to", "timm"], dir);
     expect(cv.code, cv.stderr).toBe(0);
     const ft = await vit(
-      ["finetune", "--from", join(dir, "timm.safetensors"), "--config", "smoke.yaml", "model.img_h=24", "model.img_w=24", "model.num_classes=3", "exp_manager.name=ft", "trainer.max_steps=2", "--json"],
+      [
+        "finetune",
+        "--from",
+        join(dir, "timm.safetensors"),
+        "--config",
+        "smoke.yaml",
+        "model.img_h=24",
+        "model.img_w=24",
+        "model.num_classes=3",
+        "exp_manager.name=ft",
+        "trainer.max_steps=2",
+        "--json",
+      ],
       dir,
     );
     expect(ft.code, ft.stderr).toBe(0);
@@ -90,19 +104,148 @@ describe("vit CLI", () => {
   it("launch: 2 data-parallel ranks with the distributed optimizer train, save per-rank shards and resume", async () => {
     const dir = mkdtempSync(join(tmpdir(), "vit-cli-"));
     writeFileSync(join(dir, "smoke.yaml"), CONFIG);
-    const args = ["--config", "smoke.yaml", "trainer.devices=2", "trainer.max_steps=4", "model.optim.name=distributed_fused_adam", "--json"];
+    const args = [
+      "--config",
+      "smoke.yaml",
+      "trainer.devices=2",
+      "trainer.max_steps=4",
+      "model.optim.name=distributed_fused_adam",
+      "--json",
+    ];
     const r = await vit(["launch", "--nproc", "2", "--", "train", ...args], dir);
     expect(r.code, r.stderr).toBe(0);
     const out = lastJson(r.stdout);
     expect(out.steps).toBe(4);
     expect(existsSync(out.checkpoint.replace(/\.safetensors$/, ".rank-1.safetensors"))).toBe(true);
-    const resumed = await vit(["launch", "--nproc", "2", "--", "train", ...args.slice(0, -1), "trainer.max_steps=6", "--resume", out.checkpoint, "--json"], dir);
+    const resumed = await vit(
+      [
+        "launch",
+        "--nproc",
+        "2",
+        "--",
+        "train",
+        ...args.slice(0, -1),
+        "trainer.max_steps=6",
+        "--resume",
+        out.checkpoint,
+        "--json",
+      ],
+      dir,
+    );
     expect(resumed.code, resumed.stderr).toBe(0);
     expect(lastJson(resumed.stdout).steps).toBe(6);
     // A rank count that does not match the config is refused with the fix.
-    const bad = await vit(["launch", "--nproc", "2", "--", "train", "--config", "smoke.yaml", "trainer.max_steps=2"], dir);
+    const bad = await vit(
+      ["launch", "--nproc", "2", "--", "train", "--config", "smoke.yaml", "trainer.max_steps=2"],
+      dir,
+    );
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toMatch(/trainer.devices × trainer.num_nodes = 1, but 2 rank\(s\) are running/);
+  });
+
+  it("launch: tensor parallel (TP=2) reproduces the single-device run, saves merged weights and resumes", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vit-cli-"));
+    writeFileSync(join(dir, "smoke.yaml"), CONFIG);
+    // Clipping on, so that the tensor-parallel global norm (shards summed over ranks) is exercised too.
+    const common = [
+      "--config",
+      "smoke.yaml",
+      "trainer.max_steps=6",
+      "trainer.log_every_n_steps=1",
+      "trainer.gradient_clip_val=0.5",
+    ];
+    const tpArgs = ["trainer.devices=2", "model.tensor_model_parallel_size=2"];
+    const one = await vit(["train", ...common, "exp_manager.name=one", "--json"], dir);
+    expect(one.code, one.stderr).toBe(0);
+    const tp = await vit(
+      ["launch", "--nproc", "2", "--", "train", ...common, ...tpArgs, "exp_manager.name=tp", "--json"],
+      dir,
+    );
+    expect(tp.code, tp.stderr).toBe(0);
+    const a = lastJson(one.stdout);
+    const b = lastJson(tp.stdout);
+
+    // Same initial weights (the single-device initialisation, split), same batches, dropout 0: the same run
+    // up to float rounding (row-parallel layers sum two partial products instead of one).
+    const train = (run: string) =>
+      readFileSync(join(dir, "runs", run, "metrics.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l))
+        .filter((r) => r.kind === "train");
+    const [ra, rb] = [train("one"), train("tp")];
+    expect(rb.map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6]);
+    for (let i = 0; i < ra.length; i++) {
+      expect(Math.abs(rb[i].loss - ra[i].loss) / ra[i].loss, `loss at step ${i + 1}`).toBeLessThan(1e-5);
+      expect(
+        Math.abs(rb[i].grad_norm - ra[i].grad_norm) / ra[i].grad_norm,
+        `grad norm at step ${i + 1}`,
+      ).toBeLessThan(1e-4);
+    }
+    expect(b.top1).toBeCloseTo(a.top1, 6);
+    expect(b.loss).toBeCloseTo(a.loss, 4);
+
+    // Rank 0 saved single-device weights (merged shards); rank 1 its own optimizer state beside them.
+    const wa = await loadSafetensors(a.checkpoint);
+    const wb = await loadSafetensors(b.checkpoint);
+    const modelKeys = Object.keys(wa).filter((k) => k.startsWith("model."));
+    expect(
+      Object.keys(wb)
+        .filter((k) => k.startsWith("model."))
+        .sort(),
+    ).toEqual(modelKeys.sort());
+    let worst = 0;
+    for (const k of modelKeys) {
+      const x = toFloat32Array(wa[k]!);
+      const y = toFloat32Array(wb[k]!);
+      expect(wb[k]!.shape, k).toEqual(wa[k]!.shape);
+      const scale = Math.max(1e-3, ...Array.from(x, Math.abs));
+      for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!) / scale);
+    }
+    expect(worst).toBeLessThan(1e-4);
+    expect(existsSync(b.checkpoint.replace(/\.safetensors$/, ".rank-1.safetensors"))).toBe(true);
+    // The merged file is an ordinary checkpoint: single-device eval reproduces the final evaluation.
+    const ev = await vit(["eval", "--checkpoint", b.checkpoint, "--json"], dir);
+    expect(ev.code, ev.stderr).toBe(0);
+    expect(lastJson(ev.stdout).top1).toBeCloseTo(b.top1, 6);
+
+    // Resume continues both runs alike.
+    const more = ["trainer.max_steps=8", "--json"];
+    const oneR = await vit(
+      ["train", ...common, "exp_manager.name=one", ...more, "--resume", a.checkpoint],
+      dir,
+    );
+    const tpR = await vit(
+      [
+        "launch",
+        "--nproc",
+        "2",
+        "--",
+        "train",
+        ...common,
+        ...tpArgs,
+        "exp_manager.name=tp",
+        ...more,
+        "--resume",
+        b.checkpoint,
+      ],
+      dir,
+    );
+    expect(oneR.code, oneR.stderr).toBe(0);
+    expect(tpR.code, tpR.stderr).toBe(0);
+    expect(lastJson(tpR.stdout).steps).toBe(8);
+    expect(lastJson(tpR.stdout).loss).toBeCloseTo(lastJson(oneR.stdout).loss, 4);
+
+    // Layouts that cannot work are refused with the fix.
+    const ranks = await vit(
+      ["train", "--config", "smoke.yaml", "model.tensor_model_parallel_size=2", "trainer.max_steps=1"],
+      dir,
+    );
+    expect(ranks.code).not.toBe(0);
+    expect(ranks.stderr).toMatch(/tensor_model_parallel_size=2 needs exactly 2 ranks/);
+    const pp = await vit(["train", "--config", "smoke.yaml", "model.pipeline_model_parallel_size=2"], dir);
+    expect(pp.code).toBe(1);
+    expect(pp.stderr).toMatch(/pipeline_model_parallel_size.*pipeline parallelism is not implemented/);
   });
 
   it("model --preset prints counts without a GPU; bad input gives one clear line", async () => {

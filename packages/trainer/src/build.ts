@@ -25,7 +25,11 @@ import type { AttentionFn } from "@vit/nn";
 import { ConfigError } from "./config/load.js";
 import type { DataSection, ModelSection, TrainConfig } from "./config/schema.js";
 import { AdamW, type Optimizer, SGD, paramGroupsWeightDecay } from "@vit/optim";
-import { DistributedOptimizer, type ProcessGroup } from "@vit/parallel";
+import { DistributedOptimizer, type ProcessGroup, TensorParallelViT } from "@vit/parallel";
+import type { Module } from "@vit/nn";
+
+/** The model a Trainer trains: the single-device ViT, or its tensor-parallel twin (async forward). */
+export type TrainModel = VisionTransformer | TensorParallelViT;
 
 const TRAINER_MODEL_KEYS = new Set([
   "preset",
@@ -36,6 +40,8 @@ const TRAINER_MODEL_KEYS = new Set([
   "activations_checkpoint_granularity",
   "activations_checkpoint_method",
   "activations_checkpoint_num_layers",
+  "tensor_model_parallel_size",
+  "pipeline_model_parallel_size",
   "restore_from_path",
   "megatron_amp_O2",
   "optim",
@@ -55,13 +61,21 @@ export function vitConfigOf(model: ModelSection): ViTConfig {
 export function attentionFnOf(model: ModelSection): AttentionFn {
   if (model.attention === "flash") {
     const flash = (T as unknown as { flashAttention?: AttentionFn }).flashAttention;
-    if (!flash) throw new ConfigError("model.attention=flash: this build of @vit/tensor has no flashAttention; use naive.");
+    if (!flash)
+      throw new ConfigError(
+        "model.attention=flash: this build of @vit/tensor has no flashAttention; use naive.",
+      );
     return flash;
   }
   return T.attentionNaive;
 }
 
-export function buildModel(device: Device, cfg: TrainConfig): VisionTransformer {
+/**
+ * The model of `cfg`. With model.tensor_model_parallel_size > 1 this is the TensorParallelViT of this rank
+ * of `group` (whose size the Trainer has checked); its weights are then set by the Trainer from a
+ * single-device initialisation (see Trainer), so that they do not depend on the parallel layout.
+ */
+export function buildModel(device: Device, cfg: TrainConfig, group?: ProcessGroup): TrainModel {
   const m = cfg.model;
   const ck =
     m.activations_checkpoint_granularity && m.activations_checkpoint_num_layers > 0
@@ -71,16 +85,45 @@ export function buildModel(device: Device, cfg: TrainConfig): VisionTransformer 
           granularity: m.activations_checkpoint_granularity,
         }
       : null;
-  const model = new VisionTransformer(device, vitConfigOf(m), { attentionFn: attentionFnOf(m), checkpointing: ck });
-  if (m.megatron_amp_O2) {
-    if (!isBf16(cfg)) throw new ConfigError("model.megatron_amp_O2 needs trainer.precision=bf16.");
-    // Megatron O2: the matmul weights live in bf16; the optimizer keeps an fp32 master copy of each.
-    model.replaceParameters(
-      (name, t) => t.rank === 2 && name.endsWith(".weight"),
-      (t) => T.noGrad(() => T.cast(t, "bf16")),
-    );
+  if (m.megatron_amp_O2 && !isBf16(cfg))
+    throw new ConfigError("model.megatron_amp_O2 needs trainer.precision=bf16.");
+  const vit = vitConfigOf(m);
+  let model: TrainModel;
+  if (m.tensor_model_parallel_size > 1) {
+    if (!group)
+      throw new ConfigError(
+        "model.tensor_model_parallel_size > 1 needs a process group (run under `vit launch`).",
+      );
+    if (ck) {
+      throw new ConfigError(
+        "activation checkpointing inside tensor-parallel layers is not supported yet: unset model.activations_checkpoint_granularity, " +
+          "or train with tensor_model_parallel_size=1.",
+      );
+    }
+    for (const [what, n] of [
+      ["num_attention_heads", vit.num_attention_heads],
+      ["ffn_hidden_size", vit.ffn_hidden_size],
+    ] as const) {
+      if (n % m.tensor_model_parallel_size) {
+        throw new ConfigError(
+          `model.${what}=${n} is not divisible by tensor_model_parallel_size=${m.tensor_model_parallel_size}: every rank needs an equal share.`,
+        );
+      }
+    }
+    model = new TensorParallelViT(device, vit, group, { attentionFn: attentionFnOf(m) });
+  } else {
+    model = new VisionTransformer(device, vit, { attentionFn: attentionFnOf(m), checkpointing: ck });
   }
+  if (m.megatron_amp_O2) toMegatronO2(model);
   return model;
+}
+
+/** Megatron O2: the matmul weights live in bf16; the optimizer keeps an fp32 master copy of each. */
+export function toMegatronO2(model: Module): void {
+  model.replaceParameters(
+    (name, t) => t.rank === 2 && name.endsWith(".weight"),
+    (t) => T.noGrad(() => T.cast(t, "bf16")),
+  );
 }
 
 export function isBf16(cfg: TrainConfig): boolean {
@@ -98,10 +141,12 @@ export interface TrainOptimizer {
   dispose(): void;
 }
 
-export function buildOptimizer(model: VisionTransformer, cfg: TrainConfig, group?: ProcessGroup): TrainOptimizer {
+export function buildOptimizer(model: Module, cfg: TrainConfig, group?: ProcessGroup): TrainOptimizer {
   const o = cfg.model.optim;
   const named = model.namedParameters();
-  const groups = o.no_decay_1d ? paramGroupsWeightDecay(named, o.weight_decay) : [{ params: named, weightDecay: o.weight_decay }];
+  const groups = o.no_decay_1d
+    ? paramGroupsWeightDecay(named, o.weight_decay)
+    : [{ params: named, weightDecay: o.weight_decay }];
   const make = (gs: typeof groups): Optimizer =>
     o.name === "sgd"
       ? new SGD(gs, { momentum: o.momentum, nesterov: o.nesterov })
@@ -125,7 +170,12 @@ export function buildOptimizer(model: VisionTransformer, cfg: TrainConfig, group
   return make(groups);
 }
 
-async function dataset(d: DataSection, split: "train" | "test", vit: ViTConfig, seed: number): Promise<AnyDataset> {
+async function dataset(
+  d: DataSection,
+  split: "train" | "test",
+  vit: ViTConfig,
+  seed: number,
+): Promise<AnyDataset> {
   const need = (p: string | undefined, what: string) => {
     if (!p) throw new ConfigError(`model.data.${what} is required for data set "${d.dataset}".`);
     return p;
@@ -146,10 +196,15 @@ async function dataset(d: DataSection, split: "train" | "test", vit: ViTConfig, 
     case "image_folder":
       return imageFolder(need(path, split === "train" ? "data_path" : "val_path"));
     case "idx":
-      throw new ConfigError('model.data.dataset "idx" needs images/labels file pairs: use the @vit/data API (idxDataset) directly for now.');
+      throw new ConfigError(
+        'model.data.dataset "idx" needs images/labels file pairs: use the @vit/data API (idxDataset) directly for now.',
+      );
     case "cifar10":
     case "cifar100":
-      return cifarDataset({ files: need(path, "data_path").split(","), variant: d.dataset === "cifar10" ? "cifar10" : "cifar100" });
+      return cifarDataset({
+        files: need(path, "data_path").split(","),
+        variant: d.dataset === "cifar10" ? "cifar10" : "cifar100",
+      });
     case "webdataset":
       return webDataset({ shards: need(path, "data_path").split(","), numClasses: vit.num_classes });
   }
@@ -158,10 +213,17 @@ async function dataset(d: DataSection, split: "train" | "test", vit: ViTConfig, 
 function meanStd(d: DataSection, channels: number): { mean: number[]; std: number[] } {
   if (d.train.mean && d.train.std) return { mean: d.train.mean, std: d.train.std };
   if (d.dataset === "fashion_mnist") return { mean: [...FASHION_MNIST_MEAN], std: [...FASHION_MNIST_STD] };
-  return channels === 1 ? { mean: [0.5], std: [0.5] } : { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
+  return channels === 1
+    ? { mean: [0.5], std: [0.5] }
+    : { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 }
 
-export async function buildLoader(cfg: TrainConfig, split: "train" | "test", rank = 0, worldSize = 1): Promise<DataLoader> {
+export async function buildLoader(
+  cfg: TrainConfig,
+  split: "train" | "test",
+  rank = 0,
+  worldSize = 1,
+): Promise<DataLoader> {
   const d = cfg.model.data;
   const vit = vitConfigOf(cfg.model);
   const ds = await dataset(d, split, vit, cfg.trainer.seed);
@@ -169,14 +231,18 @@ export async function buildLoader(cfg: TrainConfig, split: "train" | "test", ran
   const train = split === "train";
   const t = d.train;
   const specs: TransformSpec[] = [];
-  const fixedSize = d.dataset === "fashion_mnist" || d.dataset === "synthetic" || d.dataset.startsWith("cifar");
+  const fixedSize =
+    d.dataset === "fashion_mnist" || d.dataset === "synthetic" || d.dataset.startsWith("cifar");
   if (train) {
     if (t.random_resized_crop) specs.push(randomResizedCrop(vit.img_h, { scale: t.crop_scale }));
     else if (!fixedSize) specs.push(...resizeCenterCrop(vit.img_h));
     if (t.horizontal_flip) specs.push(randomHorizontalFlip());
     if (t.auto_augment) specs.push(autoAugment());
     if (t.rand_augment) specs.push(randAugment());
-    if (t.color_jitter > 0) specs.push(colorJitter({ brightness: t.color_jitter, contrast: t.color_jitter, saturation: t.color_jitter }));
+    if (t.color_jitter > 0)
+      specs.push(
+        colorJitter({ brightness: t.color_jitter, contrast: t.color_jitter, saturation: t.color_jitter }),
+      );
   } else if (!fixedSize) {
     specs.push(...resizeCenterCrop(vit.img_h));
   }

@@ -1,7 +1,17 @@
 /** Evaluation: top-1, top-5 and mean cross-entropy over a loader, forward only. */
 import type { DataLoader } from "@vit/data";
-import type { VisionTransformer } from "@vit/model";
-import { noGrad, scope, tensor } from "@vit/tensor";
+import type { ViTConfig } from "@vit/model";
+import { type Device, type Tensor, noGrad, scope, tensor } from "@vit/tensor";
+
+/** What evaluation needs of a model: VisionTransformer, or TensorParallelViT whose forward is async. */
+export interface EvalModel {
+  readonly device: Device;
+  readonly config: ViTConfig;
+  training: boolean;
+  train(mode?: boolean): unknown;
+  eval(): unknown;
+  forward(x: Tensor): Tensor | Promise<Tensor>;
+}
 
 export interface EvalResult {
   top1: number;
@@ -11,7 +21,11 @@ export interface EvalResult {
 }
 
 /** Per-row log-softmax loss and whether the label is in the top 1 / top 5, from host logits. */
-export function scoreLogits(logits: Float32Array, labels: Int32Array, classes: number): { loss: number; top1: number; top5: number } {
+export function scoreLogits(
+  logits: Float32Array,
+  labels: Int32Array,
+  classes: number,
+): { loss: number; top1: number; top5: number } {
   let loss = 0;
   let top1 = 0;
   let top5 = 0;
@@ -32,7 +46,11 @@ export function scoreLogits(logits: Float32Array, labels: Int32Array, classes: n
   return { loss, top1, top5 };
 }
 
-export async function evaluate(model: VisionTransformer, loader: DataLoader, maxBatches = Infinity): Promise<EvalResult> {
+export async function evaluate(
+  model: EvalModel,
+  loader: DataLoader,
+  maxBatches = Infinity,
+): Promise<EvalResult> {
   const wasTraining = model.training;
   model.eval();
   const classes = model.config.num_classes;
@@ -45,7 +63,10 @@ export async function evaluate(model: VisionTransformer, loader: DataLoader, max
     for await (const batch of loader) {
       if (b++ >= maxBatches) break;
       const images = batch.images instanceof Float32Array ? batch.images : Float32Array.from(batch.images);
-      const logits = scope(() => noGrad(() => model.forward(tensor(model.device, images, batch.shape))));
+      // Under a tensor-parallel forward every rank of the group runs this loop in step (one process each).
+      const logits = await scope(() =>
+        noGrad(() => model.forward(tensor(model.device, images, batch.shape))),
+      );
       const host = (await logits.data()) as Float32Array;
       logits.dispose();
       const s = scoreLogits(host, batch.labels, classes);

@@ -6,10 +6,41 @@
 import { mkdirSync, writeFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import type { DataLoader, LoaderState } from "@vit/data";
-import type { VisionTransformer } from "@vit/model";
-import { type Device, type Tensor, add, autocast, crossEntropy, keep, mulScalar, noGrad, scope, tensor, zeros } from "@vit/tensor";
-import { DataParallel, type ProcessGroup } from "@vit/parallel";
-import { type TrainOptimizer, buildLoader, buildModel, buildOptimizer, isBf16 } from "./build.js";
+import { VisionTransformer } from "@vit/model";
+import type { HostTensor } from "@vit/nn";
+import {
+  type Device,
+  type Tensor,
+  add,
+  autocast,
+  cast,
+  crossEntropy,
+  keep,
+  mulScalar,
+  noGrad,
+  scope,
+  tensor,
+  zeros,
+} from "@vit/tensor";
+import {
+  DataParallel,
+  type ProcessGroup,
+  TensorParallelViT,
+  backwardAsync,
+  clipGradNormTensorParallel,
+  mergeTensorParallelStateDicts,
+  splitTensorParallelStateDict,
+  tensorParallelSplitOf,
+} from "@vit/parallel";
+import {
+  type TrainModel,
+  type TrainOptimizer,
+  buildLoader,
+  buildModel,
+  buildOptimizer,
+  isBf16,
+  vitConfigOf,
+} from "./build.js";
 import {
   checkpointPath,
   latestCheckpoint,
@@ -41,7 +72,10 @@ export interface TrainerEvents {
   /** Progress: (step, maxSteps) after every optimizer step. Cheap; no GPU sync. */
   onStep?: (step: number, maxSteps: number) => void;
   log?: (msg: string) => void;
-  /** Data-parallel process group (one process or Device per rank); omitted for a single device. */
+  /**
+   * The process group of all ranks (one process or Device per rank); omitted for a single device. It is the
+   * data-parallel group, or with model.tensor_model_parallel_size > 1 the tensor-parallel group.
+   */
   group?: ProcessGroup;
 }
 
@@ -58,12 +92,14 @@ export interface FitResult {
 }
 
 export class Trainer {
-  readonly model: VisionTransformer;
+  readonly model: TrainModel;
   readonly optimizer: TrainOptimizer;
   /** Data parallelism: null on one device, or when the distributed optimizer reduces gradients itself. */
   readonly dp: DataParallel | null;
   readonly rank: number;
   readonly worldSize: number;
+  /** Tensor-parallel size (model.tensor_model_parallel_size); the data-parallel size is worldSize / tp. */
+  readonly tp: number;
   readonly runDir: string;
   readonly ckptDir: string;
   step = 0;
@@ -73,6 +109,14 @@ export class Trainer {
   private best: { metric: string; value: number; step: number } | null = null;
   private metrics: MetricsLogger;
   private lastCheckpoint: string | null = null;
+  /**
+   * Tensor parallel: the single-device model initialised exactly as a tp = 1 run would be, split into the
+   * shards when training starts (Megatron's use_cpu_initialization), so a run's weights, and with dropout 0
+   * its losses, do not depend on the parallel layout. Null once used, or when resuming.
+   */
+  private fullInit: VisionTransformer | null = null;
+  /** Global gradient norm of the last tensor-parallel step that measured one. */
+  private tpGradNorm = Number.NaN;
 
   constructor(
     readonly device: Device,
@@ -82,11 +126,10 @@ export class Trainer {
   ) {
     device.rng.seed = cfg.trainer.seed >>> 0;
     device.rng.offset = 0;
-    this.model = model ?? buildModel(device, cfg);
-    this.model.train();
     const group = events.group;
     this.rank = group?.rank ?? 0;
     this.worldSize = group?.worldSize ?? 1;
+    this.tp = cfg.model.tensor_model_parallel_size;
     const expected = cfg.trainer.devices * cfg.trainer.num_nodes;
     if (this.worldSize !== expected) {
       throw new Error(
@@ -94,18 +137,50 @@ export class Trainer {
           `Launch ${expected} ranks (\`vit launch --nproc ${expected} -- train ...\`) or set trainer.devices=${this.worldSize}.`,
       );
     }
-    this.optimizer = buildOptimizer(this.model, cfg, group);
-    this.dp = group && group.worldSize > 1 && cfg.model.optim.name !== "distributed_fused_adam" ? new DataParallel(group) : null;
+    if (this.tp > 1) {
+      if (this.worldSize !== this.tp) {
+        throw new Error(
+          `model.tensor_model_parallel_size=${this.tp} needs exactly ${this.tp} ranks (trainer.devices × num_nodes = ${expected}); ` +
+            "combining tensor and data parallelism is not supported yet. Set trainer.devices to the tensor-parallel size.",
+        );
+      }
+      if (group?.backend === "in-process") {
+        throw new Error(
+          "tensor parallelism in the trainer needs one process per rank (`vit launch --nproc N -- train ...`): " +
+            "ranks sharing a process would interleave their tensor scopes across the collectives' awaits.",
+        );
+      }
+      if (!model) {
+        // Drawn first, from the seed's stream start, exactly as a single-device run draws its model.
+        this.fullInit = new VisionTransformer(device, vitConfigOf(cfg.model));
+      }
+    }
+    const rngAfterInit = device.rng.offset;
+    this.model = model ?? buildModel(device, cfg, group);
+    // The tensor-parallel model's own draws are overwritten; continue the stream where a tp = 1 run would.
+    if (this.fullInit) device.rng.offset = rngAfterInit;
+    this.model.train();
+    // The distributed optimizer shards over data-parallel ranks; with tensor parallelism alone there are none.
+    this.optimizer = buildOptimizer(this.model, cfg, this.tp > 1 ? undefined : group);
+    this.dp =
+      group && group.worldSize > 1 && this.tp === 1 && cfg.model.optim.name !== "distributed_fused_adam"
+        ? new DataParallel(group)
+        : null;
     this.runDir = resolve(cfg.exp_manager.exp_dir, cfg.exp_manager.name);
     this.ckptDir = join(this.runDir, "checkpoints");
     mkdirSync(this.ckptDir, { recursive: true });
     this.metrics = new MetricsLogger(this.runDir);
   }
 
+  /** Data-parallel ranks: all ranks, divided by the tensor-parallel size. */
+  get dataParallelSize(): number {
+    return this.worldSize / this.tp;
+  }
+
   /** Micro-steps per optimizer step: global_batch / (micro_batch × data-parallel size). */
   get accumulation(): number {
     const m = this.cfg.model;
-    const dp = this.cfg.trainer.devices * this.cfg.trainer.num_nodes;
+    const dp = (this.cfg.trainer.devices * this.cfg.trainer.num_nodes) / this.tp;
     const global = m.global_batch_size ?? m.micro_batch_size * dp;
     if (global % (m.micro_batch_size * dp)) {
       throw new Error(
@@ -120,7 +195,9 @@ export class Trainer {
   }
 
   async loaders(): Promise<{ train: DataLoader; val: DataLoader }> {
-    this.trainLoader ??= await buildLoader(this.cfg, "train", this.rank, this.worldSize);
+    // Tensor-parallel ranks all see the same batches (the split is of the model, not the data).
+    const dpSize = this.dataParallelSize;
+    this.trainLoader ??= await buildLoader(this.cfg, "train", this.rank % dpSize, dpSize);
     this.valLoader ??= await buildLoader(this.cfg, "test");
     return { train: this.trainLoader, val: this.valLoader };
   }
@@ -129,7 +206,10 @@ export class Trainer {
     const t = this.cfg.trainer;
     if (t.max_steps) return t.max_steps;
     const perEpoch = Math.floor((train.length ?? 0) / this.accumulation);
-    if (!t.max_epochs || !perEpoch) throw new Error("trainer.max_steps or trainer.max_epochs must be set (and the data set must have a length).");
+    if (!t.max_epochs || !perEpoch)
+      throw new Error(
+        "trainer.max_steps or trainer.max_epochs must be set (and the data set must have a length).",
+      );
     return t.max_epochs * perEpoch;
   }
 
@@ -151,13 +231,19 @@ export class Trainer {
   async fit(opts: { resumeFrom?: string | null; stopAtStep?: number } = {}): Promise<FitResult> {
     const t0 = performance.now();
     const { train, val } = await this.loaders();
-    const resume = opts.resumeFrom ?? (this.cfg.exp_manager.resume_if_exists ? latestCheckpoint(this.ckptDir) : null);
+    const resume =
+      opts.resumeFrom ?? (this.cfg.exp_manager.resume_if_exists ? latestCheckpoint(this.ckptDir) : null);
     if (resume) await this.resume(resume);
+    else if (this.model instanceof TensorParallelViT) await this.initTensorParallel();
     else if (this.cfg.model.restore_from_path) {
       for (const note of await loadPretrained(this.model, this.cfg.model.restore_from_path)) this.log(note);
     }
+    this.fullInit?.dispose();
+    this.fullInit = null;
     // Every replica starts from rank 0's weights (initialisation draws differ per process otherwise).
-    if (this.events.group && this.worldSize > 1) await new DataParallel(this.events.group).broadcastParameters(this.model, 0);
+    if (this.events.group && this.worldSize > 1 && this.tp === 1) {
+      await new DataParallel(this.events.group).broadcastParameters(this.model as VisionTransformer, 0);
+    }
     const maxSteps = this.maxSteps(train);
     const sched = this.schedule(maxSteps);
     const tc = this.cfg.trainer;
@@ -181,16 +267,38 @@ export class Trainer {
       for await (const batch of train) {
         const images = batch.images instanceof Float32Array ? batch.images : Float32Array.from(batch.images);
         const B = batch.labels.length;
-        scope(() => {
-          const x = tensor(device, images, batch.shape);
-          const y = batch.targets ? tensor(device, batch.targets, [B, batch.targets.length / B]) : tensor(device, batch.labels, [B]);
-          const forward = () => crossEntropy(this.model.forward(x), y, batch.targets ? {} : { labelSmoothing: smoothing });
-          const loss = bf16 ? autocast("bf16", forward) : forward();
-          (accum > 1 ? mulScalar(loss, 1 / accum) : loss).backward();
-          const next = noGrad(() => add(running, loss));
-          running.dispose();
-          running = keep(next);
-        });
+        if (this.model instanceof TensorParallelViT) {
+          const model = this.model;
+          await scope(async () => {
+            const x = tensor(device, images, batch.shape);
+            const y = batch.targets
+              ? tensor(device, batch.targets, [B, batch.targets.length / B])
+              : tensor(device, batch.labels, [B]);
+            const forward = async () =>
+              crossEntropy(await model.forward(x), y, batch.targets ? {} : { labelSmoothing: smoothing });
+            const loss = bf16 ? await autocast("bf16", forward) : await forward();
+            // Collectives inside the graph: the asynchronous backward awaits them.
+            await backwardAsync(accum > 1 ? mulScalar(loss, 1 / accum) : loss);
+            const next = noGrad(() => add(running, loss));
+            running.dispose();
+            running = keep(next);
+          });
+        } else {
+          const model = this.model;
+          scope(() => {
+            const x = tensor(device, images, batch.shape);
+            const y = batch.targets
+              ? tensor(device, batch.targets, [B, batch.targets.length / B])
+              : tensor(device, batch.labels, [B]);
+            const forward = () =>
+              crossEntropy(model.forward(x), y, batch.targets ? {} : { labelSmoothing: smoothing });
+            const loss = bf16 ? autocast("bf16", forward) : forward();
+            (accum > 1 ? mulScalar(loss, 1 / accum) : loss).backward();
+            const next = noGrad(() => add(running, loss));
+            running.dispose();
+            running = keep(next);
+          });
+        }
         runningCount++;
         intervalImages += B;
         if (++micro % accum !== 0) continue;
@@ -198,7 +306,17 @@ export class Trainer {
         if (this.dp) await this.dp.allReduceGradients(this.model);
         // The norm is only needed when clipping, or for the log line this step will write.
         const logging = (this.step + 1) % tc.log_every_n_steps === 0 || this.step + 1 >= stopAt;
-        await this.optimizer.step({ lr, maxGradNorm: tc.gradient_clip_val, computeNorm: logging });
+        if (this.tp > 1) {
+          // The optimizer sees only this rank's shards: the global norm sums them over the group.
+          if (tc.gradient_clip_val > 0 || logging) {
+            this.tpGradNorm = await clipGradNormTensorParallel(
+              this.events.group!,
+              this.model,
+              tc.gradient_clip_val,
+            );
+          }
+          await this.optimizer.step({ lr, maxGradNorm: 0, computeNorm: false });
+        } else await this.optimizer.step({ lr, maxGradNorm: tc.gradient_clip_val, computeNorm: logging });
         this.optimizer.zeroGrad();
         this.step++;
         // Bound the work queued ahead of the GPU (the loop itself never reads back between logs).
@@ -223,11 +341,11 @@ export class Trainer {
             epoch: this.epoch,
             loss: lossMean,
             lr,
-            grad_norm: await this.optimizer.lastGradNorm(),
+            grad_norm: this.tp > 1 ? this.tpGradNorm : await this.optimizer.lastGradNorm(),
             images_per_second: intervalImages / dt,
             elapsed_s: (now - t0) / 1000,
           };
-          this.metrics.log(rec);
+          if (this.rank === 0) this.metrics.log(rec);
           this.events.onLog?.(rec);
           running.dispose();
           running = keep(zeros(device, [1]));
@@ -258,7 +376,7 @@ export class Trainer {
     running.dispose();
     const final = await this.validate(val, t0);
     await this.save(train.state(), final);
-    this.metrics.writePlot();
+    if (this.rank === 0) this.metrics.writePlot();
     await train.close();
     await val.close();
     const wall = (performance.now() - t0) / 1000;
@@ -278,9 +396,14 @@ export class Trainer {
   }
 
   async validate(val: DataLoader, t0 = performance.now()): Promise<EvalResult> {
-    // Rank 0 evaluates the whole test split; the others go on and meet it at the next collective.
-    if (this.rank !== 0) return { top1: Number.NaN, top5: Number.NaN, loss: Number.NaN, images: 0 };
-    const r = isBf16(this.cfg) ? await autocast("bf16", () => evaluate(this.model, val)) : await evaluate(this.model, val);
+    // Rank 0 evaluates the whole test split; the others go on and meet it at the next collective. With
+    // tensor parallelism every rank takes part in each forward, and only rank 0 records the result.
+    if (this.rank !== 0 && this.tp === 1)
+      return { top1: Number.NaN, top5: Number.NaN, loss: Number.NaN, images: 0 };
+    const r = isBf16(this.cfg)
+      ? await autocast("bf16", () => evaluate(this.model, val))
+      : await evaluate(this.model, val);
+    if (this.rank !== 0) return r;
     const rec = {
       kind: "val",
       step: this.step,
@@ -302,6 +425,9 @@ export class Trainer {
   /** Writes step-N.safetensors atomically; keeps the last K and a copy of the best. */
   async save(loaderState: LoaderState, evalResult?: EvalResult): Promise<string> {
     const path = checkpointPath(this.ckptDir, this.step);
+    // Tensor parallel: rank 0 writes the merged single-device weights, so that eval/predict/convert and
+    // any parallel layout can use the file; optimizer state stays per rank (rank files beside it).
+    const weights = this.tp > 1 ? await this.gatherTensorParallelWeights() : null;
     const meta: CheckpointMeta = {
       format: CHECKPOINT_FORMAT,
       step: this.step,
@@ -310,22 +436,25 @@ export class Trainer {
       rng: { ...this.device.rng },
       loader: loaderState,
       config: this.cfg,
-      metrics: evalResult ? { val_top1: evalResult.top1, val_top5: evalResult.top5, val_loss: evalResult.loss } : {},
+      metrics: evalResult
+        ? { val_top1: evalResult.top1, val_top5: evalResult.top5, val_loss: evalResult.loss }
+        : {},
       ...(this.trainLoader ? { classes: [...this.trainLoader.dataset.classes] } : {}),
       ...(this.best ? { best: this.best } : {}),
     };
     if (this.rank !== 0) {
       // Only sharded optimizer state is rank-specific: each rank writes its own shard beside rank 0's file.
-      if (this.cfg.model.optim.name === "distributed_fused_adam") {
+      if (this.cfg.model.optim.name === "distributed_fused_adam" || this.tp > 1) {
         await saveCheckpoint(rankShardPath(path, this.rank), {}, this.optimizer.stateTensors(), meta);
       }
       this.lastCheckpoint = path;
       return path;
     }
-    await saveCheckpoint(path, this.model.stateDict(), this.optimizer.stateTensors(), meta);
+    await saveCheckpoint(path, weights ?? this.model.stateDict(), this.optimizer.stateTensors(), meta);
     this.lastCheckpoint = path;
     pruneCheckpoints(this.ckptDir, this.cfg.exp_manager.checkpoint.keep_last);
-    if (this.cfg.exp_manager.checkpoint.save_best && this.best && this.best.step === this.step) markBest(path, this.ckptDir);
+    if (this.cfg.exp_manager.checkpoint.save_best && this.best && this.best.step === this.step)
+      markBest(path, this.ckptDir);
     this.log(`checkpoint ${path}`);
     return path;
   }
@@ -333,14 +462,31 @@ export class Trainer {
   /** Restores model, optimizer, step, RNG and data position from a checkpoint. */
   async resume(path: string): Promise<void> {
     const ck = await loadCheckpoint(path);
-    this.model.loadStateDict(ck.model);
-    if (this.rank !== 0 && this.cfg.model.optim.name === "distributed_fused_adam") {
+    if (this.tp > 1) {
+      const savedTp = (ck.meta.config as TrainConfig).model.tensor_model_parallel_size ?? 1;
+      if (savedTp !== this.tp) {
+        throw new Error(
+          `resume: ${path} was written with tensor_model_parallel_size=${savedTp}, this run uses ${this.tp}; its optimizer state ` +
+            "is per rank. Resume with the same size, or start a new run from its weights with model.restore_from_path.",
+        );
+      }
+      this.model.loadStateDict(
+        splitTensorParallelStateDict(ck.model, this.model.config, this.tp)[this.rank]!,
+      );
+    } else this.model.loadStateDict(ck.model);
+    if (this.rank !== 0 && (this.cfg.model.optim.name === "distributed_fused_adam" || this.tp > 1)) {
       ck.optim = (await loadCheckpoint(rankShardPath(path, this.rank))).optim;
     }
     const own = this.optimizer.stateTensors();
     for (const [k, t] of Object.entries(own)) {
       const h = ck.optim[k];
-      if (!h) throw new Error(`resume: ${path} lacks optimizer state ${k}; was it saved with another optimizer?`);
+      if (!h)
+        throw new Error(`resume: ${path} lacks optimizer state ${k}; was it saved with another optimizer?`);
+      if (h.data.length !== t.numel) {
+        throw new Error(
+          `resume: optimizer state ${k} in ${path} has ${h.data.length} values, this model's has ${t.numel}.`,
+        );
+      }
       t.device.upload(t.buffer, h.data as Float32Array);
     }
     this.optimizer.stepCount = ck.meta.optimizerSteps;
@@ -355,8 +501,50 @@ export class Trainer {
     this.log(`resumed from ${path} at step ${this.step}`);
   }
 
+  /**
+   * Tensor parallel, fresh run: every rank takes its shard of the single-device initialisation (or of the
+   * pretrained weights of model.restore_from_path, adapted exactly as for one device).
+   */
+  private async initTensorParallel(): Promise<void> {
+    const full = this.fullInit;
+    if (!full) return; // a model passed to the constructor keeps its weights
+    const path = this.cfg.model.restore_from_path;
+    if (path) for (const note of await loadPretrained(full, path)) this.log(note);
+    const shards = splitTensorParallelStateDict(await full.stateDictHost(), full.config, this.tp);
+    this.model.loadStateDict(shards[this.rank]!);
+  }
+
+  /** The tensor-parallel shards gathered and merged into single-device weights on rank 0 (null elsewhere). */
+  private async gatherTensorParallelWeights(): Promise<Record<string, HostTensor> | null> {
+    const group = this.events.group!;
+    const shards: Array<Record<string, HostTensor>> = Array.from({ length: this.tp }, () => ({}));
+    for (const [name, t] of Object.entries(this.model.stateDict())) {
+      if (tensorParallelSplitOf(name) === "replicated") {
+        if (this.rank !== 0) continue;
+        const data = Float32Array.from((await t.data()) as ArrayLike<number>);
+        for (const s of shards) s[name] = { dtype: "F32", shape: [...t.shape], data };
+        continue;
+      }
+      const [all, own] = noGrad(() => [
+        zeros(t.device, [this.tp * t.numel]),
+        t.dtype === "f32" ? t : cast(t, "f32"),
+      ]);
+      await group.allGather(all, own);
+      if (this.rank === 0) {
+        const data = (await all.data()) as Float32Array;
+        shards.forEach((s, r) => {
+          s[name] = { dtype: "F32", shape: [...t.shape], data: data.slice(r * t.numel, (r + 1) * t.numel) };
+        });
+      }
+      all.dispose();
+      if (own !== t) own.dispose();
+    }
+    return this.rank === 0 ? mergeTensorParallelStateDicts(shards, this.model.config) : null;
+  }
+
   dispose(): void {
     this.optimizer.dispose();
     this.model.dispose();
+    this.fullInit?.dispose();
   }
 }

@@ -5,7 +5,16 @@ import { join } from "node:path";
 import { loadSafetensors, saveSafetensors } from "@vit/nn";
 import { Device } from "@vit/tensor";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { ConfigError, NonFiniteLossError, Trainer, applyOverrides, loadConfig, parseConfig } from "../src/index.js";
+import { createInProcessGroups } from "@vit/parallel";
+import {
+  ConfigError,
+  NonFiniteLossError,
+  Trainer,
+  applyOverrides,
+  buildModel,
+  loadConfig,
+  parseConfig,
+} from "../src/index.js";
 import { tinyConfig } from "./helpers.js";
 
 let dev: Device;
@@ -45,8 +54,16 @@ describe("trainer", () => {
   });
 
   it("gradient accumulation over 2 micro-batches equals one batch of twice the size", async () => {
-    const big = tinyConfig({ micro_batch_size: 32, hidden_dropout: 0, attention_dropout: 0 }, { max_steps: 1 }, { name: "sgd", lr: 0.1, momentum: 0 });
-    const acc = tinyConfig({ micro_batch_size: 16, global_batch_size: 32, hidden_dropout: 0, attention_dropout: 0 }, { max_steps: 1 }, { name: "sgd", lr: 0.1, momentum: 0 });
+    const big = tinyConfig(
+      { micro_batch_size: 32, hidden_dropout: 0, attention_dropout: 0 },
+      { max_steps: 1 },
+      { name: "sgd", lr: 0.1, momentum: 0 },
+    );
+    const acc = tinyConfig(
+      { micro_batch_size: 16, global_batch_size: 32, hidden_dropout: 0, attention_dropout: 0 },
+      { max_steps: 1 },
+      { name: "sgd", lr: 0.1, momentum: 0 },
+    );
     const tb = new Trainer(dev, big);
     const ta = new Trainer(dev, acc);
     expect(ta.accumulation).toBe(2);
@@ -60,7 +77,11 @@ describe("trainer", () => {
     let moved = 0;
     const init = new Trainer(dev, big);
     for (let i = 0; i < pb.length; i++) {
-      const [x, y, z] = [await pb[i]![1].data(), await pa[i]![1].data(), await init.model.namedParameters()[i]![1].data()];
+      const [x, y, z] = [
+        await pb[i]![1].data(),
+        await pa[i]![1].data(),
+        await init.model.namedParameters()[i]![1].data(),
+      ];
       let num = 0;
       let den = 0;
       for (let j = 0; j < x.length; j++) {
@@ -79,7 +100,11 @@ describe("trainer", () => {
   });
 
   it("a non-finite loss stops the run with a clear message and keeps the last good checkpoint", async () => {
-    const cfg = tinyConfig({}, { max_steps: 40, log_every_n_steps: 5 }, { name: "sgd", lr: 1e12, momentum: 0.9 });
+    const cfg = tinyConfig(
+      {},
+      { max_steps: 40, log_every_n_steps: 5 },
+      { name: "sgd", lr: 1e12, momentum: 0.9 },
+    );
     cfg.exp_manager.checkpoint.every_n_steps = 1;
     const t = new Trainer(dev, cfg);
     let err: unknown;
@@ -89,7 +114,9 @@ describe("trainer", () => {
       err = e;
     }
     expect(err).toBeInstanceOf(NonFiniteLossError);
-    expect((err as Error).message).toMatch(/training loss became (NaN|Infinity|-Infinity) at step \d+.*last good checkpoint is .*step-\d+\.safetensors/);
+    expect((err as Error).message).toMatch(
+      /training loss became (NaN|Infinity|-Infinity) at step \d+.*last good checkpoint is .*step-\d+\.safetensors/,
+    );
     const kept = (err as Error).message.match(/checkpoint is (\S+\.safetensors)/)![1]!;
     expect(existsSync(kept)).toBe(true);
     expect(Object.keys(await loadSafetensors(kept)).length).toBeGreaterThan(0);
@@ -130,20 +157,53 @@ describe("atomic checkpoint writes", () => {
 describe("config", () => {
   it("unknown keys are errors naming the full path", () => {
     expect(() => parseConfig({ model: { optim: { lr: 1, lrr: 2 } } })).toThrow(/model\.optim\.lrr/);
-    expect(() => parseConfig({ trainer: { max_step: 3 }, model: { optim: { lr: 1 } } })).toThrow(/trainer\.max_step/);
+    expect(() => parseConfig({ trainer: { max_step: 3 }, model: { optim: { lr: 1 } } })).toThrow(
+      /trainer\.max_step/,
+    );
   });
   it("ill-typed values name the key", () => {
-    expect(() => parseConfig({ trainer: { max_steps: "ten" }, model: { optim: { lr: 1 } } })).toThrow(/trainer\.max_steps: Expected number/);
+    expect(() => parseConfig({ trainer: { max_steps: "ten" }, model: { optim: { lr: 1 } } })).toThrow(
+      /trainer\.max_steps: Expected number/,
+    );
     expect(() => parseConfig({ model: { optim: { lr: -1 } } })).toThrow(/model\.optim\.lr/);
   });
   it("key=value overrides set nested keys with YAML-typed values", () => {
-    const o = applyOverrides({ model: { optim: { lr: 1 } } }, ["model.num_layers=4", "trainer.max_steps=100", "model.optim.betas=[0.9, 0.95]"]);
-    expect(o).toEqual({ model: { optim: { lr: 1, betas: [0.9, 0.95] }, num_layers: 4 }, trainer: { max_steps: 100 } });
+    const o = applyOverrides({ model: { optim: { lr: 1 } } }, [
+      "model.num_layers=4",
+      "trainer.max_steps=100",
+      "model.optim.betas=[0.9, 0.95]",
+    ]);
+    expect(o).toEqual({
+      model: { optim: { lr: 1, betas: [0.9, 0.95] }, num_layers: 4 },
+      trainer: { max_steps: 100 },
+    });
     expect(() => applyOverrides({}, ["model.num_layers"])).toThrow(/not key=value/);
   });
   it("a bad ViT key inside model is reported by name when the trainer builds", () => {
     const cfg = tinyConfig({ hiden_size: 16 });
     expect(() => new Trainer(dev, cfg)).toThrow(/hiden_size/);
+  });
+  it("tensor-parallel layouts that cannot work are refused with the fix", () => {
+    // (Training with TP=2 against the TP=1 run is tested end to end in apps/cli: one process per rank.)
+    const [g] = createInProcessGroups(2);
+    const tp = (over: Record<string, unknown>) => tinyConfig({ tensor_model_parallel_size: 2, ...over });
+    expect(() => buildModel(dev, tp({ ffn_hidden_size: 33 }), g)).toThrow(
+      /ffn_hidden_size=33 is not divisible by tensor_model_parallel_size=2/,
+    );
+    expect(() => buildModel(dev, tp({ num_attention_heads: 1 }), g)).toThrow(
+      /num_attention_heads=1 is not divisible/,
+    );
+    expect(() => buildModel(dev, tp({ activations_checkpoint_granularity: "full" }), g)).toThrow(
+      /activation checkpointing inside tensor-parallel/,
+    );
+    expect(() => buildModel(dev, tp({}))).toThrow(/needs a process group/);
+    expect(() => new Trainer(dev, tp({}))).toThrow(/tensor_model_parallel_size=2 needs exactly 2 ranks/);
+    expect(
+      () => new Trainer(dev, tinyConfig({ tensor_model_parallel_size: 2 }, { devices: 2 }), { group: g }),
+    ).toThrow(/one process per rank/);
+    expect(() => tinyConfig({ pipeline_model_parallel_size: 2 })).toThrow(
+      /pipeline parallelism is not implemented/,
+    );
   });
   it("missing config file", () => {
     expect(() => loadConfig("/nonexistent/conf.yaml")).toThrow(ConfigError);

@@ -26,7 +26,8 @@ export interface CheckpointMeta {
   best?: { metric: string; value: number; step: number };
 }
 
-async function toHost(t: Tensor): Promise<HostTensor> {
+async function toHost(t: Tensor | HostTensor): Promise<HostTensor> {
+  if (!("device" in t)) return t; // already on the host (e.g. merged tensor-parallel weights)
   const d = await t.data();
   return t.dtype === "i32"
     ? { dtype: "I32", shape: [...t.shape], data: Int32Array.from(d) }
@@ -35,7 +36,7 @@ async function toHost(t: Tensor): Promise<HostTensor> {
 
 export async function saveCheckpoint(
   path: string,
-  model: Record<string, Tensor>,
+  model: Record<string, Tensor | HostTensor>,
   optim: Record<string, Tensor>,
   meta: CheckpointMeta,
 ): Promise<void> {
@@ -101,7 +102,8 @@ export function pruneCheckpoints(dir: string, keep: number): void {
     rmSync(f, { force: true });
     // Optimizer shards of other data-parallel ranks written beside it.
     const stem = f.replace(/\.safetensors$/, "");
-    for (const g of readdirSync(dir)) if (join(dir, g).startsWith(`${stem}.rank-`)) rmSync(join(dir, g), { force: true });
+    for (const g of readdirSync(dir))
+      if (join(dir, g).startsWith(`${stem}.rank-`)) rmSync(join(dir, g), { force: true });
   }
 }
 

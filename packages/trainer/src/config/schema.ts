@@ -22,7 +22,9 @@ export const transformSchema = z
 
 export const dataSchema = z
   .object({
-    dataset: z.enum(["fashion_mnist", "image_folder", "idx", "cifar10", "cifar100", "webdataset", "synthetic"]).default("fashion_mnist"),
+    dataset: z
+      .enum(["fashion_mnist", "image_folder", "idx", "cifar10", "cifar100", "webdataset", "synthetic"])
+      .default("fashion_mnist"),
     /** Folder / file(s) of the data set (not needed for the bundled fashion_mnist or synthetic). */
     data_path: z.string().optional(),
     val_path: z.string().optional(),
@@ -85,6 +87,20 @@ export const modelSchema = z
     activations_checkpoint_granularity: z.enum(["full", "selective"]).nullable().default(null),
     activations_checkpoint_method: z.enum(["uniform", "block"]).nullable().default(null),
     activations_checkpoint_num_layers: z.number().int().min(0).default(1),
+    /**
+     * Megatron tensor parallelism: each encoder layer's attention heads and MLP columns are split over this
+     * many ranks (one process each, under `vit launch`). trainer.devices × num_nodes must equal it.
+     */
+    tensor_model_parallel_size: positiveInt.default(1),
+    /** Accepted for NeMo configs; only 1 (no pipeline parallelism). */
+    pipeline_model_parallel_size: z
+      .number()
+      .int()
+      .refine((v) => v === 1, {
+        message:
+          "pipeline parallelism is not implemented; set 1 and use tensor_model_parallel_size and/or activation checkpointing for large ViTs",
+      })
+      .default(1),
     /** Fine-tuning: initialise from this checkpoint / timm / HF / NeMo safetensors file. */
     restore_from_path: z.string().optional(),
     optim: optimSchema,
@@ -99,7 +115,9 @@ export const trainerSchema = z
     devices: positiveInt.default(1),
     num_nodes: positiveInt.default(1),
     /** 32, or "bf16" (matmuls in bf16 storage precision; with model.megatron_amp_O2 also bf16 weights). */
-    precision: z.union([z.literal(32), z.literal("32"), z.literal("bf16"), z.literal("bf16-mixed")]).default(32),
+    precision: z
+      .union([z.literal(32), z.literal("32"), z.literal("bf16"), z.literal("bf16-mixed")])
+      .default(32),
     max_steps: z.number().int().positive().nullable().optional(),
     max_epochs: z.number().int().positive().nullable().optional(),
     /** Validate every N optimizer steps (0: at the end of each epoch). */
