@@ -8,24 +8,13 @@ import { fileURLToPath } from "node:url";
  * bit) at about a third of sharp's CPU per image, and reports `false` for anything it leaves to sharp:
  * CMYK/YCCK, 12-bit, files libjpeg warns about.
  */
+/** (jpeg, left, top, width, height, out): `out` receives width*height*3 bytes of RGB. */
+type BoxArgs = [jpeg: Uint8Array, left: number, top: number, width: number, height: number, out: Uint8Array];
+
 export interface JpegBoxDecoder {
-  /** Decodes on libuv's thread pool; `out` gets width*height*3 bytes. */
-  decodeBox(
-    jpeg: Uint8Array,
-    left: number,
-    top: number,
-    width: number,
-    height: number,
-    out: Uint8Array,
-  ): Promise<boolean>;
-  decodeBoxSync(
-    jpeg: Uint8Array,
-    left: number,
-    top: number,
-    width: number,
-    height: number,
-    out: Uint8Array,
-  ): boolean;
+  /** Decodes on libuv's thread pool; resolves false for a file left to sharp. */
+  decodeBox(...args: BoxArgs): Promise<boolean>;
+  decodeBoxSync(...args: BoxArgs): boolean;
   /** e.g. "libjpeg-turbo 2.1.5" */
   version: string;
 }

@@ -20,25 +20,8 @@ import {
   randomHorizontalFlip,
   randomResizedCrop,
 } from "../src/transforms/spec.js";
+import { raw } from "./helpers/pattern.js";
 import { collect, tempDir } from "./helpers/tmp.js";
-
-/** Smooth colours plus noise, so JPEG chroma subsampling and the decoder's upsampling matter. */
-function pattern(w: number, h: number, seed: number): Buffer {
-  const r = new Rng(seed);
-  const b = Buffer.alloc(w * h * 3);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const o = (y * w + x) * 3;
-      b[o] = (x * 3 + r.int(40)) & 255;
-      b[o + 1] = (y * 5 + r.int(40)) & 255;
-      b[o + 2] = (x + y + r.int(60)) & 255;
-    }
-  }
-  return b;
-}
-
-const raw = (w: number, h: number, seed: number) =>
-  sharp(pattern(w, h, seed), { raw: { width: w, height: h, channels: 3 } });
 
 /** One file per format the folder source reads, with odd sizes so that crops straddle JPEG blocks. */
 const FILES: [string, (w: number, h: number, seed: number) => Promise<Buffer>][] = [

@@ -15,6 +15,7 @@ import {
   randomResizedCrop,
   resizeCenterCrop,
 } from "../src/transforms/spec.js";
+import { raw } from "./helpers/pattern.js";
 import { collect, tempDir } from "./helpers/tmp.js";
 
 const FIXTURES = new URL("./fixtures/jpeg/", import.meta.url);
@@ -32,24 +33,6 @@ function decoder() {
 async function sharpBox(bytes: Uint8Array, box: Box): Promise<Buffer> {
   return sharp(bytes).extract(box).removeAlpha().toColourspace("srgb").raw().toBuffer();
 }
-
-/** Smooth gradients plus noise, so chroma subsampling and fancy upsampling change pixels at box edges. */
-function pattern(w: number, h: number, seed: number): Buffer {
-  const r = new Rng(seed);
-  const b = Buffer.alloc(w * h * 3);
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const o = (y * w + x) * 3;
-      b[o] = (x * 2 + r.int(50)) & 255;
-      b[o + 1] = (y * 3 + r.int(50)) & 255;
-      b[o + 2] = ((x ^ y) + r.int(30)) & 255;
-    }
-  }
-  return b;
-}
-
-const raw = (w: number, h: number, seed: number) =>
-  sharp(pattern(w, h, seed), { raw: { width: w, height: h, channels: 3 } });
 
 /** Boxes that touch every edge, single pixels, the whole image, and random ones. */
 function boxes(w: number, h: number, rng: Rng, random: number): Box[] {
