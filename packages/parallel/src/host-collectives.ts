@@ -21,6 +21,22 @@ export interface CollectiveDesc {
    * size of the root's buffer — other ranks contribute nothing but must agree on the size).
    */
   bytes: number;
+  /**
+   * Sub-groups (ProcessGroup.split): a partition of the world's ranks into equal-sized groups; the
+   * collective then runs within each group independently, `root` and result order relative to the group.
+   * Every rank takes part in the one world-level exchange, which keeps all groups on one sequence.
+   */
+  groups?: number[][];
+}
+
+/** The position of `rank` within its group of d.groups (its rank, when d has no groups). */
+export function groupIndex(d: CollectiveDesc, rank: number): number {
+  if (!d.groups) return rank;
+  for (const members of d.groups) {
+    const index = members.indexOf(rank);
+    if (index >= 0) return index;
+  }
+  throw new Error(`rank ${rank} is in none of the collective's groups ${JSON.stringify(d.groups)}`);
 }
 
 export function describeCollective(d: CollectiveDesc): string {
@@ -29,20 +45,26 @@ export function describeCollective(d: CollectiveDesc): string {
     d.root !== undefined ? `root ${d.root}` : undefined,
     `${d.dtype}`,
     `${d.bytes} B`,
+    d.groups ? `groups ${JSON.stringify(d.groups)}` : undefined,
   ].filter(Boolean);
   return `${d.kind}(${extra.join(", ")})`;
 }
 
 export function sameCollective(a: CollectiveDesc, b: CollectiveDesc): boolean {
   return (
-    a.kind === b.kind && a.op === b.op && a.root === b.root && a.dtype === b.dtype && a.bytes === b.bytes
+    a.kind === b.kind &&
+    a.op === b.op &&
+    a.root === b.root &&
+    a.dtype === b.dtype &&
+    a.bytes === b.bytes &&
+    JSON.stringify(a.groups ?? null) === JSON.stringify(b.groups ?? null)
   );
 }
 
 /** Bytes rank `rank` must contribute for `d` (non-root ranks of a broadcast send nothing). */
 export function contributionBytes(d: CollectiveDesc, rank: number): number {
   if (d.kind === "barrier") return 0;
-  if (d.kind === "broadcast") return rank === d.root ? d.bytes : 0;
+  if (d.kind === "broadcast") return groupIndex(d, rank) === d.root ? d.bytes : 0;
   return d.bytes;
 }
 
@@ -87,6 +109,20 @@ function reduce(d: CollectiveDesc, inputs: Uint8Array[]): Uint8Array {
  * all-reduce hands every rank the same array); callers copy before mutating.
  */
 export function combine(d: CollectiveDesc, inputs: Uint8Array[]): Uint8Array[] {
+  if (d.groups) {
+    const outs: Uint8Array[] = new Array(inputs.length);
+    const { groups, ...plain } = d;
+    for (const members of groups) {
+      const sub = combine(
+        plain,
+        members.map((r) => inputs[r]!),
+      );
+      members.forEach((r, i) => {
+        outs[r] = sub[i]!;
+      });
+    }
+    return outs;
+  }
   const world = inputs.length;
   switch (d.kind) {
     case "barrier":
@@ -114,6 +150,21 @@ export function combine(d: CollectiveDesc, inputs: Uint8Array[]): Uint8Array[] {
 
 /** Checks that a descriptor is well formed for a group of `world` ranks (before anything is sent). */
 export function validateCollective(d: CollectiveDesc, world: number): string | null {
+  if (d.groups) {
+    const size = d.groups[0]?.length ?? 0;
+    const seen = d.groups.flat();
+    if (
+      size === 0 ||
+      d.groups.some((g) => g.length !== size) ||
+      seen.length !== world ||
+      new Set(seen).size !== world ||
+      seen.some((r) => !Number.isInteger(r) || r < 0 || r >= world)
+    ) {
+      return `groups ${JSON.stringify(d.groups)} are not a partition of ranks 0..${world - 1} into equal-sized groups`;
+    }
+    const { groups, ...plain } = d;
+    return validateCollective(plain, size);
+  }
   const el = elementBytes(d.dtype);
   if (d.bytes % el) return `${d.bytes} bytes is not a whole number of ${d.dtype} elements`;
   if ((d.kind === "allReduce" || d.kind === "reduceScatter") && d.dtype === "bytes")

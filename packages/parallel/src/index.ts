@@ -4,7 +4,7 @@
  * process) and a multi-process TCP backend (torchrun's environment conventions). See README.md.
  */
 export type { ProcessGroup, ReduceOp } from "./process-group.js";
-export { HostStagedGroup } from "./process-group.js";
+export { HostStagedGroup, tensorAndDataParallelGroups } from "./process-group.js";
 export { CollectiveError, CollectiveMismatchError, CollectiveTimeoutError } from "./errors.js";
 export { combine, type CollectiveDesc, type CollectiveKind } from "./host-collectives.js";
 export {

@@ -38,8 +38,28 @@ export interface ProcessGroup {
   barrier(): Promise<void>;
   /** All-reduce of host numbers (metrics, norms), in float64. */
   allReduceValues(values: ArrayLike<number>, op?: ReduceOp): Promise<Float64Array>;
+  /**
+   * This rank's group of an equal-sized partition of the ranks (every rank passes the same partition);
+   * see HostStagedGroup.split.
+   */
+  split(groups: number[][]): ProcessGroup;
   /** Leaves the group; later collectives on it (or on peers that wait for this rank) reject. */
   destroy(): Promise<void>;
+}
+
+/**
+ * Consecutive groups of `size` ranks — Megatron's tensor-parallel groups ([0,1], [2,3] for size 2 of 4) —
+ * and the strided groups across them — its data-parallel groups ([0,2], [1,3]).
+ */
+export function tensorAndDataParallelGroups(world: number, size: number): { tp: number[][]; dp: number[][] } {
+  if (!(Number.isInteger(size) && size >= 1 && world % size === 0)) {
+    throw new CollectiveError(`a world of ${world} ranks does not split into groups of ${size}`, 0);
+  }
+  const tp = Array.from({ length: world / size }, (_, g) =>
+    Array.from({ length: size }, (_, i) => g * size + i),
+  );
+  const dp = Array.from({ length: size }, (_, i) => tp.map((g) => g[i]!));
+  return { tp, dp };
 }
 
 function fmtShape(t: Tensor): string {
@@ -59,6 +79,24 @@ export abstract class HostStagedGroup implements ProcessGroup {
 
   protected abstract exchange(seq: number, desc: CollectiveDesc, payload: Uint8Array): Promise<Uint8Array>;
   abstract destroy(): Promise<void>;
+
+  /**
+   * This rank's group of a partition of the world into equal-sized groups (torch.distributed.new_group for
+   * all groups at once). Its collectives run within the group, but each is one world-level exchange in
+   * which every group combines its own members' contributions: every rank must make the same split and
+   * call the groups' collectives at the same points, as SPMD training does (all tensor-parallel groups run
+   * the same forward; all data-parallel groups reduce the same buckets). The parent owns the connections.
+   */
+  split(groups: number[][]): ProcessGroup {
+    const bad = validateCollective({ kind: "barrier", dtype: "bytes", bytes: 0, groups }, this.worldSize);
+    if (bad) throw new CollectiveError(`rank ${this.rank}: split: ${bad}.`, this.rank);
+    return new SubGroup(this, groups);
+  }
+
+  /** @internal A sub-group's collective, run as a world-level exchange tagged with the partition. */
+  exchangePartitioned(desc: CollectiveDesc, payload: Uint8Array): Promise<Uint8Array> {
+    return this.collective(desc, () => Promise.resolve(payload));
+  }
 
   /** Runs one collective: checks it, assigns its number, and hands it to the backend. */
   protected collective(desc: CollectiveDesc, payload: () => Promise<Uint8Array>): Promise<Uint8Array> {
@@ -183,4 +221,28 @@ function writeAll(tensors: Tensor[], data: Uint8Array): void {
     if (n > 0) t.device.upload(t.buffer, data.subarray(at, at + n));
     at += n;
   }
+}
+
+/** One group of a HostStagedGroup.split: ranks and sizes relative to the group, exchanges through the parent. */
+class SubGroup extends HostStagedGroup {
+  readonly rank: number;
+  readonly worldSize: number;
+  readonly backend: ProcessGroup["backend"];
+
+  constructor(
+    private readonly parent: HostStagedGroup,
+    private readonly groups: number[][],
+  ) {
+    super();
+    const members = groups.find((g) => g.includes(parent.rank))!;
+    this.rank = members.indexOf(parent.rank);
+    this.worldSize = members.length;
+    this.backend = parent.backend;
+  }
+
+  protected exchange(_seq: number, desc: CollectiveDesc, payload: Uint8Array): Promise<Uint8Array> {
+    return this.parent.exchangePartitioned({ ...desc, groups: this.groups }, payload);
+  }
+
+  async destroy(): Promise<void> {}
 }

@@ -8,6 +8,7 @@ import {
   combine,
   createInProcessGroups,
   runRanks,
+  tensorAndDataParallelGroups,
 } from "../src/index.js";
 
 let devs: Device[];
@@ -17,6 +18,86 @@ beforeAll(async () => {
 afterAll(() => devs?.forEach((d) => d.destroy()));
 
 const values = async (t: Tensor) => Array.from((await t.data()) as Float32Array);
+
+describe("sub-groups (split): tensor- and data-parallel groups of a 4-rank world", () => {
+  it("run within each group, interleaved on one sequence, with group-relative ranks and roots", async () => {
+    const extra = await Device.create();
+    try {
+      const world = createInProcessGroups(4);
+      const { tp, dp } = tensorAndDataParallelGroups(4, 2);
+      expect(tp).toEqual([
+        [0, 1],
+        [2, 3],
+      ]);
+      expect(dp).toEqual([
+        [0, 2],
+        [1, 3],
+      ]);
+      const out = await runRanks(world, async (g) => {
+        const dev = g.rank < 3 ? devs[g.rank]! : extra;
+        const t = g.split(tp);
+        const d = g.split(dp);
+        const r = g.rank;
+        const a = tensor(dev, [r + 1, 10 * r], [2]);
+        await t.allReduce([a], "sum");
+        const b = tensor(dev, [r + 1], [1]);
+        await d.allReduce([b], "sum");
+        const gathered = tensor(dev, [0, 0], [2]);
+        await t.allGather(gathered, tensor(dev, [r], [1]));
+        const bc = tensor(dev, [r, -r], [2]);
+        await d.broadcast([bc], 1); // rank 1 of each data-parallel group: world ranks 2 and 3
+        const v = await t.allReduceValues([r], "max");
+        return {
+          ranks: [t.rank, t.worldSize, d.rank, d.worldSize],
+          a: await values(a),
+          b: await values(b),
+          gathered: await values(gathered),
+          bc: await values(bc),
+          v: v[0],
+        };
+      });
+      expect(out.map((o) => o.ranks)).toEqual([
+        [0, 2, 0, 2],
+        [1, 2, 0, 2],
+        [0, 2, 1, 2],
+        [1, 2, 1, 2],
+      ]);
+      expect(out.map((o) => o.a)).toEqual([
+        [3, 10],
+        [3, 10],
+        [7, 50],
+        [7, 50],
+      ]);
+      expect(out.map((o) => o.b)).toEqual([[4], [6], [4], [6]]);
+      expect(out.map((o) => o.gathered)).toEqual([
+        [0, 1],
+        [0, 1],
+        [2, 3],
+        [2, 3],
+      ]);
+      expect(out.map((o) => o.bc)).toEqual([
+        [2, -2],
+        [3, -3],
+        [2, -2],
+        [3, -3],
+      ]);
+      expect(out.map((o) => o.v)).toEqual([1, 1, 3, 3]);
+    } finally {
+      extra.destroy();
+    }
+  });
+
+  it("refuses a split that is not an equal partition, and ranks that split differently", async () => {
+    const world = createInProcessGroups(2, { timeoutMs: 2000 });
+    expect(() => world[0]!.split([[0], [1, 0]])).toThrow(/not a partition of ranks 0..1/);
+    expect(() => world[0]!.split([[0, 1, 2]])).toThrow(CollectiveError);
+    const res = await Promise.allSettled(
+      world.map((g) => (g.rank === 0 ? g.split([[0, 1]]) : g.split([[1], [0]])).barrier()),
+    );
+    expect(res.every((r) => r.status === "rejected")).toBe(true);
+    expect(String((res[0] as PromiseRejectedResult).reason)).toMatch(/does not match across ranks/);
+  });
+});
 
 describe("in-process collectives (3 ranks, one Device each)", () => {
   it("allReduce sum / mean / max, reduceScatter, allGather, broadcast, barrier, allReduceValues", async () => {

@@ -27,6 +27,7 @@ import {
   type ProcessGroup,
   TensorParallelViT,
   backwardAsync,
+  tensorAndDataParallelGroups,
   clipGradNormTensorParallel,
   mergeTensorParallelStateDicts,
   splitTensorParallelStateDict,
@@ -117,6 +118,8 @@ export class Trainer {
   private fullInit: VisionTransformer | null = null;
   /** Global gradient norm of the last tensor-parallel step that measured one. */
   private tpGradNorm = Number.NaN;
+  /** With tensor parallelism: this rank's tensor-parallel group (consecutive ranks, as Megatron's). */
+  private tpGroup: ProcessGroup | null = null;
 
   constructor(
     readonly device: Device,
@@ -137,14 +140,22 @@ export class Trainer {
           `Launch ${expected} ranks (\`vit launch --nproc ${expected} -- train ...\`) or set trainer.devices=${this.worldSize}.`,
       );
     }
+    let dpGroup: ProcessGroup | undefined = group;
     if (this.tp > 1) {
-      if (this.worldSize !== this.tp) {
+      if (!group || this.worldSize % this.tp) {
         throw new Error(
-          `model.tensor_model_parallel_size=${this.tp} needs exactly ${this.tp} ranks (trainer.devices × num_nodes = ${expected}); ` +
-            "combining tensor and data parallelism is not supported yet. Set trainer.devices to the tensor-parallel size.",
+          `model.tensor_model_parallel_size=${this.tp} needs a multiple of ${this.tp} ranks (trainer.devices × num_nodes = ${expected}): ` +
+            `consecutive groups of ${this.tp} ranks split the model, and those groups train as data-parallel replicas. ` +
+            `Launch e.g. \`vit launch --nproc ${this.tp} -- train ... trainer.devices=${this.tp}\`.`,
         );
       }
-      if (group?.backend === "in-process") {
+      if (this.worldSize > this.tp && cfg.model.optim.name === "distributed_fused_adam") {
+        throw new Error(
+          "model.optim.name=distributed_fused_adam with tensor and data parallelism together is not supported yet; use adamw " +
+            "(or tensor parallelism alone, where there is nothing to shard it over).",
+        );
+      }
+      if (group.backend === "in-process") {
         throw new Error(
           "tensor parallelism in the trainer needs one process per rank (`vit launch --nproc N -- train ...`): " +
             "ranks sharing a process would interleave their tensor scopes across the collectives' awaits.",
@@ -154,17 +165,25 @@ export class Trainer {
         // Drawn first, from the seed's stream start, exactly as a single-device run draws its model.
         this.fullInit = new VisionTransformer(device, vitConfigOf(cfg.model));
       }
+      if (this.worldSize === this.tp) {
+        this.tpGroup = group;
+        dpGroup = undefined;
+      } else {
+        const { tp, dp } = tensorAndDataParallelGroups(this.worldSize, this.tp);
+        this.tpGroup = group.split(tp);
+        dpGroup = group.split(dp);
+      }
     }
     const rngAfterInit = device.rng.offset;
-    this.model = model ?? buildModel(device, cfg, group);
+    this.model = model ?? buildModel(device, cfg, this.tpGroup ?? group);
     // The tensor-parallel model's own draws are overwritten; continue the stream where a tp = 1 run would.
     if (this.fullInit) device.rng.offset = rngAfterInit;
     this.model.train();
     // The distributed optimizer shards over data-parallel ranks; with tensor parallelism alone there are none.
     this.optimizer = buildOptimizer(this.model, cfg, this.tp > 1 ? undefined : group);
     this.dp =
-      group && group.worldSize > 1 && this.tp === 1 && cfg.model.optim.name !== "distributed_fused_adam"
-        ? new DataParallel(group)
+      dpGroup && dpGroup.worldSize > 1 && cfg.model.optim.name !== "distributed_fused_adam"
+        ? new DataParallel(dpGroup)
         : null;
     this.runDir = resolve(cfg.exp_manager.exp_dir, cfg.exp_manager.name);
     this.ckptDir = join(this.runDir, "checkpoints");
@@ -195,9 +214,10 @@ export class Trainer {
   }
 
   async loaders(): Promise<{ train: DataLoader; val: DataLoader }> {
-    // Tensor-parallel ranks all see the same batches (the split is of the model, not the data).
-    const dpSize = this.dataParallelSize;
-    this.trainLoader ??= await buildLoader(this.cfg, "train", this.rank % dpSize, dpSize);
+    // The ranks of a tensor-parallel group (consecutive) all see the same batches: the split is of the
+    // model, not the data. Data-parallel replica k is ranks k·tp ... k·tp + tp - 1.
+    const dpRank = Math.floor(this.rank / this.tp);
+    this.trainLoader ??= await buildLoader(this.cfg, "train", dpRank, this.dataParallelSize);
     this.valLoader ??= await buildLoader(this.cfg, "test");
     return { train: this.trainLoader, val: this.valLoader };
   }
@@ -310,7 +330,7 @@ export class Trainer {
           // The optimizer sees only this rank's shards: the global norm sums them over the group.
           if (tc.gradient_clip_val > 0 || logging) {
             this.tpGradNorm = await clipGradNormTensorParallel(
-              this.events.group!,
+              this.tpGroup!,
               this.model,
               tc.gradient_clip_val,
             );
@@ -471,7 +491,7 @@ export class Trainer {
         );
       }
       this.model.loadStateDict(
-        splitTensorParallelStateDict(ck.model, this.model.config, this.tp)[this.rank]!,
+        splitTensorParallelStateDict(ck.model, this.model.config, this.tp)[this.tpGroup!.rank]!,
       );
     } else this.model.loadStateDict(ck.model);
     if (this.rank !== 0 && (this.cfg.model.optim.name === "distributed_fused_adam" || this.tp > 1)) {
@@ -511,12 +531,12 @@ export class Trainer {
     const path = this.cfg.model.restore_from_path;
     if (path) for (const note of await loadPretrained(full, path)) this.log(note);
     const shards = splitTensorParallelStateDict(await full.stateDictHost(), full.config, this.tp);
-    this.model.loadStateDict(shards[this.rank]!);
+    this.model.loadStateDict(shards[this.tpGroup!.rank]!);
   }
 
   /** The tensor-parallel shards gathered and merged into single-device weights on rank 0 (null elsewhere). */
   private async gatherTensorParallelWeights(): Promise<Record<string, HostTensor> | null> {
-    const group = this.events.group!;
+    const group = this.tpGroup!;
     const shards: Array<Record<string, HostTensor>> = Array.from({ length: this.tp }, () => ({}));
     for (const [name, t] of Object.entries(this.model.stateDict())) {
       if (tensorParallelSplitOf(name) === "replicated") {

@@ -197,13 +197,27 @@ describe("config", () => {
       /activation checkpointing inside tensor-parallel/,
     );
     expect(() => buildModel(dev, tp({}))).toThrow(/needs a process group/);
-    expect(() => new Trainer(dev, tp({}))).toThrow(/tensor_model_parallel_size=2 needs exactly 2 ranks/);
+    expect(() => new Trainer(dev, tp({}))).toThrow(
+      /tensor_model_parallel_size=2 needs a multiple of 2 ranks/,
+    );
     expect(
       () => new Trainer(dev, tinyConfig({ tensor_model_parallel_size: 2 }, { devices: 2 }), { group: g }),
     ).toThrow(/one process per rank/);
     expect(() => tinyConfig({ pipeline_model_parallel_size: 2 })).toThrow(
       /pipeline parallelism is not implemented/,
     );
+    const four = createInProcessGroups(4)[0]!;
+    const dfa = tinyConfig(
+      { tensor_model_parallel_size: 2 },
+      { devices: 4 },
+      { name: "distributed_fused_adam" },
+    );
+    expect(() => new Trainer(dev, dfa, { group: four })).toThrow(
+      /distributed_fused_adam with tensor and data parallelism/,
+    );
+    expect(
+      () => new Trainer(dev, tinyConfig({ tensor_model_parallel_size: 3 }, { devices: 4 }), { group: four }),
+    ).toThrow(/needs a multiple of 3 ranks/);
   });
   it("missing config file", () => {
     expect(() => loadConfig("/nonexistent/conf.yaml")).toThrow(ConfigError);
