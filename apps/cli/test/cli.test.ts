@@ -231,6 +231,14 @@ describe("vit CLI", () => {
     expect(tpdp.code, tpdp.stderr).toBe(0);
     const c = lastJson(tpdp.stdout);
     expect(c.loss).toBeCloseTo(a.loss, 4);
+    // Logged losses are averaged over the replicas, so they are the global batch's loss again.
+    train("tpdp").forEach((r, i) => {
+      expect(Math.abs(r.loss - ra[i].loss) / ra[i].loss, `TP×DP loss at step ${i + 1}`).toBeLessThan(1e-5);
+      expect(
+        Math.abs(r.grad_norm - ra[i].grad_norm) / ra[i].grad_norm,
+        `TP×DP grad norm at step ${i + 1}`,
+      ).toBeLessThan(1e-4);
+    });
     const wc = await loadSafetensors(c.checkpoint);
     let worstDp = 0;
     for (const k of modelKeys) {

@@ -120,6 +120,8 @@ export class Trainer {
   private tpGradNorm = Number.NaN;
   /** With tensor parallelism: this rank's tensor-parallel group (consecutive ranks, as Megatron's). */
   private tpGroup: ProcessGroup | null = null;
+  /** The data-parallel group (null on one replica): logged losses are averaged over it. */
+  private dpGroup: ProcessGroup | null = null;
 
   constructor(
     readonly device: Device,
@@ -180,6 +182,7 @@ export class Trainer {
     if (this.fullInit) device.rng.offset = rngAfterInit;
     this.model.train();
     // The distributed optimizer shards over data-parallel ranks; with tensor parallelism alone there are none.
+    this.dpGroup = dpGroup && dpGroup.worldSize > 1 ? dpGroup : null;
     this.optimizer = buildOptimizer(this.model, cfg, this.tp > 1 ? undefined : group);
     this.dp =
       dpGroup && dpGroup.worldSize > 1 && cfg.model.optim.name !== "distributed_fused_adam"
@@ -344,7 +347,10 @@ export class Trainer {
         this.events.onStep?.(this.step, maxSteps);
         const atEnd = this.step >= stopAt || performance.now() - t0 > timeLimit;
         if (this.step % tc.log_every_n_steps === 0 || atEnd) {
-          const lossMean = (await running.data())[0]! / runningCount;
+          let lossMean = (await running.data())[0]! / runningCount;
+          // Each replica summed the loss of its own share of the batches: log the mean over replicas
+          // (one host all-reduce per log line), as NeMo does.
+          if (this.dpGroup) lossMean = (await this.dpGroup.allReduceValues([lossMean], "mean"))[0]!;
           const now = performance.now();
           const dt = (now - intervalStart) / 1000;
           trainTime += dt;
