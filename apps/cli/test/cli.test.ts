@@ -27,6 +27,21 @@ async function vit(args: string[], cwd: string): Promise<{ stdout: string; stder
 
 const lastJson = (s: string) => JSON.parse(s.trim().split("\n").pop()!);
 
+type Weights = Awaited<ReturnType<typeof loadSafetensors>>;
+
+/** Largest |a − b| over `keys`, each relative to the tensor's largest |a| (at least 1e-3); shapes must match. */
+function maxRelDiff(a: Weights, b: Weights, keys: string[]): number {
+  let worst = 0;
+  for (const k of keys) {
+    expect(b[k]!.shape, k).toEqual(a[k]!.shape);
+    const x = toFloat32Array(a[k]!);
+    const y = toFloat32Array(b[k]!);
+    const scale = Math.max(1e-3, ...Array.from(x, Math.abs));
+    for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!) / scale);
+  }
+  return worst;
+}
+
 const CONFIG = `
 name: cli-smoke
 trainer: { max_steps: 8, log_every_n_steps: 4, seed: 3 }
@@ -194,15 +209,7 @@ describe("vit CLI", () => {
         .filter((k) => k.startsWith("model."))
         .sort(),
     ).toEqual(modelKeys.sort());
-    let worst = 0;
-    for (const k of modelKeys) {
-      const x = toFloat32Array(wa[k]!);
-      const y = toFloat32Array(wb[k]!);
-      expect(wb[k]!.shape, k).toEqual(wa[k]!.shape);
-      const scale = Math.max(1e-3, ...Array.from(x, Math.abs));
-      for (let i = 0; i < x.length; i++) worst = Math.max(worst, Math.abs(x[i]! - y[i]!) / scale);
-    }
-    expect(worst).toBeLessThan(1e-4);
+    expect(maxRelDiff(wa, wb, modelKeys)).toBeLessThan(1e-4);
     expect(existsSync(b.checkpoint.replace(/\.safetensors$/, ".rank-1.safetensors"))).toBe(true);
     // The merged file is an ordinary checkpoint: single-device eval reproduces the final evaluation.
     const ev = await vit(["eval", "--checkpoint", b.checkpoint, "--json"], dir);
@@ -240,16 +247,9 @@ describe("vit CLI", () => {
       ).toBeLessThan(1e-4);
     });
     const wc = await loadSafetensors(c.checkpoint);
-    let worstDp = 0;
-    for (const k of modelKeys) {
-      const x = toFloat32Array(wa[k]!);
-      const y = toFloat32Array(wc[k]!);
-      const scale = Math.max(1e-3, ...Array.from(x, Math.abs));
-      for (let i = 0; i < x.length; i++) worstDp = Math.max(worstDp, Math.abs(x[i]! - y[i]!) / scale);
-    }
     // Two half-batch gradients averaged round differently from one batch's, and Adam divides by √v, which
     // magnifies that for parameters with tiny gradients: 1.5e-4 measured.
-    expect(worstDp).toBeLessThan(1e-3);
+    expect(maxRelDiff(wa, wc, modelKeys)).toBeLessThan(1e-3);
 
     // Resume continues both runs alike.
     const more = ["trainer.max_steps=8", "--json"];
