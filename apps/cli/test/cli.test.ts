@@ -251,6 +251,28 @@ describe("vit CLI", () => {
     // magnifies that for parameters with tiny gradients: 1.5e-4 measured.
     expect(maxRelDiff(wa, wc, modelKeys)).toBeLessThan(1e-3);
 
+    // Activation checkpointing inside the tensor-parallel layers, with dropout on: the recomputation replays
+    // the same masks (device and model-parallel streams), so the run is bit-identical to the plain one.
+    const drop = [...common, ...tpArgs, "model.hidden_dropout=0.1", "model.attention_dropout=0.1"];
+    const ckArgs = [
+      "model.activations_checkpoint_granularity=full",
+      "model.activations_checkpoint_method=uniform",
+    ];
+    const plainDrop = await vit(
+      ["launch", "--nproc", "2", "--", "train", ...drop, "exp_manager.name=drop", "--json"],
+      dir,
+    );
+    const ckDrop = await vit(
+      ["launch", "--nproc", "2", "--", "train", ...drop, ...ckArgs, "exp_manager.name=dropck", "--json"],
+      dir,
+    );
+    expect(plainDrop.code, plainDrop.stderr).toBe(0);
+    expect(ckDrop.code, ckDrop.stderr).toBe(0);
+    expect(train("dropck").map((r) => [r.loss, r.grad_norm])).toEqual(
+      train("drop").map((r) => [r.loss, r.grad_norm]),
+    );
+    expect(train("drop")[1].loss).not.toBe(ra[1].loss); // dropout was on (step 1 is ln 5: the head starts at zero)
+
     // Resume continues both runs alike.
     const more = ["trainer.max_steps=8", "--json"];
     const oneR = await vit(

@@ -48,6 +48,7 @@ export {
   type ParallelLayerOptions,
 } from "./tensor-parallel/transformer.js";
 export { TensorParallelViT, type TensorParallelViTOptions } from "./tensor-parallel/vit.js";
+export { checkpointAsync } from "./tensor-parallel/checkpoint.js";
 export { clipGradNormTensorParallel } from "./tensor-parallel/grad-norm.js";
 export {
   splitTensorParallelStateDict,

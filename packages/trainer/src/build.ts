@@ -94,10 +94,10 @@ export function buildModel(device: Device, cfg: TrainConfig, group?: ProcessGrou
       throw new ConfigError(
         "model.tensor_model_parallel_size > 1 needs a process group (run under `vit launch`).",
       );
-    if (ck) {
+    if (ck?.granularity === "selective") {
       throw new ConfigError(
-        "activation checkpointing inside tensor-parallel layers is not supported yet: unset model.activations_checkpoint_granularity, " +
-          "or train with tensor_model_parallel_size=1.",
+        "model.activations_checkpoint_granularity=selective is not supported with tensor parallelism (the attention core " +
+          "runs inside the split layers); use full.",
       );
     }
     for (const [what, n] of [
@@ -110,7 +110,7 @@ export function buildModel(device: Device, cfg: TrainConfig, group?: ProcessGrou
         );
       }
     }
-    model = new TensorParallelViT(device, vit, group, { attentionFn: attentionFnOf(m) });
+    model = new TensorParallelViT(device, vit, group, { attentionFn: attentionFnOf(m), checkpointing: ck });
   } else {
     model = new VisionTransformer(device, vit, { attentionFn: attentionFnOf(m), checkpointing: ck });
   }

@@ -193,8 +193,8 @@ describe("config", () => {
     expect(() => buildModel(dev, tp({ num_attention_heads: 1 }), g)).toThrow(
       /num_attention_heads=1 is not divisible/,
     );
-    expect(() => buildModel(dev, tp({ activations_checkpoint_granularity: "full" }), g)).toThrow(
-      /activation checkpointing inside tensor-parallel/,
+    expect(() => buildModel(dev, tp({ activations_checkpoint_granularity: "selective" }), g)).toThrow(
+      /selective is not supported with tensor parallelism/,
     );
     expect(() => buildModel(dev, tp({}))).toThrow(/needs a process group/);
     expect(() => new Trainer(dev, tp({}))).toThrow(

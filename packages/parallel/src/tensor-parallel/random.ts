@@ -12,7 +12,8 @@ import type { Device } from "@vit/tensor";
 export const MODEL_PARALLEL_SEED_OFFSET = 2718;
 
 export class ModelParallelRng {
-  private offset = 0;
+  /** Draws taken so far (saved and restored by activation checkpointing, like the device stream). */
+  offset = 0;
 
   constructor(readonly seed: number) {}
 

@@ -1,4 +1,11 @@
-import { PatchEmbed, PreLogits, type ViTConfig, type ViTOptions, sequenceLength } from "@vit/model";
+import {
+  type ActivationCheckpointing,
+  PatchEmbed,
+  PreLogits,
+  type ViTConfig,
+  type ViTOptions,
+  sequenceLength,
+} from "@vit/model";
 /**
  * The Vision Transformer with a tensor-parallel encoder (NeMo's ParallelTransformer inside VitBackbone):
  * the same structure, initialisation and parameter names as @vit/model's VisionTransformer, with
@@ -22,17 +29,9 @@ import {
   truncNormal,
   zerosInit,
 } from "@vit/nn";
-import {
-  type Device,
-  ShapeError,
-  type Tensor,
-  add,
-  concat,
-  expand,
-  reshape,
-  slice,
-} from "@vit/tensor";
+import { type Device, ShapeError, type Tensor, add, concat, expand, reshape, slice } from "@vit/tensor";
 import type { ProcessGroup } from "../process-group.js";
+import { checkpointAsync } from "./checkpoint.js";
 import { ModelParallelRng } from "./random.js";
 import { ParallelTransformerLayer } from "./transformer.js";
 
@@ -40,17 +39,47 @@ export interface TensorParallelViTOptions {
   attentionFn?: ViTOptions["attentionFn"];
   /** This rank's model-parallel stream (default: seed device.rng.seed + 2718 + rank). */
   rng?: ModelParallelRng;
+  /**
+   * NeMo's activation checkpointing over whole layers ('full' granularity): 'uniform' recomputes groups of
+   * num_layers layers, 'block' the first num_layers layers. 'selective' is not supported here.
+   */
+  checkpointing?: ActivationCheckpointing | null;
 }
 
-/** Children "0".."L-1" like Sequential, for layers whose forward is async. */
+/** Children "0".."L-1" like Sequential, for layers whose forward is async; optionally checkpointed. */
 class ParallelBlocks extends Module {
-  constructor(readonly layers: ParallelTransformerLayer[]) {
+  constructor(
+    readonly layers: ParallelTransformerLayer[],
+    private readonly checkpointing: ActivationCheckpointing | null,
+    private readonly rng: ModelParallelRng,
+  ) {
     super();
     layers.forEach((l, i) => this.registerModule(String(i), l));
   }
+
+  private async run(h: Tensor, from: number, to: number): Promise<Tensor> {
+    for (let i = from; i < to; i++) h = await this.layers[i]!.forward(h);
+    return h;
+  }
+
   async forward(x: Tensor): Promise<Tensor> {
+    const ck = this.checkpointing;
+    const L = this.layers.length;
+    if (!ck || ck.num_layers <= 0) return this.run(x, 0, L);
     let h = x;
-    for (const l of this.layers) h = await l.forward(h);
+    if (ck.method === "block") {
+      for (let i = 0; i < L; i++) {
+        h =
+          i < ck.num_layers
+            ? await checkpointAsync((t) => this.run(t, i, i + 1), [this.rng], h)
+            : await this.run(h, i, i + 1);
+      }
+      return h;
+    }
+    for (let i = 0; i < L; i += ck.num_layers) {
+      const end = Math.min(L, i + ck.num_layers);
+      h = await checkpointAsync((t) => this.run(t, i, end), [this.rng], h);
+    }
     return h;
   }
 }
@@ -113,7 +142,16 @@ export class TensorParallelViT extends Module {
           ...(opts.attentionFn ? { attentionFn: opts.attentionFn } : {}),
         }),
     );
-    this.blocks = this.registerModule("blocks", new ParallelBlocks(layers));
+    if (opts.checkpointing?.granularity === "selective") {
+      throw new ShapeError(
+        "TensorParallelViT: selective activation checkpointing (the attention core only) is not supported with tensor " +
+          "parallelism; use granularity 'full'.",
+      );
+    }
+    this.blocks = this.registerModule(
+      "blocks",
+      new ParallelBlocks(layers, opts.checkpointing ?? null, this.rng),
+    );
     this.norm = this.registerModule("norm", new LayerNorm(device, D, c.layernorm_epsilon));
     this.pre_logits =
       c.head_type === "mlp_tanh" ? this.registerModule("pre_logits", new PreLogits(device, D, init)) : null;
