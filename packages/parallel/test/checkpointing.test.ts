@@ -16,19 +16,23 @@ beforeAll(async () => {
 });
 afterAll(() => dev?.destroy());
 
+/** 4 layers, hidden 64, 64 patches + 1 class token = 65 tokens, dropout on. */
+const CONFIG = () =>
+  tinyViT({
+    img_h: 32,
+    img_w: 32,
+    patch_dim: 4,
+    hidden_size: 64,
+    ffn_hidden_size: 256,
+    num_attention_heads: 4,
+    num_layers: 4,
+    hidden_dropout: 0.1,
+    attention_dropout: 0.1,
+  });
+
 describe("activation checkpointing (4 layers, hidden 64, sequence 65, dropout 0.1)", () => {
   it("gives the same gradients as no checkpointing and a lower peak for every method/granularity", async () => {
-    const cfg = tinyViT({
-      img_h: 32,
-      img_w: 32,
-      patch_dim: 4, // 64 patches + 1 class token = 65 tokens
-      hidden_size: 64,
-      ffn_hidden_size: 256,
-      num_attention_heads: 4,
-      num_layers: 4,
-      hidden_dropout: 0.1,
-      attention_dropout: 0.1,
-    });
+    const cfg = CONFIG();
     const model = new VisionTransformer(dev, cfg);
     model.train();
     const B = 2;
@@ -81,17 +85,7 @@ describe("activation checkpointing (4 layers, hidden 64, sequence 65, dropout 0.
   it("inside tensor-parallel layers (checkpointAsync): the same gradients with dropout, and a lower peak", async () => {
     // One rank, so that no other rank's scopes interleave in this process; the same code runs under TP = N
     // (apps/cli tests TP = 2 runs with and without checkpointing: bit-identical losses).
-    const cfg = tinyViT({
-      img_h: 32,
-      img_w: 32,
-      patch_dim: 4,
-      hidden_size: 64,
-      ffn_hidden_size: 256,
-      num_attention_heads: 4,
-      num_layers: 4,
-      hidden_dropout: 0.1,
-      attention_dropout: 0.1,
-    });
+    const cfg = CONFIG();
     const [group] = createInProcessGroups(1);
     const B = 2;
     const x = tensor(dev, hostRandom(B * 3 * 32 * 32, 6), [B, 3, 32, 32]);
