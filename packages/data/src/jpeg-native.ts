@@ -2,15 +2,15 @@ import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
 import { fileURLToPath } from "node:url";
 
+/** (jpeg, left, top, width, height, out): `out` receives width*height*3 bytes of RGB. */
+type BoxArgs = [jpeg: Uint8Array, left: number, top: number, width: number, height: number, out: Uint8Array];
+
 /**
  * The libjpeg-turbo box decoder (native/jpeg-box.c, compiled by scripts/build-native.mjs at build time).
  * It decodes a rectangle of a JPEG to RGB exactly as sharp does (same IDCT and upsampling; tested bit for
  * bit) at about a third of sharp's CPU per image, and reports `false` for anything it leaves to sharp:
  * CMYK/YCCK, 12-bit, files libjpeg warns about.
  */
-/** (jpeg, left, top, width, height, out): `out` receives width*height*3 bytes of RGB. */
-type BoxArgs = [jpeg: Uint8Array, left: number, top: number, width: number, height: number, out: Uint8Array];
-
 export interface JpegBoxDecoder {
   /** Decodes on libuv's thread pool; resolves false for a file left to sharp. */
   decodeBox(...args: BoxArgs): Promise<boolean>;
@@ -42,7 +42,7 @@ function load(): { decoder: JpegBoxDecoder | null; reason: string } {
       decoder: null,
       reason:
         "native JPEG decoder not built (needs a C compiler and libjpeg headers at build time: " +
-        "apt-get install gcc libjpeg62-turbo-dev, then rebuild @vit/data)",
+        "apt-get install gcc libjpeg-dev, then rebuild @vit/data)",
     };
   }
   try {

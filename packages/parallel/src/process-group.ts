@@ -53,7 +53,7 @@ export interface ProcessGroup {
  */
 export function tensorAndDataParallelGroups(world: number, size: number): { tp: number[][]; dp: number[][] } {
   if (!(Number.isInteger(size) && size >= 1 && world % size === 0)) {
-    throw new CollectiveError(`a world of ${world} ranks does not split into groups of ${size}`, 0);
+    throw new Error(`a world of ${world} ranks does not split into groups of ${size}`);
   }
   const tp = Array.from({ length: world / size }, (_, g) =>
     Array.from({ length: size }, (_, i) => g * size + i),

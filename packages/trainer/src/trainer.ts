@@ -290,36 +290,37 @@ export class Trainer {
       for await (const batch of train) {
         const images = batch.images instanceof Float32Array ? batch.images : Float32Array.from(batch.images);
         const B = batch.labels.length;
-        if (this.model instanceof TensorParallelViT) {
-          const model = this.model;
+        const target = () =>
+          batch.targets
+            ? tensor(device, batch.targets, [B, batch.targets.length / B])
+            : tensor(device, batch.labels, [B]);
+        const ceOpts = batch.targets ? {} : { labelSmoothing: smoothing };
+        const scaled = (loss: Tensor) => (accum > 1 ? mulScalar(loss, 1 / accum) : loss);
+        const addToRunning = (loss: Tensor) => {
+          const next = noGrad(() => add(running, loss));
+          running.dispose();
+          running = keep(next);
+        };
+        const model = this.model;
+        if (model instanceof TensorParallelViT) {
           await scope(async () => {
             const x = tensor(device, images, batch.shape);
-            const y = batch.targets
-              ? tensor(device, batch.targets, [B, batch.targets.length / B])
-              : tensor(device, batch.labels, [B]);
-            const forward = async () =>
-              crossEntropy(await model.forward(x), y, batch.targets ? {} : { labelSmoothing: smoothing });
+            const y = target();
+            const forward = async () => crossEntropy(await model.forward(x), y, ceOpts);
             const loss = bf16 ? await autocast("bf16", forward) : await forward();
             // Collectives inside the graph: the asynchronous backward awaits them.
-            await backwardAsync(accum > 1 ? mulScalar(loss, 1 / accum) : loss);
-            const next = noGrad(() => add(running, loss));
-            running.dispose();
-            running = keep(next);
+            await backwardAsync(scaled(loss));
+            addToRunning(loss);
           });
         } else {
-          const model = this.model;
+          // One device: the synchronous forward and backward, all recorded into one command encoder.
           scope(() => {
             const x = tensor(device, images, batch.shape);
-            const y = batch.targets
-              ? tensor(device, batch.targets, [B, batch.targets.length / B])
-              : tensor(device, batch.labels, [B]);
-            const forward = () =>
-              crossEntropy(model.forward(x), y, batch.targets ? {} : { labelSmoothing: smoothing });
+            const y = target();
+            const forward = () => crossEntropy(model.forward(x), y, ceOpts);
             const loss = bf16 ? autocast("bf16", forward) : forward();
-            (accum > 1 ? mulScalar(loss, 1 / accum) : loss).backward();
-            const next = noGrad(() => add(running, loss));
-            running.dispose();
-            running = keep(next);
+            scaled(loss).backward();
+            addToRunning(loss);
           });
         }
         runningCount++;
