@@ -1,4 +1,4 @@
-import { readFileSync } from "node:fs";
+import { readSafetensorsHeader } from "@vit/nn";
 import { describe, expect, it } from "vitest";
 import {
   ViTConfigError,
@@ -9,6 +9,7 @@ import {
   sequenceLength,
   suggestConfigKey,
 } from "../src/index.js";
+import { MODEL_CASES, fixturePath, readCaseConfig } from "./pytorch-fixtures.js";
 
 const b16 = {
   num_layers: 12,
@@ -91,32 +92,26 @@ describe("defaults", () => {
     expect(parseViTConfig({ ...b16, encoder_seq_length: 204 }).encoder_seq_length).toBe(204);
   });
 
-  it("parses the PyTorch fixture's config (NeMo keys)", () => {
-    const raw = JSON.parse(readFileSync("/work/shared/fixtures/vit-tiny-p8/config.json", "utf8"));
-    const keys = [
-      "num_layers",
-      "hidden_size",
-      "ffn_hidden_size",
-      "num_attention_heads",
-      "patch_dim",
-      "img_h",
-      "img_w",
-      "num_channels",
-      "num_classes",
-      "class_token_length",
-      "hidden_dropout",
-      "attention_dropout",
-      "encoder_seq_length",
-      "layernorm_epsilon",
-    ];
-    const c = parseViTConfig(Object.fromEntries(keys.map((k) => [k, raw[k]])), { style: "timm" });
-    expect(c).toMatchObject({
-      hidden_size: 64,
-      class_token_length: 1,
-      encoder_seq_length: 16,
-      head_type: "linear",
+  it.each(MODEL_CASES)("parses the PyTorch fixture %s's config (NeMo keys) as written", async (name) => {
+    const { raw, config } = readCaseConfig(name);
+    expect(config).toMatchObject(raw.model); // every key kept, nothing rejected or renamed
+    // The sequence the config implies is the one the fixture's position embedding was built for.
+    const h = await readSafetensorsHeader(fixturePath(name, "weights.safetensors"));
+    const pos = h.tensors.get("pos_embed") ?? h.tensors.get("model.backbone.position_embeddings.weight");
+    expect(pos!.shape.at(-2)).toBe(sequenceLength(config));
+    expect(config.encoder_seq_length).toBe(sequenceLength(config));
+  });
+
+  it("the fixtures cover 1 and 8 class tokens, a non-square grid, odd heads and both head types", () => {
+    const cs = MODEL_CASES.map((n) => readCaseConfig(n).config);
+    expect(new Set(cs.map((c) => c.class_token_length))).toEqual(new Set([1, 8]));
+    expect(cs.some((c) => c.img_h !== c.img_w)).toBe(true);
+    expect(cs.some((c) => c.num_attention_heads % 2 === 1 && c.num_layers >= 3)).toBe(true);
+    expect(new Set(cs.map((c) => c.head_type))).toEqual(new Set(["linear", "mlp_tanh"]));
+    expect(cs.find((c) => c.style === "nemo")).toMatchObject({
+      layernorm_epsilon: 1e-5,
+      class_token_length: 8,
     });
-    expect(sequenceLength(c)).toBe(17);
   });
 });
 

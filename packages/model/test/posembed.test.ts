@@ -1,33 +1,43 @@
 import { type HostTensorOf, openSafetensors } from "@vit/nn";
 import { describe, expect, it } from "vitest";
-import { resampleGrid, resamplePosEmbed } from "../src/index.js";
+import { type PosEmbedResampleMode, resampleGrid, resamplePosEmbed } from "../src/index.js";
+import { POSEMBED_CASES, fixturePath, relErr } from "./pytorch-fixtures.js";
 
-const FIXTURE = "/work/shared/fixtures/posembed-4x4-to-6x6/posembed.safetensors";
+const grid = (s: string) => s.split("x").map(Number) as [number, number];
 
-function relMaxAbs(a: Float32Array, b: Float32Array): number {
-  let err = 0;
-  let mag = 0;
-  for (let i = 0; i < a.length; i++) {
-    err = Math.max(err, Math.abs(a[i]! - b[i]!));
-    mag = Math.max(mag, Math.abs(b[i]!));
-  }
-  return err / mag;
-}
+describe("PyTorch F.interpolate fixtures", () => {
+  // timm's bicubic (antialias off) and NeMo's bilinear, square and rectangular, 1 or 8 prefix tokens.
+  it.each(POSEMBED_CASES)("%s: grid resampled as PyTorch does, prefix tokens kept", async (name) => {
+    const f = await openSafetensors(fixturePath("posembed", `${name}.safetensors`));
+    const pos = (await f.readAsF32("pos_embed")) as HostTensorOf<"F32">;
+    const want = await f.readAsF32("resampled");
+    const meta = f.metadata;
+    await f.close();
+    const T = Number(meta.num_prefix_tokens);
+    const got = resamplePosEmbed(pos, {
+      numPrefixTokens: T,
+      oldGrid: grid(meta.old_grid!),
+      newGrid: grid(meta.new_grid!),
+      mode: meta.mode as PosEmbedResampleMode,
+    });
+    expect(got.shape).toEqual(want.shape);
+    expect(relErr(got.data, want.data)).toBeLessThan(1e-5);
+    const D = pos.shape[2]!;
+    expect(Array.from(got.data.subarray(0, T * D))).toEqual(Array.from(pos.data.subarray(0, T * D)));
+  });
 
-describe("bicubic (timm)", () => {
-  it("matches PyTorch on the 4x4 → 6x6 fixture, class token kept", async () => {
-    const f = await openSafetensors(FIXTURE);
+  it("infers the square grid when oldGrid is omitted (4x4 → 6x6, bicubic by default)", async () => {
+    const f = await openSafetensors(fixturePath("posembed", "posembed-4x4-to-6x6.safetensors"));
     const pos = (await f.readAsF32("pos_embed")) as HostTensorOf<"F32">;
     const want = await f.readAsF32("resampled");
     expect(f.metadata.method).toMatch(/bicubic/);
     await f.close();
-    const got = resamplePosEmbed(pos, { numPrefixTokens: 1, newGrid: [6, 6], mode: "bicubic" });
-    expect(got.shape).toEqual(want.shape);
-    expect(relMaxAbs(got.data, want.data)).toBeLessThan(1e-5);
-    const D = pos.shape[2]!;
-    expect(Array.from(got.data.subarray(0, D))).toEqual(Array.from(pos.data.subarray(0, D)));
+    const got = resamplePosEmbed(pos, { numPrefixTokens: 1, newGrid: [6, 6] });
+    expect(relErr(got.data, want.data)).toBeLessThan(1e-5);
   });
+});
 
+describe("bicubic (timm)", () => {
   it("uses Keys' cubic weights with A = −0.75 (hand-computed) and reproduces constants", () => {
     const g = new Float32Array(16).map((_, i) => 2 * (i % 4) + 1); // rows of 1, 3, 5, 7
     const out = resampleGrid(g, [4, 4], [8, 8], 1, "bicubic");

@@ -1,4 +1,3 @@
-import { readFileSync } from "node:fs";
 import {
   type HostTensor,
   f32ArrayToBf16,
@@ -25,26 +24,7 @@ import {
   toNeMo,
   toTimm,
 } from "../src/index.js";
-
-const DIR = "/work/shared/fixtures/vit-tiny-p8";
-
-function fixtureConfig(): ViTConfig {
-  const raw = JSON.parse(readFileSync(`${DIR}/config.json`, "utf8"));
-  const keys = [
-    "num_layers",
-    "hidden_size",
-    "ffn_hidden_size",
-    "num_attention_heads",
-    "patch_dim",
-    "img_h",
-    "img_w",
-    "num_channels",
-    "num_classes",
-    "class_token_length",
-    "layernorm_epsilon",
-  ];
-  return parseViTConfig(Object.fromEntries(keys.map((k) => [k, raw[k]])), { style: "timm" });
-}
+import { fixturePath, loadCase, readCaseConfig } from "./pytorch-fixtures.js";
 
 function bytes(t: HostTensor): Buffer {
   return Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength);
@@ -71,11 +51,12 @@ function synthetic(c: ViTConfig, dtype: "F32" | "BF16" = "F32"): StateDict {
   return sd;
 }
 
+// torchvision's ViT in timm names (32x32, patch 8, hidden 64, 2 layers), from tooling/fixtures/make.py.
 let timmSd: StateDict;
 let cfg: ViTConfig;
 beforeAll(async () => {
-  timmSd = await loadSafetensors(`${DIR}/weights.safetensors`);
-  cfg = fixtureConfig();
+  timmSd = await loadSafetensors(fixturePath("vit-tiny-p8", "weights.safetensors"));
+  cfg = readCaseConfig("vit-tiny-p8").config;
 });
 
 describe("timm", () => {
@@ -216,6 +197,16 @@ describe("NeMo", () => {
     expect(nemo).toHaveProperty(["head.weight"]);
     expect(nemo).toHaveProperty(["backbone.transformer.layers.1.mlp.dense_4h_to_h.bias"]);
     expectBitIdentical(timmSd, toTimm(fromNeMo(nemo, cfg, { prefix: "" }), cfg));
+  });
+
+  it("PyTorch's Megatron layout (fixture vit-nemo-8cls) → ours → NeMo is bit-identical", async () => {
+    const { weights, config } = await loadCase("vit-nemo-8cls");
+    expect(detectFormat(weights)).toBe("nemo");
+    const ours = importWeights(weights, config);
+    expect(ours.cls_token!.shape).toEqual([1, 8, 32]);
+    expect(ours.pos_embed!.shape).toEqual([1, 24, 32]);
+    expect(ours["pre_logits.fc.weight"]!.shape).toEqual([32, 32]);
+    expectBitIdentical(weights, toNeMo(ours, config));
   });
 
   it("survives a safetensors round trip in NeMo names", () => {

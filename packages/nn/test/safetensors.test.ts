@@ -1,6 +1,7 @@
 import { mkdtemp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   type HostTensor,
@@ -21,7 +22,6 @@ import {
   serializeSafetensors,
 } from "../src/index.js";
 
-const FIXTURES = "/work/shared/fixtures";
 let dir: string;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), "vit-st-"));
@@ -250,7 +250,11 @@ describe("corrupt and truncated files", () => {
     const path = join(dir, "bad.safetensors");
     await writeFile(path, rawFile(ok, 4));
     // Start each call only when its rejection is awaited (a pending rejection would be "unhandled").
-    for (const call of [() => readSafetensorsHeader(path), () => openSafetensors(path), () => loadSafetensors(path)]) {
+    for (const call of [
+      () => readSafetensorsHeader(path),
+      () => openSafetensors(path),
+      () => loadSafetensors(path),
+    ]) {
       await expect(call()).rejects.toThrow(SafetensorsError);
     }
     await expect(readSafetensorsHeader(path)).rejects.toThrow(
@@ -316,37 +320,57 @@ describe("float conversions", () => {
   });
 });
 
-describe("PyTorch fixtures", () => {
-  it("parses vit-tiny-p8/weights.safetensors (header, streaming and whole-buffer agree)", async () => {
-    const path = `${FIXTURES}/vit-tiny-p8/weights.safetensors`;
+describe("PyTorch fixture (tooling/fixtures/make.py)", () => {
+  // Written by another writer (the generator's: tensors of every dtype back to back, unaligned), with
+  // float16/bfloat16 values rounded by torch itself: an independent check of the reader and of our rounding.
+  const path = fileURLToPath(new URL("./fixtures/torch-dtypes.safetensors", import.meta.url));
+
+  it("parses every dtype; header, streaming and whole-buffer reads agree", async () => {
     const h = await readSafetensorsHeader(path);
-    expect(h.tensors.get("patch_embed.proj.weight")).toMatchObject({ dtype: "F32", shape: [64, 3, 8, 8] });
-    expect(h.tensors.get("pos_embed")!.shape).toEqual([1, 17, 64]);
-    expect(h.tensors.get("blocks.1.attn.qkv.weight")!.shape).toEqual([192, 64]);
+    expect(h.metadata.format).toBe("pt");
+    expect(h.tensors.get("arange")).toMatchObject({ dtype: "F32", shape: [2, 3, 4, 5] });
+    expect(h.tensors.get("empty")).toMatchObject({ dtype: "F32", shape: [0, 4], byteLength: 0 });
+    expect(h.tensors.get("f64")!.dataOffsets[0] % 8).not.toBe(0); // an F64 tensor at an unaligned offset
     const streamed = await loadSafetensors(path);
     const whole = parseSafetensors(new Uint8Array(await readFile(path))).tensors;
     expectSameTensors(streamed, whole);
-    // 2 blocks × 12 + cls, pos, patch w/b, norm w/b, head w/b
-    expect(Object.keys(streamed)).toHaveLength(32);
-    const ln = streamed["blocks.0.norm1.weight"]!.data as Float32Array;
-    expect(ln.every(Number.isFinite)).toBe(true);
-    // Re-serialising in file order reproduces the tensor bytes exactly.
+    expect(Object.fromEntries(Object.entries(streamed).map(([k, t]) => [k, t.dtype]))).toMatchObject({
+      f32: "F32",
+      f16: "F16",
+      bf16: "BF16",
+      i64: "I64",
+      i32: "I32",
+      u8: "U8",
+      f64: "F64",
+    });
+    expect(Array.from(streamed.arange!.data as Float32Array)).toEqual(
+      Array.from({ length: 120 }, (_, i) => i),
+    );
+    expect(Array.from(streamed.i64!.data as BigInt64Array)).toEqual([
+      0n,
+      -1n,
+      2n ** 53n + 1n,
+      -(2n ** 62n),
+      2n ** 63n - 1n,
+      9n,
+    ]);
+    expect(Array.from(streamed.i32!.data as Int32Array)).toEqual([-(2 ** 31), 7, 2 ** 31 - 1]);
+    expect(Array.from(streamed.u8!.data as Uint8Array)).toEqual([0, 1, 2, 254, 255]);
+    expect(Array.from(streamed.f64!.data as Float64Array)).toEqual([Math.PI, -1e300, 5e-324]);
+    // Re-serialising reproduces the tensor bytes exactly.
     expectSameTensors(streamed, parseSafetensors(serializeSafetensors(streamed)).tensors);
   });
 
-  it("parses batch (with I64 labels) and the pos-embed fixture's metadata", async () => {
-    const f = await openSafetensors(`${FIXTURES}/vit-tiny-p8/batch.safetensors`);
-    try {
-      const labels = await f.read("labels");
-      expect(labels.dtype).toBe("I64");
-      expect(labels.shape).toEqual([4]);
-      for (const v of labels.data as BigInt64Array) expect(v >= 0n && v < 10n).toBe(true);
-      expect((await f.readAsF32("labels")).data).toBeInstanceOf(Float32Array);
-    } finally {
-      await f.close();
-    }
-    const h = await readSafetensorsHeader(`${FIXTURES}/posembed-4x4-to-6x6/posembed.safetensors`);
-    expect(h.metadata.old_grid).toBe("4x4");
-    expect(h.tensors.get("resampled")!.shape).toEqual([1, 37, 16]);
+  it("f32 → f16/bf16 rounds exactly as torch does, and widening back matches torch", async () => {
+    const t = await loadSafetensors(path);
+    const f32 = t.f32!.data as Float32Array;
+    expect(Array.from(f32ArrayToF16(f32))).toEqual(Array.from(t.f16!.data as Uint16Array));
+    expect(Array.from(f32ArrayToBf16(f32))).toEqual(Array.from(t.bf16!.data as Uint16Array));
+    expect(Array.from(f16ArrayToF32(t.f16!.data as Uint16Array))).toEqual(
+      Array.from(t.f16_as_f32!.data as Float32Array),
+    );
+    expect(Array.from(bf16ArrayToF32(t.bf16!.data as Uint16Array))).toEqual(
+      Array.from(t.bf16_as_f32!.data as Float32Array),
+    );
   });
 });
