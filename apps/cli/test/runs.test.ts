@@ -117,4 +117,33 @@ describe("run folders", () => {
     expect(jsonl(fork).filter((x) => x.kind === "train" && x.step <= 8)).toEqual(history);
     expect(csvRows(fork)).toHaveLength(jsonl(fork).length);
   });
+
+  it("the best evaluation at an epoch end is kept as best.safetensors after keep_last prunes its step file", async () => {
+    // Epochs of 8 steps are evaluated after step 8's checkpoint was written; keep_last=1 prunes it at step 12.
+    const r = await vit(
+      [
+        ...base,
+        "exp_manager.name=best",
+        "trainer.max_steps=16",
+        "exp_manager.checkpoint.every_n_steps=4",
+        "exp_manager.checkpoint.keep_last=1",
+        "exp_manager.checkpoint.monitor=val_loss",
+        "--json",
+      ],
+      dir,
+    );
+    expect(r.code, r.stderr).toBe(0);
+    const out = lastJson(r.stdout);
+    const vals = jsonl(out.run_dir).filter((x) => x.kind === "val");
+    expect(vals.map((x) => x.step)).toEqual([8, 16]);
+    const bestStep = vals.reduce((a, x) => (x.val_loss < a.val_loss ? x : a)).step;
+    expect(bestStep, "premise: the final evaluation is not the best").toBe(8);
+    const best = join(out.run_dir, "checkpoints", "best.safetensors");
+    expect(existsSync(best), "best.safetensors was never written").toBe(true);
+    expect((await loadCheckpoint(best)).meta.step).toBe(bestStep);
+    expect(readdirSync(join(out.run_dir, "checkpoints")).sort()).toEqual([
+      "best.safetensors",
+      "step-0000016.safetensors",
+    ]);
+  });
 });

@@ -48,6 +48,7 @@ import {
   markBest,
   pruneCheckpoints,
   saveCheckpoint,
+  stepOfCheckpoint,
   type CheckpointMeta,
   CHECKPOINT_FORMAT,
 } from "./checkpoint/checkpoint.js";
@@ -121,6 +122,11 @@ export class Trainer {
   private fullInit: VisionTransformer | null = null;
   /** Global gradient norm of the last tensor-parallel step that measured one. */
   private tpGradNorm = Number.NaN;
+  /**
+   * Resumed from a checkpoint written at an epoch's last step: that epoch's evaluation (which follows the
+   * save) is still to run.
+   */
+  private epochEvalPending = false;
   /** With tensor parallelism: this rank's tensor-parallel group (consecutive ranks, as Megatron's). */
   private tpGroup: ProcessGroup | null = null;
   /** The data-parallel group (null on one replica): logged losses are averaged over it. */
@@ -296,6 +302,11 @@ export class Trainer {
     let micro = 0;
     let done = this.step >= stopAt;
     const timeLimit = tc.max_time_seconds > 0 ? tc.max_time_seconds * 1000 : Infinity;
+    if (this.epochEvalPending && !done && tc.val_check_interval === 0) {
+      await this.validate(val, t0);
+      intervalStart = performance.now();
+    }
+    this.epochEvalPending = false;
     while (!done) {
       this.epoch = train.epoch;
       for await (const batch of train) {
@@ -456,7 +467,14 @@ export class Trainer {
     const monitor = this.cfg.exp_manager.checkpoint.monitor;
     const value = monitor === "val_top1" ? r.top1 : r.loss;
     const better = !this.best || (monitor === "val_top1" ? value > this.best.value : value < this.best.value);
-    if (better) this.best = { metric: monitor, value, step: this.step };
+    if (better) {
+      this.best = { metric: monitor, value, step: this.step };
+      // Evaluated after this step's checkpoint was written (end of an epoch): copy it to best now, before
+      // keep_last prunes it (save() marks best only when the best is at the step it writes).
+      const last = this.lastCheckpoint;
+      if (this.cfg.exp_manager.checkpoint.save_best && last && stepOfCheckpoint(last) === this.step)
+        markBest(last, this.ckptDir);
+    }
     return r;
   }
 
@@ -538,7 +556,9 @@ export class Trainer {
     this.device.rng.offset = ck.meta.rng.offset;
     if (ck.meta.best) this.best = ck.meta.best;
     const { train } = await this.loaders();
-    train.loadState(ck.meta.loader as LoaderState);
+    const loaderState = ck.meta.loader as LoaderState;
+    train.loadState(loaderState);
+    this.epochEvalPending = train.length !== undefined && loaderState.position >= train.length;
     this.lastCheckpoint = path;
     this.log(`resumed from ${path} at step ${this.step}`);
   }
