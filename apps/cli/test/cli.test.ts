@@ -3,29 +3,13 @@
  * from its checkpoint, converts it to timm names and fine-tunes from the converted file at a new
  * resolution. Also: `vit model`, `vit info --json`, and clean errors for bad input.
  */
-import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { encodeImage } from "@vit/data";
 import { loadSafetensors, toFloat32Array } from "@vit/nn";
 import { describe, expect, it } from "vitest";
-
-const run = promisify(execFile);
-const BIN = new URL("../dist/main.js", import.meta.url).pathname;
-
-async function vit(args: string[], cwd: string): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    const r = await run(process.execPath, [BIN, ...args], { cwd, maxBuffer: 1 << 24 });
-    return { ...r, code: 0 };
-  } catch (e) {
-    const x = e as { stdout: string; stderr: string; code: number };
-    return { stdout: x.stdout, stderr: x.stderr, code: x.code };
-  }
-}
-
-const lastJson = (s: string) => JSON.parse(s.trim().split("\n").pop()!);
+import { CONFIG, lastJson, vit } from "./helpers.js";
 
 type Weights = Awaited<ReturnType<typeof loadSafetensors>>;
 
@@ -41,29 +25,6 @@ function maxRelDiff(a: Weights, b: Weights, keys: string[]): number {
   }
   return worst;
 }
-
-const CONFIG = `
-name: cli-smoke
-trainer: { max_steps: 8, log_every_n_steps: 4, seed: 3 }
-model:
-  style: nemo
-  img_h: 16
-  img_w: 16
-  num_channels: 3
-  patch_dim: 4
-  hidden_size: 32
-  ffn_hidden_size: 64
-  num_attention_heads: 2
-  num_layers: 2
-  num_classes: 5
-  class_token_length: 2
-  hidden_dropout: 0.0
-  head_type: linear
-  micro_batch_size: 16
-  optim: { name: adamw, lr: 0.003, weight_decay: 0.01, sched: { name: CosineAnnealing, warmup_steps: 2 } }
-  data: { dataset: synthetic, synthetic_size: 128 }
-exp_manager: { exp_dir: runs, name: smoke }
-`;
 
 describe("vit CLI", () => {
   it("train → eval → predict → convert → finetune", async () => {
@@ -182,13 +143,13 @@ describe("vit CLI", () => {
 
     // Same initial weights (the single-device initialisation, split), same batches, dropout 0: the same run
     // up to float rounding (row-parallel layers sum two partial products instead of one).
-    const train = (run: string) =>
-      readFileSync(join(dir, "runs", run, "metrics.jsonl"), "utf8")
+    const train = (runDir: string) =>
+      readFileSync(join(runDir, "metrics.jsonl"), "utf8")
         .trim()
         .split("\n")
         .map((l) => JSON.parse(l))
         .filter((r) => r.kind === "train");
-    const [ra, rb] = [train("one"), train("tp")];
+    const [ra, rb] = [train(a.run_dir), train(b.run_dir)];
     expect(rb.map((r) => r.step)).toEqual([1, 2, 3, 4, 5, 6]);
     for (let i = 0; i < ra.length; i++) {
       expect(Math.abs(rb[i].loss - ra[i].loss) / ra[i].loss, `loss at step ${i + 1}`).toBeLessThan(1e-5);
@@ -239,7 +200,7 @@ describe("vit CLI", () => {
     const c = lastJson(tpdp.stdout);
     expect(c.loss).toBeCloseTo(a.loss, 4);
     // Logged losses are averaged over the replicas, so they are the global batch's loss again.
-    train("tpdp").forEach((r, i) => {
+    train(c.run_dir).forEach((r, i) => {
       expect(Math.abs(r.loss - ra[i].loss) / ra[i].loss, `TP×DP loss at step ${i + 1}`).toBeLessThan(1e-5);
       expect(
         Math.abs(r.grad_norm - ra[i].grad_norm) / ra[i].grad_norm,
@@ -268,10 +229,12 @@ describe("vit CLI", () => {
     );
     expect(plainDrop.code, plainDrop.stderr).toBe(0);
     expect(ckDrop.code, ckDrop.stderr).toBe(0);
-    expect(train("dropck").map((r) => [r.loss, r.grad_norm])).toEqual(
-      train("drop").map((r) => [r.loss, r.grad_norm]),
-    );
-    expect(train("drop")[1].loss).not.toBe(ra[1].loss); // dropout was on (step 1 is ln 5: the head starts at zero)
+    const [drops, dropsCk] = [
+      train(lastJson(plainDrop.stdout).run_dir),
+      train(lastJson(ckDrop.stdout).run_dir),
+    ];
+    expect(dropsCk.map((r) => [r.loss, r.grad_norm])).toEqual(drops.map((r) => [r.loss, r.grad_norm]));
+    expect(drops[1].loss).not.toBe(ra[1].loss); // dropout was on (step 1 is ln 5: the head starts at zero)
 
     // Resume continues both runs alike.
     const more = ["trainer.max_steps=8", "--json"];

@@ -10,8 +10,10 @@ export {
   readCheckpointMeta,
   latestCheckpoint,
   listStepCheckpoints,
+  stepOfCheckpoint,
   CheckpointError,
   type CheckpointMeta,
 } from "./checkpoint/checkpoint.js";
-export { MetricsLogger, renderCurves } from "./metrics.js";
+export { MetricsLogger, readMetrics, renderCurves, type MetricRecord } from "./metrics.js";
+export { openRunDir, runDirOfCheckpoint, sweepStaleTempFiles, type RunDir } from "./run-dir.js";
 export { loadPretrained, readPretrained, inferSourceConfig, PretrainedError, type LoadPretrainedOptions } from "./pretrained.js";

@@ -3,8 +3,8 @@
  * norm clipping (all on the GPU: the loop reads back only at log intervals), periodic evaluation,
  * atomic checkpoints with exact resume, NaN/inf detection, metrics to JSONL/CSV/SVG.
  */
-import { mkdirSync, writeFileSync } from "node:fs";
-import { join, resolve } from "node:path";
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
 import type { DataLoader, LoaderState } from "@vit/data";
 import { VisionTransformer } from "@vit/model";
 import type { HostTensor } from "@vit/nn";
@@ -44,11 +44,11 @@ import {
 } from "./build.js";
 import {
   checkpointPath,
-  latestCheckpoint,
   loadCheckpoint,
   markBest,
   pruneCheckpoints,
   saveCheckpoint,
+  stepOfCheckpoint,
   type CheckpointMeta,
   CHECKPOINT_FORMAT,
 } from "./checkpoint/checkpoint.js";
@@ -57,6 +57,7 @@ import { type EvalResult, evaluate } from "./evaluate.js";
 import { MetricsLogger } from "./metrics.js";
 import { lrAt, type ScheduleConfig } from "@vit/optim";
 import { loadPretrained } from "./pretrained.js";
+import { type RunDir, openRunDir } from "./run-dir.js";
 
 /** `step-N.safetensors` → `step-N.rank-R.safetensors` (a data-parallel rank's optimizer shard). */
 export function rankShardPath(path: string, rank: number): string {
@@ -101,14 +102,17 @@ export class Trainer {
   readonly worldSize: number;
   /** Tensor-parallel size (model.tensor_model_parallel_size); the data-parallel size is worldSize / tp. */
   readonly tp: number;
-  readonly runDir: string;
-  readonly ckptDir: string;
   step = 0;
   epoch = 0;
   private trainLoader: DataLoader | null = null;
   private valLoader: DataLoader | null = null;
   private best: { metric: string; value: number; step: number } | null = null;
-  private metrics: MetricsLogger;
+  /** This run's folder, chosen when fit() starts (a new version folder, or the one resumed from). */
+  private run: RunDir | null = null;
+  /** Rank 0's metrics files (opened with the run folder). */
+  private metrics: MetricsLogger | null = null;
+  /** The step checkpoints of this run's history, oldest first: the only ones keep_last may delete. */
+  private ownCheckpoints: string[] = [];
   private lastCheckpoint: string | null = null;
   /**
    * Tensor parallel: the single-device model initialised exactly as a tp = 1 run would be, split into the
@@ -118,6 +122,11 @@ export class Trainer {
   private fullInit: VisionTransformer | null = null;
   /** Global gradient norm of the last tensor-parallel step that measured one. */
   private tpGradNorm = Number.NaN;
+  /**
+   * Resumed from a checkpoint written at an epoch's last step: that epoch's evaluation (which follows the
+   * save) is still to run.
+   */
+  private epochEvalPending = false;
   /** With tensor parallelism: this rank's tensor-parallel group (consecutive ranks, as Megatron's). */
   private tpGroup: ProcessGroup | null = null;
   /** The data-parallel group (null on one replica): logged losses are averaged over it. */
@@ -188,10 +197,15 @@ export class Trainer {
       dpGroup && dpGroup.worldSize > 1 && cfg.model.optim.name !== "distributed_fused_adam"
         ? new DataParallel(dpGroup)
         : null;
-    this.runDir = resolve(cfg.exp_manager.exp_dir, cfg.exp_manager.name);
-    this.ckptDir = join(this.runDir, "checkpoints");
-    mkdirSync(this.ckptDir, { recursive: true });
-    this.metrics = new MetricsLogger(this.runDir);
+  }
+
+  get runDir(): string {
+    if (!this.run) throw new Error("the run folder is chosen when fit() starts; call fit() first.");
+    return this.run.runDir;
+  }
+
+  get ckptDir(): string {
+    return join(this.runDir, "checkpoints");
   }
 
   /** Data-parallel ranks: all ranks, divided by the tensor-parallel size. */
@@ -254,8 +268,10 @@ export class Trainer {
   async fit(opts: { resumeFrom?: string | null; stopAtStep?: number } = {}): Promise<FitResult> {
     const t0 = performance.now();
     const { train, val } = await this.loaders();
-    const resume =
-      opts.resumeFrom ?? (this.cfg.exp_manager.resume_if_exists ? latestCheckpoint(this.ckptDir) : null);
+    this.run = await openRunDir(this.cfg, opts.resumeFrom ?? null, this.events.group);
+    this.ownCheckpoints = this.run.ownCheckpoints;
+    if (this.rank === 0) this.log(`run folder ${this.run.runDir}`);
+    const resume = this.run.resumeFrom;
     if (resume) await this.resume(resume);
     else if (this.model instanceof TensorParallelViT) await this.initTensorParallel();
     else if (this.cfg.model.restore_from_path) {
@@ -263,6 +279,7 @@ export class Trainer {
     }
     this.fullInit?.dispose();
     this.fullInit = null;
+    if (this.rank === 0) this.metrics = new MetricsLogger(this.run.runDir, this.run.history);
     // Every replica starts from rank 0's weights (initialisation draws differ per process otherwise).
     if (this.events.group && this.worldSize > 1 && this.tp === 1) {
       await new DataParallel(this.events.group).broadcastParameters(this.model as VisionTransformer, 0);
@@ -285,6 +302,11 @@ export class Trainer {
     let micro = 0;
     let done = this.step >= stopAt;
     const timeLimit = tc.max_time_seconds > 0 ? tc.max_time_seconds * 1000 : Infinity;
+    if (this.epochEvalPending && !done && tc.val_check_interval === 0) {
+      await this.validate(val, t0);
+      intervalStart = performance.now();
+    }
+    this.epochEvalPending = false;
     while (!done) {
       this.epoch = train.epoch;
       for await (const batch of train) {
@@ -372,7 +394,7 @@ export class Trainer {
             images_per_second: intervalImages / dt,
             elapsed_s: (now - t0) / 1000,
           };
-          if (this.rank === 0) this.metrics.log(rec);
+          this.metrics?.log(rec);
           this.events.onLog?.(rec);
           running.dispose();
           running = keep(zeros(device, [1]));
@@ -403,7 +425,7 @@ export class Trainer {
     running.dispose();
     const final = await this.validate(val, t0);
     await this.save(train.state(), final);
-    if (this.rank === 0) this.metrics.writePlot();
+    this.metrics?.writePlot();
     await train.close();
     await val.close();
     const wall = (performance.now() - t0) / 1000;
@@ -440,12 +462,19 @@ export class Trainer {
       val_top5: r.top5,
       elapsed_s: (performance.now() - t0) / 1000,
     };
-    this.metrics.log(rec);
+    this.metrics?.log(rec);
     this.events.onLog?.(rec);
     const monitor = this.cfg.exp_manager.checkpoint.monitor;
     const value = monitor === "val_top1" ? r.top1 : r.loss;
     const better = !this.best || (monitor === "val_top1" ? value > this.best.value : value < this.best.value);
-    if (better) this.best = { metric: monitor, value, step: this.step };
+    if (better) {
+      this.best = { metric: monitor, value, step: this.step };
+      // Evaluated after this step's checkpoint was written (end of an epoch): copy it to best now, before
+      // keep_last prunes it (save() marks best only when the best is at the step it writes).
+      const last = this.lastCheckpoint;
+      if (this.cfg.exp_manager.checkpoint.save_best && last && stepOfCheckpoint(last) === this.step)
+        markBest(last, this.ckptDir);
+    }
     return r;
   }
 
@@ -479,9 +508,13 @@ export class Trainer {
     }
     await saveCheckpoint(path, weights ?? this.model.stateDict(), this.optimizer.stateTensors(), meta);
     this.lastCheckpoint = path;
-    pruneCheckpoints(this.ckptDir, this.cfg.exp_manager.checkpoint.keep_last);
+    // Best first: pruning must never take the file best is copied from.
     if (this.cfg.exp_manager.checkpoint.save_best && this.best && this.best.step === this.step)
       markBest(path, this.ckptDir);
+    this.ownCheckpoints = pruneCheckpoints(
+      [...this.ownCheckpoints, path],
+      this.cfg.exp_manager.checkpoint.keep_last,
+    );
     this.log(`checkpoint ${path}`);
     return path;
   }
@@ -523,7 +556,9 @@ export class Trainer {
     this.device.rng.offset = ck.meta.rng.offset;
     if (ck.meta.best) this.best = ck.meta.best;
     const { train } = await this.loaders();
-    train.loadState(ck.meta.loader as LoaderState);
+    const loaderState = ck.meta.loader as LoaderState;
+    train.loadState(loaderState);
+    this.epochEvalPending = train.length !== undefined && loaderState.position >= train.length;
     this.lastCheckpoint = path;
     this.log(`resumed from ${path} at step ${this.step}`);
   }

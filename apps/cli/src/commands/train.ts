@@ -32,7 +32,7 @@ export async function trainCommand(overrides: string[], opts: TrainOptions): Pro
     log: (m) => progress.message(m),
   });
   progress.message(
-    `training ${cfg.name} on ${device.adapter.description || device.adapter.device}: ${trainer.model.parameters().reduce((a, p) => a + p.numel, 0).toLocaleString()} parameters, run dir ${trainer.runDir}`,
+    `training ${cfg.name} on ${device.adapter.description || device.adapter.device}: ${trainer.model.parameters().reduce((a, p) => a + p.numel, 0).toLocaleString()} parameters`,
   );
   const result = await trainer.fit({ resumeFrom: opts.resume ?? null });
   progress.stop();
@@ -57,7 +57,7 @@ export async function trainCommand(overrides: string[], opts: TrainOptions): Pro
   else {
     console.log(
       `test top-1 ${(100 * f.top1).toFixed(2)}%  top-5 ${(100 * f.top5).toFixed(2)}%  loss ${f.loss.toFixed(4)}  ` +
-        `(${result.steps} steps, ${result.imagesPerSecond.toFixed(0)} images/s, ${result.wallSeconds.toFixed(0)} s; checkpoint ${result.checkpoint})`,
+        `(${result.steps} steps, ${result.imagesPerSecond.toFixed(0)} images/s, ${result.wallSeconds.toFixed(0)} s; checkpoint ${result.checkpoint}; run folder ${result.runDir})`,
     );
   }
   trainer.dispose();

@@ -6,7 +6,7 @@
  * previous checkpoint intact; `keep last K` and `best` are maintained by renaming, never rewriting.
  */
 import { existsSync, readdirSync, rmSync, statSync, copyFileSync, renameSync, mkdirSync } from "node:fs";
-import { join } from "node:path";
+import { basename, dirname, join } from "node:path";
 import { type HostTensor, openSafetensors, readSafetensorsHeader, saveSafetensors } from "@vit/nn";
 import type { Tensor } from "@vit/tensor";
 
@@ -58,6 +58,7 @@ export class CheckpointError extends Error {
 }
 
 export async function readCheckpointMeta(path: string): Promise<CheckpointMeta> {
+  if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist.`);
   const h = await readSafetensorsHeader(path);
   const raw = h.metadata?.vit;
   if (!raw) {
@@ -69,7 +70,6 @@ export async function readCheckpointMeta(path: string): Promise<CheckpointMeta> 
 }
 
 export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {
-  if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist.`);
   const meta = await readCheckpointMeta(path);
   const f = await openSafetensors(path);
   const model: Record<string, HostTensor> = {};
@@ -95,16 +95,28 @@ export function listStepCheckpoints(dir: string): string[] {
     .map((f) => join(dir, f));
 }
 
-/** Deletes all but the newest `keep` step checkpoints. */
-export function pruneCheckpoints(dir: string, keep: number): void {
-  const all = listStepCheckpoints(dir);
-  for (const f of all.slice(0, Math.max(0, all.length - keep))) {
+/** The step of a `step-N.safetensors` path (null for other names, e.g. best.safetensors). */
+export function stepOfCheckpoint(path: string): number | null {
+  const m = /(?:^|[\\/])step-(\d+)\.safetensors$/.exec(path);
+  return m ? Number(m[1]) : null;
+}
+
+/**
+ * Deletes all but the newest `keep` of `own` (the step checkpoints this run wrote, or resumed with), with
+ * the optimizer shards of other ranks beside them; returns the ones kept, oldest first. Files of other
+ * runs are never in `own`, so a run cannot delete another run's work (or, as a shorter run sharing a
+ * folder once did, its own fresh checkpoint).
+ */
+export function pruneCheckpoints(own: string[], keep: number): string[] {
+  const sorted = [...new Set(own)].sort((a, b) => (stepOfCheckpoint(a) ?? 0) - (stepOfCheckpoint(b) ?? 0));
+  const drop = sorted.slice(0, Math.max(0, sorted.length - keep));
+  for (const f of drop) {
     rmSync(f, { force: true });
-    // Optimizer shards of other data-parallel ranks written beside it.
-    const stem = f.replace(/\.safetensors$/, "");
-    for (const g of readdirSync(dir))
-      if (join(dir, g).startsWith(`${stem}.rank-`)) rmSync(join(dir, g), { force: true });
+    const dir = dirname(f);
+    const shardPrefix = `${basename(f).replace(/\.safetensors$/, "")}.rank-`;
+    for (const g of readdirSync(dir)) if (g.startsWith(shardPrefix)) rmSync(join(dir, g), { force: true });
   }
+  return sorted.slice(drop.length);
 }
 
 /** Newest step checkpoint in `dir` (for resume_if_exists). */
