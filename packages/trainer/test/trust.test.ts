@@ -4,7 +4,7 @@
  * dtype is refused, metrics measured on the training data say so, and a data set too small for one batch is
  * refused instead of spinning forever.
  */
-import { mkdirSync, readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { DataLoader, type IterableDataset, encodeImage } from "@vit/data";
@@ -258,6 +258,45 @@ describe("what the metrics were measured on", () => {
     const held = await run({ data_path: root, val_path: root });
     expect(held.saved.evalOn).toBe("test");
     expect(held.warned).toBe(false);
+  });
+});
+
+describe("model.data.follow_symlinks", () => {
+  it("a link out of the image folder is refused with the key that allows it, and followed when set", async () => {
+    const root = join(tmpdir(), `vit-links-${process.pid}-${Math.random().toString(36).slice(2)}`);
+    const outside = `${root}-outside`;
+    const png = await encodeImage(
+      { data: new Uint8Array(8 * 8 * 3).fill(7), width: 8, height: 8, channels: 3 },
+      "png",
+    );
+    for (const d of [join(root, "a"), join(root, "b"), outside]) mkdirSync(d, { recursive: true });
+    for (const [d, n] of [
+      [join(root, "a"), 2],
+      [join(root, "b"), 2],
+      [outside, 3],
+    ] as const)
+      for (let i = 0; i < n; i++) writeFileSync(join(d, `${i}.png`), png);
+    symlinkSync(outside, join(root, "b", "more"));
+    const cfg = (follow?: boolean) =>
+      tinyConfig({
+        num_channels: 3,
+        micro_batch_size: 2,
+        data: {
+          dataset: "image_folder",
+          data_path: root,
+          num_workers: 0,
+          ...(follow === undefined ? {} : { follow_symlinks: follow }),
+        },
+      });
+    await expect(buildLoader(cfg(), "train")).rejects.toThrow(
+      /is a symbolic link to .* outside the image folder.*model.data.follow_symlinks=true/,
+    );
+    const loader = await buildLoader(cfg(true), "train");
+    expect(loader.dataset.length).toBe(7);
+    expect(Array.from((loader.dataset as unknown as { labels: Int32Array }).labels)).toEqual([
+      0, 0, 1, 1, 1, 1, 1,
+    ]);
+    await loader.close();
   });
 });
 
