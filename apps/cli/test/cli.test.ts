@@ -3,11 +3,11 @@
  * from its checkpoint, converts it to timm names and fine-tunes from the converted file at a new
  * resolution. Also: `vit model`, `vit info --json`, and clean errors for bad input.
  */
-import { existsSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeImage } from "@vit/data";
-import { loadSafetensors, toFloat32Array } from "@vit/nn";
+import { loadSafetensors, readSafetensorsHeader, saveSafetensors, toFloat32Array } from "@vit/nn";
 import { describe, expect, it } from "vitest";
 import { CONFIG, lastJson, vit } from "./helpers.js";
 
@@ -273,6 +273,108 @@ describe("vit CLI", () => {
     const pp = await vit(["train", "--config", "smoke.yaml", "model.pipeline_model_parallel_size=2"], dir);
     expect(pp.code).toBe(1);
     expect(pp.stderr).toMatch(/pipeline_model_parallel_size.*pipeline parallelism is not implemented/);
+  });
+
+  it("never reports a number it did not measure: training-data metrics, tied or NaN logits, bad labels and dtypes, a tiny data set", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vit-cli-"));
+    writeFileSync(join(dir, "smoke.yaml"), CONFIG);
+    /** root/c0..c{n-1}, `per` 16×16 PNGs each. */
+    const folder = async (name: string, classes: number, per: number) => {
+      for (let c = 0; c < classes; c++) {
+        mkdirSync(join(dir, name, `c${c}`), { recursive: true });
+        for (let i = 0; i < per; i++) {
+          const px = new Uint8Array(16 * 16 * 3).map((_, j) => (j * (c + 3) + i * 29) % 256);
+          const png = await encodeImage({ data: px, width: 16, height: 16, channels: 3 }, "png");
+          writeFileSync(join(dir, name, `c${c}`, `${i}.png`), png);
+        }
+      }
+      return join(dir, name);
+    };
+    const two = await folder("two", 2, 4);
+    const seven = await folder("seven", 7, 1);
+    const oneLine = (r: { code: number; stderr: string }, re: RegExp) => {
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(re);
+      expect(r.stderr).not.toMatch(/at .*\.js:\d+/);
+    };
+
+    // No validation path: the "test" metrics are the training data's, and the run says so.
+    const tr = await vit(
+      [
+        "train",
+        "--config",
+        "smoke.yaml",
+        "model.data.dataset=image_folder",
+        `model.data.data_path=${two}`,
+        "model.micro_batch_size=4",
+        "trainer.max_steps=1",
+        "--json",
+      ],
+      dir,
+    );
+    expect(tr.code, tr.stderr).toBe(0);
+    expect(tr.stderr).toMatch(/warning: model.data.val_path is not set.*TRAINING data/);
+    const t = lastJson(tr.stdout);
+    expect(t.eval_on).toBe("train");
+    expect(JSON.parse(readFileSync(join(t.run_dir, "result.json"), "utf8")).evalOn).toBe("train");
+
+    // Rewrites the checkpoint's model tensors (same metadata) into a new file.
+    const meta = (await readSafetensorsHeader(t.checkpoint)).metadata;
+    const variant = async (name: string, edit: (sd: Weights) => void) => {
+      const sd = await loadSafetensors(t.checkpoint);
+      edit(sd);
+      const path = join(dir, `${name}.safetensors`);
+      await saveSafetensors(path, sd, meta);
+      return path;
+    };
+
+    // Constant logits (a zero head): every class ties with the label, which is then not in the top 1.
+    const zero = await variant("zero-head", (sd) => {
+      for (const k of ["model.head.weight", "model.head.bias"]) (sd[k]!.data as Float32Array).fill(0);
+    });
+    const ez = await vit(["eval", "--checkpoint", zero, "--json"], dir);
+    expect(ez.code, ez.stderr).toBe(0);
+    expect(lastJson(ez.stdout).top1).toBe(0);
+
+    // NaN weights: no score at all, but one line saying why.
+    const nan = await variant("nan", (sd) => {
+      for (const [k, v] of Object.entries(sd))
+        if (k.startsWith("model.")) (v.data as Float32Array).fill(Number.NaN);
+    });
+    oneLine(
+      await vit(["eval", "--checkpoint", nan, "--json"], dir),
+      /vit: NonFiniteLogitsError: evaluation: the model's logits are NaN or infinite for 8 of 8 images, so no score is reported/,
+    );
+
+    // F32 bytes labelled I32 are not loaded as integers converted to floats.
+    const relabelled = await variant("relabelled", (sd) => {
+      const w = sd["model.head.weight"]!;
+      sd["model.head.weight"] = {
+        dtype: "I32",
+        shape: w.shape,
+        data: new Int32Array((w.data as Float32Array).buffer),
+      };
+    });
+    oneLine(
+      await vit(["eval", "--checkpoint", relabelled], dir),
+      /StateDictError: .*head\.weight is stored as I32, but the model's f32 tensor needs F32\/F16\/BF16\/F64/,
+    );
+
+    // A folder with more classes than the model has outputs.
+    oneLine(
+      await vit(["eval", "--checkpoint", t.checkpoint, "--data", seven], dir),
+      /has 7 class folders \(c0, c1, c2, c3, c4, c5, c6\) but the model has model.num_classes=5: labels 5..6 have no output/,
+    );
+
+    // Fewer samples than one micro-batch: refused at once (it used to loop forever).
+    oneLine(
+      await vit(
+        ["train", "--config", "smoke.yaml", "model.data.synthetic_size=5", "exp_manager.name=tiny"],
+        dir,
+        90_000,
+      ),
+      /the training set has 5 samples, fewer than model.micro_batch_size=16.*Lower model.micro_batch_size to at most 5/,
+    );
   });
 
   it("model --preset prints counts without a GPU; bad input gives one clear line", async () => {

@@ -8,9 +8,10 @@ export const BIN = new URL("../dist/main.js", import.meta.url).pathname;
 export async function vit(
   args: string[],
   cwd: string,
+  timeout = 0,
 ): Promise<{ stdout: string; stderr: string; code: number }> {
   try {
-    const r = await run(process.execPath, [BIN, ...args], { cwd, maxBuffer: 1 << 24 });
+    const r = await run(process.execPath, [BIN, ...args], { cwd, maxBuffer: 1 << 24, timeout });
     return { ...r, code: 0 };
   } catch (e) {
     const x = e as { stdout: string; stderr: string; code: number };

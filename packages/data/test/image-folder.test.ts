@@ -1,8 +1,14 @@
-import { mkdir, writeFile } from "node:fs/promises";
+import { mkdir, realpath, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import sharp from "sharp";
 import { beforeAll, describe, expect, it } from "vitest";
-import { DecodeError, EmptyDatasetError, NotFoundError, ShapeMismatchError } from "../src/errors.js";
+import {
+  ConfigError,
+  DecodeError,
+  EmptyDatasetError,
+  NotFoundError,
+  ShapeMismatchError,
+} from "../src/errors.js";
 import { DataLoader } from "../src/loader.js";
 import { imageFolder } from "../src/sources/image-folder.js";
 import { resize } from "../src/transforms/spec.js";
@@ -109,6 +115,69 @@ describe("ImageFolder source", () => {
   it("fails when the root has no class folders", async () => {
     const r = await tempDir();
     await expect(imageFolder(r)).rejects.toThrow(/No class folders/);
+  });
+});
+
+describe("ImageFolder and symbolic links", () => {
+  /** root/{a,b}/img{0..7}.png: 16 images, 8 per class. */
+  async function twoClasses(): Promise<string> {
+    const r = await tempDir();
+    for (const c of ["a", "b"]) {
+      await mkdir(join(r, c));
+      for (let i = 0; i < 8; i++)
+        await solid(2, 2, [i, 0, 0])
+          .png()
+          .toFile(join(r, c, `img${i}.png`));
+    }
+    return r;
+  }
+  const expectEachOnce = (ds: { paths: readonly string[]; labels: Int32Array }, r: string) => {
+    expect(ds.paths.map((p) => p.slice(r.length + 1))).toEqual([
+      ...Array.from({ length: 8 }, (_, i) => `a/img${i}.png`),
+      ...Array.from({ length: 8 }, (_, i) => `b/img${i}.png`),
+    ]);
+    expect(Array.from(ds.labels)).toEqual([...Array(8).fill(0), ...Array(8).fill(1)]);
+  };
+
+  it("a link loop or a link into another class adds nothing: 16 files give 16 samples, each with its own label", async () => {
+    const r = await twoClasses();
+    await symlink(".", join(r, "a", "loop")); // a/loop → a
+    await symlink("..", join(r, "b", "up")); // b/up → the root, holding both classes
+    await symlink("../a", join(r, "b", "other")); // images of class a would be labelled b
+    await symlink("../a/img3.png", join(r, "b", "z-stray.png"));
+    expectEachOnce(await imageFolder(r), r);
+  });
+
+  it("a link out of the data folder is refused with the option that allows it; followLinks follows it", async () => {
+    const r = await twoClasses();
+    const outside = await tempDir();
+    for (let i = 0; i < 3; i++)
+      await solid(2, 2, [0, i, 0])
+        .png()
+        .toFile(join(outside, `ext${i}.png`));
+    await symlink(r, join(outside, "back")); // and a way back in, which must not duplicate anything
+    await symlink(outside, join(r, "a", "extra"));
+    const err = await imageFolder(r).catch((e) => e);
+    expect(err).toBeInstanceOf(ConfigError);
+    expect(err.message).toContain(
+      `${join(r, "a", "extra")} is a symbolic link to ${await realpath(outside)}`,
+    );
+    expect(err.message).toContain("follow_symlinks=true");
+    const ds = await imageFolder(r, { followLinks: true });
+    expect(ds.paths.map((p) => p.slice(r.length + 1))).toEqual([
+      "a/extra/ext0.png",
+      "a/extra/ext1.png",
+      "a/extra/ext2.png",
+      ...Array.from({ length: 8 }, (_, i) => `a/img${i}.png`),
+      ...Array.from({ length: 8 }, (_, i) => `b/img${i}.png`),
+    ]);
+    expect(Array.from(ds.labels)).toEqual([...Array(11).fill(0), ...Array(8).fill(1)]);
+  });
+
+  it("two class names for one folder are refused", async () => {
+    const r = await twoClasses();
+    await symlink("a", join(r, "c"));
+    await expect(imageFolder(r)).rejects.toThrow(/class folders a and c .* are the same folder/);
   });
 });
 

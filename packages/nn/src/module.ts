@@ -3,8 +3,8 @@
  * modules; parameters are tensors with requiresGrad. Names are dotted paths ("blocks.0.attn.qkv.weight")
  * so state dicts line up with timm/PyTorch checkpoints.
  */
-import { type Tensor, bytesPerElement, tensor as makeTensor } from "@vit/tensor";
-import type { HostTensor } from "./safetensors.js";
+import { type DType, type Tensor, bytesPerElement, tensor as makeTensor } from "@vit/tensor";
+import type { HostTensor, SafetensorsDtype } from "./safetensors.js";
 import { toFloat32Array } from "./safetensors.js";
 
 export class StateDictError extends Error {
@@ -20,6 +20,28 @@ export class StateDictError extends Error {
 }
 
 export type StateSource = Record<string, HostTensor | Tensor>;
+
+const FLOAT_FILE_DTYPES: readonly SafetensorsDtype[] = ["F32", "F16", "BF16", "F64"];
+const INT_FILE_DTYPES: readonly SafetensorsDtype[] = ["I32", "I64", "U8"];
+
+/**
+ * Why a stored tensor cannot be loaded into a tensor of `dtype`, or null when it can. Floats convert by
+ * value between widths (F16/BF16 widen exactly); integer-labelled data for a float tensor (or the reverse)
+ * means the label and the bytes disagree, and converting by value would load garbage silently.
+ */
+function hostDtypeProblem(src: HostTensor | Tensor, dtype: DType): string | null {
+  if ((src as Tensor).isTensor) {
+    // Device tensors are copied byte for byte: only the same dtype is the same bytes.
+    const d = (src as Tensor).dtype;
+    return d === dtype ? null : `is a ${d} tensor, the model's is ${dtype}`;
+  }
+  const d = (src as HostTensor).dtype;
+  const float = dtype === "f32" || dtype === "f16" || dtype === "bf16";
+  const allowed = float ? FLOAT_FILE_DTYPES : INT_FILE_DTYPES;
+  return allowed.includes(d)
+    ? null
+    : `is stored as ${d}, but the model's ${dtype} tensor needs ${allowed.join("/")}`;
+}
 
 export abstract class Module {
   training = true;
@@ -142,19 +164,23 @@ export abstract class Module {
     const missing = Object.keys(own).filter((k) => !(k in sd));
     const unexpected = Object.keys(sd).filter((k) => !(k in own));
     const mismatched: Array<{ key: string; expected: number[]; got: number[] }> = [];
+    const badDtypes: string[] = [];
     for (const [k, t] of Object.entries(own)) {
       const src = sd[k];
       if (src && (src.shape.length !== t.shape.length || src.shape.some((d, i) => d !== t.shape[i]))) {
         mismatched.push({ key: k, expected: [...t.shape], got: [...src.shape] });
       }
+      const problem = src && hostDtypeProblem(src, t.dtype);
+      if (problem) badDtypes.push(`${k} ${problem}`);
     }
-    if (mismatched.length || (strict && (missing.length || unexpected.length))) {
+    if (mismatched.length || badDtypes.length || (strict && (missing.length || unexpected.length))) {
       const parts: string[] = [];
       if (missing.length) parts.push(`missing keys (${missing.length}): ${missing.slice(0, 20).join(", ")}`);
       if (unexpected.length) parts.push(`unexpected keys (${unexpected.length}): ${unexpected.slice(0, 20).join(", ")}`);
       if (mismatched.length) {
         parts.push(`shape mismatches: ${mismatched.map((m) => `${m.key} expects [${m.expected}] but got [${m.got}]`).join("; ")}`);
       }
+      if (badDtypes.length) parts.push(`dtype mismatches: ${badDtypes.slice(0, 20).join("; ")}`);
       throw new StateDictError(
         `loadStateDict: the state does not fit this ${this.constructor.name}: ${parts.join(" | ")}. ` +
           "Check the checkpoint's model config (or convert its key names with `vit convert`); pass strict = false to load a subset.",

@@ -53,6 +53,7 @@ export {
   maximum,
 } from "./ops/elementwise.js";
 export { sum, mean, max, sumTo } from "./ops/reduce.js";
+export { countNonFinite } from "./ops/finite.js";
 export {
   matmul,
   matmulKernelFor,

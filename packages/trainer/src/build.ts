@@ -194,7 +194,9 @@ async function dataset(
         seed: seed + (split === "train" ? 0 : 1),
       });
     case "image_folder":
-      return imageFolder(need(path, split === "train" ? "data_path" : "val_path"));
+      return imageFolder(need(path, split === "train" ? "data_path" : "val_path"), {
+        followLinks: d.follow_symlinks,
+      });
     case "idx":
       throw new ConfigError(
         'model.data.dataset "idx" needs images/labels file pairs: use the @vit/data API (idxDataset) directly for now.',
@@ -208,6 +210,28 @@ async function dataset(
     case "webdataset":
       return webDataset({ shards: need(path, "data_path").split(","), numClasses: vit.num_classes });
   }
+}
+
+/**
+ * Which data the "test" split (validation and final metrics) really is: the data set's own test split, a
+ * held-out model.data.val_path, or, for folders and files without one, the training data itself.
+ */
+export function evalSplitOf(d: DataSection): "test" | "train" {
+  if (d.dataset === "fashion_mnist" || d.dataset === "synthetic") return "test";
+  return d.val_path ? "test" : "train";
+}
+
+/** Labels the model has no output for would be scored against garbage: refuse before any work. */
+function checkClasses(ds: AnyDataset, d: DataSection, split: "train" | "test", numClasses: number): void {
+  const n = ds.classes.length;
+  if (n <= numClasses) return;
+  const folder = d.dataset === "image_folder" ? "class folders" : "classes";
+  const names = ds.classes.slice(0, 8).join(", ") + (n > 8 ? ", …" : "");
+  const where = split === "train" ? (d.data_path ?? d.dataset) : (d.val_path ?? d.data_path ?? d.dataset);
+  throw new ConfigError(
+    `${where} has ${n} ${folder} (${names}) but the model has model.num_classes=${numClasses}: labels ${numClasses}..${n - 1} ` +
+      `have no output. Use data with at most ${numClasses} classes (those the model was trained on), or train/finetune with model.num_classes=${n}.`,
+  );
 }
 
 function meanStd(d: DataSection, channels: number): { mean: number[]; std: number[] } {
@@ -227,6 +251,7 @@ export async function buildLoader(
   const d = cfg.model.data;
   const vit = vitConfigOf(cfg.model);
   const ds = await dataset(d, split, vit, cfg.trainer.seed);
+  checkClasses(ds, d, split, vit.num_classes);
   const { mean, std } = meanStd(d, vit.num_channels);
   const train = split === "train";
   const t = d.train;

@@ -2,6 +2,7 @@
 import type { DataLoader } from "@vit/data";
 import type { ViTConfig } from "@vit/model";
 import { type Device, type Tensor, noGrad, scope, tensor } from "@vit/tensor";
+import { ConfigError } from "./config/load.js";
 
 /** What evaluation needs of a model: VisionTransformer, or TensorParallelViT whose forward is async. */
 export interface EvalModel {
@@ -20,32 +21,58 @@ export interface EvalResult {
   images: number;
 }
 
-/** Per-row log-softmax loss and whether the label is in the top 1 / top 5, from host logits. */
+/** Logits that are NaN or ±Inf: the model diverged (or its checkpoint holds non-finite weights). */
+export class NonFiniteLogitsError extends Error {
+  override name = "NonFiniteLogitsError";
+}
+
+/**
+ * Per-row log-softmax loss and whether the label is in the top 1 / top 5, from host logits. The label is
+ * in the top k only when fewer than k other classes score at least as high (a tie goes against it, so
+ * constant logits score 0 top-1), and never when a logit of its row is NaN or ±Inf: such rows are counted
+ * in `nonFinite`, and the loss then is NaN.
+ */
 export function scoreLogits(
   logits: Float32Array,
   labels: Int32Array,
   classes: number,
-): { loss: number; top1: number; top5: number } {
+): { loss: number; top1: number; top5: number; nonFinite: number } {
   let loss = 0;
   let top1 = 0;
   let top5 = 0;
+  let nonFinite = 0;
   for (let r = 0; r < labels.length; r++) {
     const row = logits.subarray(r * classes, (r + 1) * classes);
     const y = labels[r]!;
+    if (!(y >= 0 && y < classes)) {
+      throw new ConfigError(
+        `evaluation: label ${y} is outside the model's ${classes} classes (model.num_classes=${classes}). ` +
+          "Evaluate on data with the classes the model was trained on, or train with a larger model.num_classes.",
+      );
+    }
+    if (!row.every(Number.isFinite)) {
+      nonFinite++;
+      loss = Number.NaN;
+      continue;
+    }
     let m = -Infinity;
     for (const v of row) m = Math.max(m, v);
     let s = 0;
     for (const v of row) s += Math.exp(v - m);
     loss += m + Math.log(s) - row[y]!;
-    // Rank of the true class: how many classes score strictly higher (ties count in its favour).
-    let higher = 0;
-    for (let c = 0; c < classes; c++) if (row[c]! > row[y]!) higher++;
-    if (higher === 0) top1++;
-    if (higher < 5) top5++;
+    // Rank of the true class: how many other classes score at least as high.
+    let atLeast = 0;
+    for (let c = 0; c < classes; c++) if (c !== y && row[c]! >= row[y]!) atLeast++;
+    if (atLeast < 1) top1++;
+    if (atLeast < 5) top5++;
   }
-  return { loss, top1, top5 };
+  return { loss, top1, top5, nonFinite };
 }
 
+/**
+ * Top-1, top-5 and mean loss over `loader`. Throws NonFiniteLogitsError when any logit is NaN or ±Inf:
+ * a score over such outputs would measure nothing (the trainer treats a non-finite loss the same way).
+ */
 export async function evaluate(
   model: EvalModel,
   loader: DataLoader,
@@ -58,6 +85,7 @@ export async function evaluate(
   let loss = 0;
   let top1 = 0;
   let top5 = 0;
+  let nonFinite = 0;
   let b = 0;
   try {
     for await (const batch of loader) {
@@ -73,10 +101,17 @@ export async function evaluate(
       loss += s.loss;
       top1 += s.top1;
       top5 += s.top5;
+      nonFinite += s.nonFinite;
       n += batch.labels.length;
     }
   } finally {
     model.train(wasTraining);
+  }
+  if (nonFinite) {
+    throw new NonFiniteLogitsError(
+      `evaluation: the model's logits are NaN or infinite for ${nonFinite} of ${n} images, so no score is reported. ` +
+        "Its weights are not finite (a diverged run?): use an earlier checkpoint, or lower model.optim.lr and retrain.",
+    );
   }
   return { top1: n ? top1 / n : 0, top5: n ? top5 / n : 0, loss: n ? loss / n : 0, images: n };
 }

@@ -14,6 +14,7 @@ import {
   add,
   autocast,
   cast,
+  countNonFinite,
   crossEntropy,
   keep,
   mulScalar,
@@ -39,6 +40,7 @@ import {
   buildLoader,
   buildModel,
   buildOptimizer,
+  evalSplitOf,
   isBf16,
   vitConfigOf,
 } from "./build.js";
@@ -51,9 +53,11 @@ import {
   stepOfCheckpoint,
   type CheckpointMeta,
   CHECKPOINT_FORMAT,
+  CheckpointError,
 } from "./checkpoint/checkpoint.js";
+import { ConfigError } from "./config/load.js";
 import type { TrainConfig } from "./config/schema.js";
-import { type EvalResult, evaluate } from "./evaluate.js";
+import { type EvalResult, NonFiniteLogitsError, evaluate } from "./evaluate.js";
 import { MetricsLogger } from "./metrics.js";
 import { lrAt, type ScheduleConfig } from "@vit/optim";
 import { loadPretrained } from "./pretrained.js";
@@ -91,6 +95,8 @@ export interface FitResult {
   best: { metric: string; value: number; step: number } | null;
   checkpoint: string | null;
   runDir: string;
+  /** The data `final` and the validations were measured on: "train" when there is no held-out split. */
+  evalOn: "test" | "train";
 }
 
 export class Trainer {
@@ -113,6 +119,7 @@ export class Trainer {
   private metrics: MetricsLogger | null = null;
   /** The step checkpoints of this run's history, oldest first: the only ones keep_last may delete. */
   private ownCheckpoints: string[] = [];
+  /** The newest checkpoint written or resumed from; its weights passed the finiteness check. */
   private lastCheckpoint: string | null = null;
   /**
    * Tensor parallel: the single-device model initialised exactly as a tp = 1 run would be, split into the
@@ -268,6 +275,14 @@ export class Trainer {
   async fit(opts: { resumeFrom?: string | null; stopAtStep?: number } = {}): Promise<FitResult> {
     const t0 = performance.now();
     const { train, val } = await this.loaders();
+    if (train.length === 0) throw this.tooFewSamples(train);
+    const evalOn = evalSplitOf(this.cfg.model.data);
+    if (evalOn === "train" && this.rank === 0) {
+      this.log(
+        "warning: model.data.val_path is not set, so validation and the final test metrics are measured on the " +
+          "TRAINING data (optimistic: they do not show overfitting). Set model.data.val_path to a held-out folder.",
+      );
+    }
     this.run = await openRunDir(this.cfg, opts.resumeFrom ?? null, this.events.group);
     this.ownCheckpoints = this.run.ownCheckpoints;
     if (this.rank === 0) this.log(`run folder ${this.run.runDir}`);
@@ -309,7 +324,9 @@ export class Trainer {
     this.epochEvalPending = false;
     while (!done) {
       this.epoch = train.epoch;
+      let batches = 0;
       for await (const batch of train) {
+        batches++;
         const images = batch.images instanceof Float32Array ? batch.images : Float32Array.from(batch.images);
         const B = batch.labels.length;
         const target = () =>
@@ -379,9 +396,8 @@ export class Trainer {
           trainTime += dt;
           trainImages += intervalImages;
           if (!Number.isFinite(lossMean)) {
-            throw new NonFiniteLossError(
-              `training loss became ${lossMean} at step ${this.step} (lr ${lr.toExponential(3)}). The run stopped; the last good ` +
-                `checkpoint is ${this.lastCheckpoint ?? "(none saved yet)"}. Lower model.optim.lr, set trainer.gradient_clip_val, or check the data.`,
+            throw this.diverged(
+              `training loss became ${lossMean} at step ${this.step} (lr ${lr.toExponential(3)})`,
             );
           }
           const rec = {
@@ -417,6 +433,8 @@ export class Trainer {
           break;
         }
       }
+      // An epoch without a single batch would loop forever (validating each time): refuse instead.
+      if (!batches) throw this.tooFewSamples(train);
       if (!done && tc.val_check_interval === 0) {
         await this.validate(val, t0);
         intervalStart = performance.now();
@@ -439,6 +457,7 @@ export class Trainer {
       best: this.best,
       checkpoint: this.lastCheckpoint,
       runDir: this.runDir,
+      evalOn,
     };
     writeFileSync(join(this.runDir, "result.json"), JSON.stringify(result, null, 2));
     return result;
@@ -449,9 +468,16 @@ export class Trainer {
     // tensor parallelism every rank takes part in each forward, and only rank 0 records the result.
     if (this.rank !== 0 && this.tp === 1)
       return { top1: Number.NaN, top5: Number.NaN, loss: Number.NaN, images: 0 };
-    const r = isBf16(this.cfg)
-      ? await autocast("bf16", () => evaluate(this.model, val))
-      : await evaluate(this.model, val);
+    let r: EvalResult;
+    try {
+      r = isBf16(this.cfg)
+        ? await autocast("bf16", () => evaluate(this.model, val))
+        : await evaluate(this.model, val);
+    } catch (e) {
+      if (e instanceof NonFiniteLogitsError)
+        throw this.diverged(`the model's logits became NaN or infinite by step ${this.step} (evaluation)`);
+      throw e;
+    }
     if (this.rank !== 0) return r;
     const rec = {
       kind: "val",
@@ -480,6 +506,10 @@ export class Trainer {
 
   /** Writes step-N.safetensors atomically; keeps the last K and a copy of the best. */
   async save(loaderState: LoaderState, evalResult?: EvalResult): Promise<string> {
+    // A diverged model is never written (nor marked best): resume_if_exists would pick it up.
+    const bad = await this.nonFiniteWeights();
+    if (bad)
+      throw this.diverged(`${bad} weights became NaN or infinite by step ${this.step}; they were not saved`);
     const path = checkpointPath(this.ckptDir, this.step);
     // Tensor parallel: rank 0 writes the merged single-device weights, so that eval/predict/convert and
     // any parallel layout can use the file; optimizer state stays per rank (rank files beside it).
@@ -534,6 +564,12 @@ export class Trainer {
         splitTensorParallelStateDict(ck.model, this.model.config, this.tp)[this.tpGroup!.rank]!,
       );
     } else this.model.loadStateDict(ck.model);
+    const bad = await this.nonFiniteWeights();
+    if (bad) {
+      throw new CheckpointError(
+        `resume: ${path} holds ${bad} NaN or infinite weights (saved by a run that diverged). Resume from an earlier checkpoint.`,
+      );
+    }
     if (this.rank !== 0 && (this.cfg.model.optim.name === "distributed_fused_adam" || this.tp > 1)) {
       ck.optim = (await loadCheckpoint(rankShardPath(path, this.rank))).optim;
     }
@@ -542,12 +578,20 @@ export class Trainer {
       const h = ck.optim[k];
       if (!h)
         throw new Error(`resume: ${path} lacks optimizer state ${k}; was it saved with another optimizer?`);
+      // The bytes are uploaded as they are: they must be what saveCheckpoint writes for this tensor.
+      const want = t.dtype === "i32" ? "I32" : "F32";
+      if (h.dtype !== want || (t.dtype !== "f32" && t.dtype !== "i32")) {
+        throw new CheckpointError(
+          `resume: optimizer state ${k} in ${path} is ${h.dtype}, but this optimizer keeps it as ${t.dtype} (${want} in a checkpoint). ` +
+            "The file was not written by vit's trainer, or is damaged: resume from another checkpoint.",
+        );
+      }
       if (h.data.length !== t.numel) {
         throw new Error(
           `resume: optimizer state ${k} in ${path} has ${h.data.length} values, this model's has ${t.numel}.`,
         );
       }
-      t.device.upload(t.buffer, h.data as Float32Array);
+      t.device.upload(t.buffer, h.data);
     }
     this.optimizer.stepCount = ck.meta.optimizerSteps;
     this.step = ck.meta.step;
@@ -602,6 +646,39 @@ export class Trainer {
       if (own !== t) own.dispose();
     }
     return this.rank === 0 ? mergeTensorParallelStateDicts(shards, this.model.config) : null;
+  }
+
+  /** NaN/±Inf weights of the whole model: one GPU reduction per rank, summed over the tensor-parallel shards. */
+  private async nonFiniteWeights(): Promise<number> {
+    const bad = await countNonFinite(Object.values(this.model.stateDict()));
+    return this.tpGroup ? (await this.tpGroup.allReduceValues([bad], "sum"))[0]! : bad;
+  }
+
+  /** The error that stops a diverged run, naming the newest checkpoint whose weights are finite. */
+  private diverged(what: string): NonFiniteLossError {
+    const good = this.lastCheckpoint
+      ? `the last good checkpoint is ${this.lastCheckpoint}`
+      : "no good checkpoint was saved before it";
+    return new NonFiniteLossError(
+      `${what}. The run stopped; ${good}. Lower model.optim.lr, set trainer.gradient_clip_val, or check the data.`,
+    );
+  }
+
+  /** A training set that yields no batch (drop_last with fewer samples than one micro-batch). */
+  private tooFewSamples(train: DataLoader): ConfigError {
+    const mbs = this.cfg.model.micro_batch_size;
+    const perRank = train.sampler?.length;
+    if (perRank === undefined) {
+      return new ConfigError(
+        `a whole epoch of the training stream ${train.dataset.name} gave no batch of model.micro_batch_size=${mbs} ` +
+          "(incomplete batches are dropped). Lower model.micro_batch_size, or add data.",
+      );
+    }
+    const where = this.dataParallelSize > 1 ? ` (${perRank} per data-parallel rank)` : "";
+    return new ConfigError(
+      `the training set has ${train.dataset.length} samples${where}, fewer than model.micro_batch_size=${mbs}, so no ` +
+        `batch can be formed (incomplete batches are dropped). Lower model.micro_batch_size to at most ${perRank}, or add data.`,
+    );
   }
 
   dispose(): void {

@@ -115,7 +115,7 @@ describe("trainer", () => {
     }
     expect(err).toBeInstanceOf(NonFiniteLossError);
     expect((err as Error).message).toMatch(
-      /training loss became (NaN|Infinity|-Infinity) at step \d+.*last good checkpoint is .*step-\d+\.safetensors/,
+      /(training loss became (NaN|Infinity|-Infinity) at|weights became NaN or infinite by) step \d+.*last good checkpoint is .*step-\d+\.safetensors/,
     );
     const kept = (err as Error).message.match(/checkpoint is (\S+\.safetensors)/)![1]!;
     expect(existsSync(kept)).toBe(true);

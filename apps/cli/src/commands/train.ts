@@ -52,11 +52,12 @@ export async function trainCommand(overrides: string[], opts: TrainOptions): Pro
     steps: result.steps,
     checkpoint: result.checkpoint,
     run_dir: result.runDir,
+    eval_on: result.evalOn,
   };
   if (opts.json) console.log(JSON.stringify(summary));
   else {
     console.log(
-      `test top-1 ${(100 * f.top1).toFixed(2)}%  top-5 ${(100 * f.top5).toFixed(2)}%  loss ${f.loss.toFixed(4)}  ` +
+      `${result.evalOn === "train" ? "top-1 ON THE TRAINING DATA" : "test top-1"} ${(100 * f.top1).toFixed(2)}%  top-5 ${(100 * f.top5).toFixed(2)}%  loss ${f.loss.toFixed(4)}  ` +
         `(${result.steps} steps, ${result.imagesPerSecond.toFixed(0)} images/s, ${result.wallSeconds.toFixed(0)} s; checkpoint ${result.checkpoint}; run folder ${result.runDir})`,
     );
   }

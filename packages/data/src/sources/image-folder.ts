@@ -1,14 +1,20 @@
 import type { Dirent } from "node:fs";
-import { readdir } from "node:fs/promises";
-import { extname, join, resolve } from "node:path";
+import { readdir, realpath, stat } from "node:fs/promises";
+import { extname, join, resolve, sep } from "node:path";
 import { IMAGE_EXTENSIONS, decodeImage } from "../decode.js";
-import { EmptyDatasetError, NotFoundError } from "../errors.js";
+import { ConfigError, EmptyDatasetError, NotFoundError } from "../errors.js";
 import { isDirectory } from "./files.js";
 import type { Dataset, Sample, SourceSpec } from "./types.js";
 
 export interface ImageFolderOptions {
   /** Accepted extensions, lower case without dot. Default: jpg, jpeg, png, webp. */
   extensions?: readonly string[];
+  /**
+   * Follow symbolic links that lead out of `root` (default false: such a link is an error naming it).
+   * Links inside `root` are always followed, but every real folder is read once and every image stays in
+   * the class whose folder really holds it, so a link loop or a link into another class adds nothing.
+   */
+  followLinks?: boolean;
 }
 
 function byCodePoint(a: string, b: string): number {
@@ -23,7 +29,55 @@ function byCodePoint(a: string, b: string): number {
   return x.length - y.length;
 }
 
-async function listImages(dir: string, exts: ReadonlySet<string>, out: string[]): Promise<void> {
+/** State of one scan: what "inside the root" means, and the real folders already read. */
+interface Scan {
+  root: string;
+  rootReal: string;
+  followLinks: boolean;
+  exts: ReadonlySet<string>;
+  /** Real paths of the folders listed so far (the root and every class folder from the start). */
+  seen: Set<string>;
+  /** Real path of each class folder, by label. */
+  classReals: string[];
+}
+
+function isInside(path: string, dir: string): boolean {
+  return path === dir || path.startsWith(dir.endsWith(sep) ? dir : dir + sep);
+}
+
+/** The class whose folder really holds `real` (the deepest one, should class folders nest), or -1. */
+function ownerOf(real: string, scan: Scan): number {
+  let best = -1;
+  scan.classReals.forEach((c, i) => {
+    if (isInside(real, c) && (best < 0 || c.length > scan.classReals[best]!.length)) best = i;
+  });
+  return best;
+}
+
+/** Where link `path` leads (null when it dangles); a link out of the root needs followLinks. */
+async function resolveLink(path: string, scan: Scan): Promise<string | null> {
+  let real: string;
+  try {
+    real = await realpath(path);
+  } catch {
+    return null;
+  }
+  if (!scan.followLinks && !isInside(real, scan.rootReal)) {
+    throw new ConfigError(
+      `${path} is a symbolic link to ${real}, outside the image folder ${scan.root}`,
+      "set model.data.follow_symlinks=true (imageFolder(root, { followLinks: true })) to follow links out of the data folder, or replace the link by a copy",
+    );
+  }
+  return real;
+}
+
+async function listImages(
+  dir: string,
+  dirReal: string,
+  label: number,
+  scan: Scan,
+  out: string[],
+): Promise<void> {
   const entries: Dirent[] = await readdir(dir, { withFileTypes: true });
   const names = entries.map((e) => e.name).sort(byCodePoint);
   const kinds = new Map(entries.map((e) => [e.name, e]));
@@ -31,8 +85,23 @@ async function listImages(dir: string, exts: ReadonlySet<string>, out: string[])
   for (const name of names) {
     const e = kinds.get(name)!;
     const p = join(dir, name);
-    if (e.isDirectory() || (e.isSymbolicLink() && (await isDirectory(p)))) await listImages(p, exts, out);
-    else if (exts.has(extname(name).slice(1).toLowerCase())) out.push(p);
+    let real = join(dirReal, name);
+    let isDir = e.isDirectory();
+    if (e.isSymbolicLink()) {
+      const target = await resolveLink(p, scan);
+      if (target !== null) {
+        real = target;
+        isDir = (await stat(p)).isDirectory();
+        // A link into another class folder would give its images a second, wrong label.
+        const owner = ownerOf(real, scan);
+        if (owner >= 0 && owner !== label) continue;
+      }
+    }
+    if (isDir) {
+      if (scan.seen.has(real)) continue; // a link loop, or a second path to a folder already read
+      scan.seen.add(real);
+      await listImages(p, real, label, scan, out);
+    } else if (scan.exts.has(extname(name).slice(1).toLowerCase())) out.push(p);
   }
 }
 
@@ -86,6 +155,15 @@ export async function imageFolder(root: string, opts: ImageFolderOptions = {}): 
   if (!(await isDirectory(abs)))
     throw new NotFoundError("Image folder root", abs, `check the path; ${layout}`);
   const exts = new Set((opts.extensions ?? IMAGE_EXTENSIONS).map((e) => e.toLowerCase().replace(/^\./, "")));
+  const rootReal = await realpath(abs);
+  const scan: Scan = {
+    root: abs,
+    rootReal,
+    followLinks: !!opts.followLinks,
+    exts,
+    seen: new Set([rootReal]),
+    classReals: [],
+  };
   const entries = await readdir(abs, { withFileTypes: true });
   const classes: string[] = [];
   for (const e of entries) {
@@ -96,12 +174,25 @@ export async function imageFolder(root: string, opts: ImageFolderOptions = {}): 
   if (classes.length === 0) {
     throw new EmptyDatasetError(`No class folders in ${abs}`, abs, layout);
   }
+  for (const c of classes) {
+    const p = join(abs, c);
+    const real = (await resolveLink(p, scan)) ?? join(rootReal, c);
+    const twin = scan.classReals.indexOf(real);
+    if (twin >= 0) {
+      throw new ConfigError(
+        `class folders ${classes[twin]} and ${c} of ${abs} are the same folder (${real}): its images would get two labels`,
+        "remove one of them (a symbolic link)",
+      );
+    }
+    scan.classReals.push(real);
+    scan.seen.add(real);
+  }
   const paths: string[] = [];
   const labels: number[] = [];
   for (let c = 0; c < classes.length; c++) {
     const dir = join(abs, classes[c]!);
     const files: string[] = [];
-    await listImages(dir, exts, files);
+    await listImages(dir, scan.classReals[c]!, c, scan, files);
     if (files.length === 0) {
       throw new EmptyDatasetError(
         `Class folder ${dir} contains no images with extension ${[...exts].join("/")}`,

@@ -35,6 +35,8 @@ export const dataSchema = z
     cutmix_alpha: z.number().min(0).default(0),
     /** Synthetic set size (benchmarks). */
     synthetic_size: positiveInt.default(1024),
+    /** image_folder: follow symbolic links that lead out of the data folder (links inside it always are). */
+    follow_symlinks: z.boolean().default(false),
   })
   .strict();
 
