@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: set-up (bootstrap.sh), every package's vitest suite one package at a time
-# (the GPU driver already uses every core), then the publishability check of @vit/tensor. Ends with one
+# (the GPU driver already uses every core), then the publishability check of @vit/tensor and the GPU
+# suite's dry run on lavapipe (pack + gpu.sh + report check). Ends with one
 # "N passed, N failed" line summed over all packages.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -12,5 +13,6 @@ status=0
 pnpm exec turbo run typecheck --output-logs=errors-only || status=$?
 pnpm exec turbo run test --concurrency=1 --continue --output-logs=full || status=$?
 bash tooling/scripts/pack-check.sh || status=$?
+bash tooling/scripts/gpu-dry-run.sh || status=$?
 node tooling/scripts/summarize-tests.mjs "$VIT_TEST_REPORT_DIR" || status=$?
 exit $status
