@@ -173,15 +173,21 @@ export async function gpuSuite(ctx: BenchContext): Promise<BenchCase[]> {
 
   const overBudget = () =>
     (performance.now() - t0) / 1000 > budgetS ? `time budget spent (budget_s=${budgetS})` : null;
-  // PyTorch CUDA: asked once; when torch or CUDA is missing, no further requests (each costs an import).
+  // PyTorch CUDA: when torch or CUDA is missing, no further requests (each costs an import); any other
+  // error costs only that request's peer column.
   let torchDown: string | null = null;
   const torch = (req: Record<string, unknown>): TorchResult | null => {
     if (torchDown) return null;
-    const r = runTorch({ device: "cuda", ...req });
-    if (!r || r.error) {
+    // Bounded, so a hung peer cannot take the run past gpu.sh's limit.
+    const r = runTorch({ device: "cuda", ...req }, 120_000);
+    if (!r || /CUDA is not available/.test(r.error ?? "")) {
       torchDown = r?.error ?? "python3 cannot import torch";
       ctx.log(`PyTorch CUDA peer: ${torchDown}`);
       ctx.meta!.torch = { error: torchDown };
+      return null;
+    }
+    if (r.error) {
+      ctx.log(`PyTorch CUDA peer (${req.op} ${req.amp ?? req.dtype ?? ""}): ${r.error}`);
       return null;
     }
     ctx.meta!.torch = { version: r.torch };
