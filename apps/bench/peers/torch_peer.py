@@ -5,7 +5,8 @@ machine. Reads one JSON request on stdin, prints one JSON line on stdout.
   {"op": "matmul", "device": "cpu"|"cuda", "dtype": "f32"|"f16", "repeats": 5,
    "shapes": [[M, N, K, transA, transB], ...]}          -> {"gflops": [[median, min, max], ...]}
   {"op": "step", "device": "cpu"|"cuda", "preset": "tiny"|"B/16", "batch": 64, "steps": 10,
-   "repeats": 3, "amp": false}                           -> {"images_per_second": [median, min, max]}
+   "repeats": 3, "amp": false|"f16"|"bf16"}              -> {"images_per_second": [median, min, max],
+                                                             "peak_bytes": N (cuda: max_memory_allocated)}
 
 CPU runs use one BLAS/intra-op thread (torch.set_num_threads(1)), as the issue asks: vit-bench's own
 CPU figure comes from a 2-core lavapipe device, and a single-threaded BLAS is the conventional peer.
@@ -78,10 +79,13 @@ def bench_step(req):
     x = torch.randn((B, *shape), device=dev)
     y = torch.randint(0, classes, (B,), device=dev)
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
-    amp = bool(req.get("amp")) and dev == "cuda"
+    # "amp": true is the older spelling of "f16" (torch.autocast with float16).
+    amp = req.get("amp")
+    amp_dtype = torch.bfloat16 if amp == "bf16" else torch.float16
+    amp = bool(amp) and dev == "cuda"
 
     def step():
-        with torch.autocast("cuda", dtype=torch.float16, enabled=amp):
+        with torch.autocast("cuda", dtype=amp_dtype, enabled=amp):
             loss = torch.nn.functional.cross_entropy(model(x), y)
         loss.backward()
         opt.step()
@@ -90,6 +94,8 @@ def bench_step(req):
     for _ in range(3):
         step()
     sync(dev)
+    if dev == "cuda":
+        torch.cuda.reset_peak_memory_stats()
     steps = req.get("steps", 10)
     xs = []
     for _ in range(req.get("repeats", 3)):
@@ -98,7 +104,10 @@ def bench_step(req):
             step()
         sync(dev)
         xs.append(B * steps / (time.perf_counter() - t0))
-    return {"images_per_second": stats(xs)}
+    res = {"images_per_second": stats(xs)}
+    if dev == "cuda":
+        res["peak_bytes"] = torch.cuda.max_memory_allocated()
+    return res
 
 
 def blas_library():

@@ -6,8 +6,36 @@
  */
 import { mkdirSync, writeFileSync } from "node:fs";
 import { dirname } from "node:path";
-import { renderTable } from "./report.js";
+import { type ExtraColumn, renderTable } from "./report.js";
 import { gpuSuite } from "./suites/gpu.js";
+
+const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
+const GPU_COLUMNS: ExtraColumn[] = [
+  { key: "peak_MiB", label: "peak MiB", format: (v) => v.toFixed(0) },
+  { key: "MFU", label: "MFU", format: pct },
+  { key: "peer_peak_MiB", label: "peer peak MiB", format: (v) => v.toFixed(0) },
+  { key: "peer_MFU", label: "peer MFU", format: pct },
+  { key: "kernel", label: "kernel" },
+];
+
+/** What the table's figures are measured against, under it in gpu.md. */
+function notes(meta: Record<string, unknown>): string {
+  const adapter = meta.adapter as { device?: string; description?: string } | undefined;
+  const peak = meta.peakTflops as
+    | { gpu: string; tflops: Record<string, number> }
+    | { reason: string }
+    | undefined;
+  const flops = meta.modelFlops as { train_GFLOP_per_image: number; formula: string } | undefined;
+  const torch = meta.torch as { version?: string; error?: string } | undefined;
+  return [
+    `- adapter: ${adapter?.device ?? "?"} (${adapter?.description ?? "?"}); subgroup matrices: ${meta.subgroupMatrix}`,
+    peak && "reason" in peak
+      ? `- MFU omitted: ${peak.reason}`
+      : `- MFU against ${peak?.gpu} peak TFLOP/s ${JSON.stringify(peak?.tflops)}`,
+    `- model FLOPs: ${flops?.train_GFLOP_per_image.toFixed(2)} GFLOP per image per training step (${flops?.formula})`,
+    `- PyTorch CUDA: ${torch?.version ?? torch?.error ?? "not run"}`,
+  ].join("\n");
+}
 
 async function main(): Promise<void> {
   const [out = "gpu-results.json", ...kv] = process.argv.slice(2);
@@ -29,7 +57,7 @@ async function main(): Promise<void> {
   };
   mkdirSync(dirname(out), { recursive: true });
   writeFileSync(out, JSON.stringify(report, null, 2));
-  console.log(renderTable(cases));
+  console.log(`${renderTable(cases, GPU_COLUMNS)}\n\n${notes(meta)}`);
   process.exit(0);
 }
 

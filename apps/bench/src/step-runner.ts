@@ -1,23 +1,38 @@
 /**
  * One training step of a ViT as the `step` and `gpu` suites time it: forward, cross-entropy, backward,
  * AdamW update, zero_grad — all recorded on the device, no readback inside the step (the loop syncs
- * once per timed block, as a training loop must).
+ * once per timed block, as a training loop must). The model and optimizer are built by @vit/trainer from
+ * a training config, so precision (bf16 autocast, Megatron O2 bf16 weights) and the attention kernel
+ * are set up exactly as `vit train` sets them up.
  */
-import { VisionTransformer, getPreset } from "@vit/model";
-import { AdamW, paramGroupsWeightDecay } from "@vit/optim";
-import { type Device, crossEntropy, randn, scope, tensor } from "@vit/tensor";
+import type { VisionTransformer } from "@vit/model";
+import { type Device, autocast, crossEntropy, randn, scope, tensor } from "@vit/tensor";
+import { buildModel, buildOptimizer, isBf16, parseConfig, vitConfigOf } from "@vit/trainer";
 
 export interface StepSpec {
   preset: string;
   batch: number;
-  /** Steps per timed block; the figure is images/s of a block. */
+  /** Steps per timed block (at most, with `targetBlockMs`); the figure is images/s of a block. */
   steps: number;
   repeats: number;
   warmup: number;
+  /** trainer.precision (default 32). */
+  precision?: 32 | "bf16";
+  /** model.megatron_amp_O2: bf16 matmul weights with fp32 master copies (needs precision bf16). */
+  megatronO2?: boolean;
+  /** model.attention (default naive). */
+  attention?: "naive" | "flash";
+  /**
+   * Fewer steps per block when one step is slow: blocks of about this many ms (from a timed warm-up
+   * step), between 1 and `steps` steps. Keeps a large model inside a time budget.
+   */
+  targetBlockMs?: number;
 }
 
 export interface StepFigures {
   imagesPerSecond: number[];
+  /** Steps per timed block actually used. */
+  stepsPerBlock: number;
   peakBytes: number;
   dispatchesPerStep: number;
   bindGroupsPerStep: number;
@@ -26,18 +41,41 @@ export interface StepFigures {
   params: number;
 }
 
-/** torchvision-like config for a preset: timm style, one class token, no dropout (deterministic timing). */
+/** The training config of a benchmarked step: torchvision-like ViT (timm style, one class token, no dropout). */
+function trainConfig(spec: StepSpec) {
+  return parseConfig(
+    {
+      trainer: { precision: spec.precision ?? 32 },
+      model: {
+        preset: spec.preset,
+        style: "timm",
+        class_token_length: 1,
+        hidden_dropout: 0,
+        attention_dropout: 0,
+        attention: spec.attention ?? "naive",
+        megatron_amp_O2: spec.megatronO2 ?? false,
+        optim: { name: "adamw", lr: 1e-3, weight_decay: 0.05 },
+      },
+    },
+    "bench step",
+  );
+}
+
+/** The ViT config of a preset as the step suites build it (for FLOP counts and reports). */
 export function stepConfig(preset: string) {
-  return getPreset(preset, { style: "timm", class_token_length: 1, hidden_dropout: 0, attention_dropout: 0 });
+  return vitConfigOf(trainConfig({ preset, batch: 1, steps: 1, repeats: 1, warmup: 0 }).model);
 }
 
 /** The benchmarked training step: model, AdamW, a fixed batch, and one fwd+bwd+update closure. */
 function buildStep(device: Device, spec: StepSpec) {
-  const cfg = stepConfig(spec.preset);
-  const model = new VisionTransformer(device, cfg);
+  const tc = trainConfig(spec);
+  const cfg = vitConfigOf(tc.model);
+  // tensor_model_parallel_size is 1: the single-device VisionTransformer.
+  const model = buildModel(device, tc) as VisionTransformer;
   model.train();
   const named = model.namedParameters();
-  const opt = new AdamW(paramGroupsWeightDecay(named, 0.05));
+  const opt = buildOptimizer(model, tc);
+  const bf16 = isBf16(tc);
   const x = randn(device, [spec.batch, cfg.num_channels, cfg.img_h, cfg.img_w]);
   const y = tensor(
     device,
@@ -46,9 +84,11 @@ function buildStep(device: Device, spec: StepSpec) {
   );
   const step = () => {
     scope(() => {
-      crossEntropy(model.forward(x), y).backward();
+      // As the Trainer's step: the forward (and loss) under autocast("bf16") when training in bf16.
+      const forward = () => crossEntropy(model.forward(x), y);
+      (bf16 ? autocast("bf16", forward) : forward()).backward();
     });
-    opt.step({ lr: 1e-3 });
+    void opt.step({ lr: 1e-3 });
     opt.zeroGrad();
   };
   return { cfg, model, named, opt, x, y, step };
@@ -58,6 +98,14 @@ export async function measureSteps(device: Device, spec: StepSpec): Promise<Step
   const { cfg, model, named, opt, x, y, step } = buildStep(device, spec);
   for (let i = 0; i < spec.warmup; i++) step();
   await device.sync();
+  let steps = spec.steps;
+  if (spec.targetBlockMs) {
+    const t0 = performance.now();
+    step();
+    await device.sync();
+    const ms = performance.now() - t0;
+    steps = Math.max(1, Math.min(spec.steps, Math.round(spec.targetBlockMs / ms)));
+  }
   device.resetPeak();
   const d0 = device.dispatchCount;
   const b0 = device.bindGroupsCreated;
@@ -65,17 +113,18 @@ export async function measureSteps(device: Device, spec: StepSpec): Promise<Step
   const ips: number[] = [];
   for (let r = 0; r < spec.repeats; r++) {
     const t0 = performance.now();
-    for (let i = 0; i < spec.steps; i++) {
+    for (let i = 0; i < steps; i++) {
       const s0 = performance.now();
       step();
       recordMs += performance.now() - s0;
     }
     await device.sync();
-    ips.push((spec.batch * spec.steps) / ((performance.now() - t0) / 1000));
+    ips.push((spec.batch * steps) / ((performance.now() - t0) / 1000));
   }
-  const n = spec.repeats * spec.steps;
+  const n = spec.repeats * steps;
   const figures: StepFigures = {
     imagesPerSecond: ips,
+    stepsPerBlock: steps,
     peakBytes: device.memoryStats().peakBytes,
     dispatchesPerStep: (device.dispatchCount - d0) / n,
     bindGroupsPerStep: (device.bindGroupsCreated - b0) / n,

@@ -2,6 +2,8 @@
 export interface BenchCase {
   suite: string;
   name: string;
+  /** Stable identifier of the case across runs and adapters (checks and comparisons key on it). */
+  id?: string;
   /** Unit of `median`/`min`/`max`, e.g. "GFLOP/s", "images/s", "GB/s". Higher is better. */
   unit: string;
   median: number;
@@ -16,6 +18,21 @@ export interface BenchCase {
   ratio?: number;
   /** Free-form extra figures (peak bytes, dispatch counts, worker count...). */
   extra?: Record<string, number | string>;
+  /**
+   * Why the case has no figure (the adapter lacks a feature, the path is not implemented, the time
+   * budget ran out); median/min/max are then NaN (null in the JSON report).
+   */
+  skipped?: string;
+  /** The case threw for another reason than a missing feature (a bug): the message; figures NaN. */
+  failed?: string;
+}
+
+/** A case without figures: not run (`skipped`, with the reason) or broken (`failed`, with the error). */
+export function unmeasuredCase(
+  c: { suite: string; name: string; unit: string; id?: string },
+  why: { skipped: string } | { failed: string },
+): BenchCase {
+  return { ...c, median: Number.NaN, min: Number.NaN, max: Number.NaN, repeats: 0, ...why };
 }
 
 export interface BenchContext {

@@ -4,6 +4,11 @@
  * calls (micro-batches), as in PyTorch, until the caller zeroes them.
  */
 import { AutogradError } from "./errors.js";
+// The ops backward needs, imported directly (an import-time registration is what a bundler honouring
+// "sideEffects": false may drop). The cycle autograd ↔ ops is harmless: both sides call each other only
+// at run time, never while the modules evaluate.
+import { onesLike } from "./io.js";
+import { add, clone } from "./ops/elementwise.js";
 import { keep } from "./scope.js";
 import type { Tensor } from "./tensor.js";
 
@@ -61,18 +66,6 @@ export function record(out: Tensor, node: GradNode): Tensor {
   return out;
 }
 
-export interface BackwardHooks {
-  add: (a: Tensor, b: Tensor) => Tensor;
-  onesLike: (t: Tensor) => Tensor;
-  clone: (t: Tensor) => Tensor;
-}
-
-let hooks: BackwardHooks | undefined;
-/** ops register the two primitives backward needs (avoids an import cycle tensor ↔ ops). */
-export function setBackwardHooks(h: BackwardHooks): void {
-  hooks = h;
-}
-
 /**
  * The state of one backward pass, shared by the synchronous engine below and by asynchronous engines
  * built on it (@vit/parallel awaits collective nodes): the reverse topological order, the pending
@@ -85,11 +78,6 @@ export interface BackwardState {
   readonly external: Set<Tensor>;
   /** Wrap every tensor this engine creates with keep() (async engines, whose awaits interleave scopes). */
   readonly keepCreated: boolean;
-}
-
-function hooksOrThrow(): BackwardHooks {
-  if (!hooks) throw new Error("internal: autograd hooks not registered");
-  return hooks;
 }
 
 /** Dependencies first: a tensor comes after every tensor its gradient flows into. Iterative (deep graphs). */
@@ -130,7 +118,6 @@ export function topoOrder(roots: Tensor[]): Tensor[] {
 
 /** Orders the graph and seeds the roots' gradients (ones for a scalar root when omitted). */
 export function beginBackward(roots: Tensor[], grads: Array<Tensor | undefined>, keepCreated = false): BackwardState {
-  const h = hooksOrThrow();
   const st: BackwardState = { order: topoOrder(roots).reverse(), pending: new Map(), external: new Set(), keepCreated };
   roots.forEach((r, i) => {
     let g = grads[i];
@@ -143,7 +130,7 @@ export function beginBackward(roots: Tensor[], grads: Array<Tensor | undefined>,
             "or reduce it to a scalar first (e.g. mean).",
         );
       }
-      g = created(st, h.onesLike(r));
+      g = created(st, onesLike(r));
     }
     accumulate(st, r, g);
   });
@@ -163,20 +150,19 @@ export function takeGradient(st: BackwardState, t: Tensor): Tensor | undefined {
  * the consumed gradient, accumulates into inputs, and frees the node (PyTorch's retain_graph=False).
  */
 export function applyNodeGradients(st: BackwardState, t: Tensor, g: Tensor, grads: ReadonlyArray<Tensor | null | undefined>): void {
-  const h = hooksOrThrow();
   const node = t.gradFn!;
   const inGrads = [...grads];
   const used = new Set<Tensor>();
   let passedThrough = false;
   inGrads.forEach((gi, i) => {
     if (!gi) return;
-    if (used.has(gi)) inGrads[i] = created(st, h.clone(gi));
+    if (used.has(gi)) inGrads[i] = created(st, clone(gi));
     else used.add(gi);
     if (gi === g) passedThrough = true;
   });
   if (passedThrough && st.external.has(g)) {
     inGrads.forEach((gi, i) => {
-      if (gi === g) inGrads[i] = created(st, h.clone(g));
+      if (gi === g) inGrads[i] = created(st, clone(g));
     });
   } else if (!passedThrough && !st.external.has(g)) {
     g.dispose();
@@ -198,15 +184,14 @@ export function applyNodeGradients(st: BackwardState, t: Tensor, g: Tensor, grad
 
 /** Adds `g` into `t`'s pending gradient (non-leaf) or into `t.grad` (leaf). */
 export function accumulate(st: BackwardState, t: Tensor, g: Tensor): void {
-  const h = hooksOrThrow();
   if (!t.gradFn) {
     if (t.grad) {
-      const sum = h.add(t.grad, g);
+      const sum = add(t.grad, g);
       t.grad.dispose();
       if (!st.external.has(g)) g.dispose();
       t.grad = keep(sum);
     } else {
-      t.grad = keep(st.external.has(g) ? h.clone(g) : g);
+      t.grad = keep(st.external.has(g) ? clone(g) : g);
     }
     return;
   }
@@ -215,7 +200,7 @@ export function accumulate(st: BackwardState, t: Tensor, g: Tensor): void {
     st.pending.set(t, g);
     return;
   }
-  st.pending.set(t, created(st, h.add(prev, g)));
+  st.pending.set(t, created(st, add(prev, g)));
   if (!st.external.has(prev)) prev.dispose();
   if (!st.external.has(g)) g.dispose();
 }

@@ -2,13 +2,6 @@
  * @vit/tensor — WebGPU tensors, WGSL kernels and define-by-run autograd.
  * See README.md for the execution model (batched submission, scopes) and the op list.
  */
-import { setBackwardHooks } from "./autograd.js";
-import { onesLike } from "./io.js";
-import { add, clone } from "./ops/elementwise.js";
-import "./ops/cast.js";
-
-setBackwardHooks({ add: (a, b) => add(a, b), onesLike: (t) => onesLike(t), clone: (t) => clone(t) });
-
 export { Device, getDefaultDevice, setDefaultDevice } from "./device.js";
 export type { DeviceOptions, AdapterSummary, ProgramDesc } from "./device.js";
 export type { MemoryStats } from "./allocator.js";

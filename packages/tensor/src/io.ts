@@ -4,6 +4,7 @@ import type { Device } from "./device.js";
 import { type DType, storageBytes } from "./dtype.js";
 import { DTypeError, FeatureError, ShapeError, fmtShape } from "./errors.js";
 import { grid1D, main1D, wgslType, declareBindings } from "./kernels/wgsl.js";
+import { cast } from "./ops/cast.js";
 import { PHILOX_WGSL, nextOffset } from "./rng.js";
 import { Tensor } from "./tensor.js";
 import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, bf16BitsToF32 } from "./half.js";
@@ -136,7 +137,6 @@ function fill(device: Device, shape: readonly number[], kind: FillKind, opts: Cr
   if (dtype === "bf16") {
     // bf16 packs two values per word; draw in f32 and convert so each thread writes whole words.
     const f = fill(device, shape, kind, { dtype: "f32" }, value, a, b, hi);
-    const { cast } = requireCast();
     const out = cast(f, "bf16");
     f.dispose();
     if (opts.requiresGrad) out.requiresGrad = true;
@@ -173,15 +173,6 @@ ${main1D()}
   if (opts.requiresGrad) t.requiresGrad = true;
   if (opts.name) t.name = opts.name;
   return t;
-}
-
-let castRef: { cast: (t: Tensor, d: DType) => Tensor } | undefined;
-function requireCast() {
-  if (!castRef) throw new Error("internal: cast not registered");
-  return castRef;
-}
-export function registerCast(c: (t: Tensor, d: DType) => Tensor): void {
-  castRef = { cast: c };
 }
 
 export function full(device: Device, shape: readonly number[], value: number, opts: CreateOptions = {}): Tensor {

@@ -1,7 +1,17 @@
 export * from "@vit/optim";
 export { loadConfig, parseConfig, applyOverrides, ConfigError } from "./config/load.js";
 export { configSchema, type TrainConfig, type ModelSection, type DataSection, type OptimSection } from "./config/schema.js";
-export { buildModel, buildOptimizer, buildLoader, evalSplitOf, vitConfigOf, attentionFnOf, type TrainOptimizer, type TrainModel } from "./build.js";
+export {
+  buildModel,
+  buildOptimizer,
+  buildLoader,
+  evalSplitOf,
+  vitConfigOf,
+  attentionFnOf,
+  isBf16,
+  type TrainOptimizer,
+  type TrainModel,
+} from "./build.js";
 export { Trainer, NonFiniteLossError, rankShardPath, type FitResult, type TrainerEvents } from "./trainer.js";
 export { evaluate, scoreLogits, NonFiniteLogitsError, type EvalResult, type EvalModel } from "./evaluate.js";
 export {

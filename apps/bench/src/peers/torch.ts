@@ -36,6 +36,8 @@ function scriptPath(): string {
 export interface TorchResult {
   gflops?: Array<[number, number, number]>;
   images_per_second?: [number, number, number];
+  /** CUDA steps: torch.cuda.max_memory_allocated over the timed steps. */
+  peak_bytes?: number;
   torch?: string;
   blas?: string;
   error?: string;

@@ -8,6 +8,7 @@
  */
 import {
   Device,
+  type MatmulKernelKind,
   type Tensor,
   add,
   autotuneMatmul,
@@ -17,6 +18,7 @@ import {
   noGrad,
   ones,
   rand,
+  setMatmulKernelOverride,
   softmax,
   subgroupMatrixStatus,
   zeros,
@@ -55,17 +57,43 @@ export const MATMUL_CASES: MatmulCase[] = [
 
 const fmtShape = ([M, N, K, ta, tb]: Shape) => `${M}×${N}×${K} ${ta ? "T" : "N"}${tb ? "T" : "N"}`;
 
-/** GFLOP/s per repeat: each repeat runs enough products for ~`targetMs`, then waits once. */
+/**
+ * GFLOP/s per repeat: each repeat runs enough products for ~`targetMs`, then waits once. With `want`,
+ * that kernel is forced; when it cannot take the product on this adapter (matmul falls back to another),
+ * nothing is measured and `gflops` is empty, `kernel` naming the fallback.
+ */
 export async function oursMatmul(
   device: Device,
   [M, N, K, ta, tb]: Shape,
   dtype: "f32" | "f16",
   repeats: number,
   targetMs: number,
+  want?: MatmulKernelKind,
+): Promise<{ gflops: number[]; kernel: string }> {
+  if (want) setMatmulKernelOverride(want);
+  try {
+    return await timeMatmul(device, [M, N, K, ta, tb], dtype, repeats, targetMs, want);
+  } finally {
+    if (want) setMatmulKernelOverride(null);
+  }
+}
+
+async function timeMatmul(
+  device: Device,
+  [M, N, K, ta, tb]: Shape,
+  dtype: "f32" | "f16",
+  repeats: number,
+  targetMs: number,
+  want?: MatmulKernelKind,
 ): Promise<{ gflops: number[]; kernel: string }> {
   const a = rand(device, ta ? [K, M] : [M, K], -1, 1, { dtype });
   const b = rand(device, tb ? [N, K] : [K, N], -1, 1, { dtype });
   const kernel = matmulKernelFor(a, b, { transA: ta, transB: tb });
+  if (want && kernel !== want) {
+    a.dispose();
+    b.dispose();
+    return { gflops: [], kernel };
+  }
   const run = (n: number) => {
     for (let i = 0; i < n; i++) noGrad(() => matmul(a, b, { transA: ta, transB: tb })).dispose();
   };
