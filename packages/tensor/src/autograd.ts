@@ -88,7 +88,7 @@ export interface BackwardState {
 }
 
 function hooksOrThrow(): BackwardHooks {
-  if (!hooks) throw new Error("internal: autograd hooks not registered");
+  if (!hooks) throw new Error("internal: autograd hooks not registered"); // bug, not user input
   return hooks;
 }
 
@@ -189,6 +189,7 @@ export function applyNodeGradients(st: BackwardState, t: Tensor, g: Tensor, grad
       return;
     }
     if (gi.shape.length !== inp.shape.length || gi.shape.some((d, j) => d !== inp.shape[j])) {
+      // bug, not user input
       throw new Error(`internal: ${node.name} backward gave grad ${gi.describe()} for input ${inp.describe()}`);
     }
     accumulate(st, inp, gi);

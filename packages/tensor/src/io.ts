@@ -177,7 +177,7 @@ ${main1D()}
 
 let castRef: { cast: (t: Tensor, d: DType) => Tensor } | undefined;
 function requireCast() {
-  if (!castRef) throw new Error("internal: cast not registered");
+  if (!castRef) throw new Error("internal: cast not registered"); // bug, not user input
   return castRef;
 }
 export function registerCast(c: (t: Tensor, d: DType) => Tensor): void {
