@@ -37,6 +37,11 @@ export class VitError extends Error {
     return this.constructor.name;
   }
 
+  /** Subclasses written as `this.name = "X"` (the usual idiom) still work: the value becomes their own. */
+  override set name(value: string) {
+    Object.defineProperty(this, "name", { value, writable: true, configurable: true });
+  }
+
   /** `instanceof VitError` is a brand check (see BRAND); subclasses keep the ordinary prototype check. */
   static override [Symbol.hasInstance](x: unknown): boolean {
     // biome-ignore lint/complexity/noThisInStatic: `this` is the class on the right of instanceof, maybe a subclass

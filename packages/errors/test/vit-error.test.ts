@@ -16,6 +16,13 @@ describe("VitError", () => {
     expect(e.name).toBe("FileProblem");
     expect(String(e.stack).split("\n")[0]).toBe(`FileProblem: ${e.message}`);
     expect(new VitError("plain.").message).toBe("plain.");
+    class Renamed extends VitError {
+      constructor() {
+        super("x");
+        this.name = "Custom";
+      }
+    }
+    expect(new Renamed().name).toBe("Custom");
   });
 
   it("instanceof: subclasses by prototype, the base also across copies of the package", async () => {
