@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the whole test suite: set-up (bootstrap.sh), the check that nothing reads outside the checkout
-# (check-paths.sh), every package's vitest suite one package at a time (the GPU driver already uses every
-# core), then the publishability check of the packages and the GPU suite's dry run on lavapipe (pack +
-# gpu.sh + report check). Ends with one
+# Runs the whole test suite: set-up (bootstrap.sh), the checks that nothing reads outside the checkout
+# (check-paths.sh) and that no unmarked plain Error is thrown (check-errors.sh), every package's vitest
+# suite one package at a time (the GPU driver already uses every core), then the publishability check of
+# the packages and the GPU suite's dry run on lavapipe (pack + gpu.sh + report check). Ends with one
 # "N passed, N failed" line summed over all packages.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -12,6 +12,7 @@ export VIT_TEST_REPORT_DIR="$ROOT/.cache/test-reports"
 rm -rf "$VIT_TEST_REPORT_DIR" && mkdir -p "$VIT_TEST_REPORT_DIR"
 status=0
 bash tooling/scripts/check-paths.sh || status=$?
+bash tooling/scripts/check-errors.sh || status=$?
 pnpm exec turbo run typecheck --output-logs=errors-only || status=$?
 pnpm exec turbo run test --concurrency=1 --continue --output-logs=full || status=$?
 bash tooling/scripts/pack-check.sh || status=$?

@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Proves @vit/tensor is publishable on its own: pack it, install the tarball into an empty project
-# (its dependencies come from the registry, as for a user), import it and run one op on the GPU.
+# Proves @vit/tensor is publishable on its own: pack it and @vit/errors (its one workspace dependency, published
+# beside it), install the tarballs into an empty project (the other dependencies come from the registry, as for
+# a user), import it and run one op on the GPU.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-(cd "$ROOT/packages/tensor" && pnpm pack --pack-destination "$tmp" >/dev/null)
-tarball=$(ls "$tmp"/vit-tensor-*.tgz)
+for pkg in errors tensor; do (cd "$ROOT/packages/$pkg" && pnpm pack --pack-destination "$tmp" >/dev/null); done
+tarballs=("$tmp"/vit-errors-*.tgz "$tmp"/vit-tensor-*.tgz)
 mkdir "$tmp/app"
 cd "$tmp/app"
 echo '{"name":"pack-check","private":true,"type":"module"}' > package.json
-npm install --no-audit --no-fund --loglevel=error "$tarball" >/dev/null
+npm install --no-audit --no-fund --loglevel=error "${tarballs[@]}" >/dev/null
 cat > check.mjs <<'JS'
-import { Device, tensor, matmul } from "@vit/tensor";
+import { Device, ShapeError, VitError, tensor, matmul } from "@vit/tensor";
+if (!(new ShapeError("x") instanceof VitError)) { console.error("pack-check: ShapeError is not a VitError"); process.exit(1); }
 const dev = await Device.create();
 const a = tensor(dev, [1, 2, 3, 4], [2, 2]);
 const c = await matmul(a, a).data();

@@ -5,18 +5,34 @@ import { promisify } from "node:util";
 const run = promisify(execFile);
 export const BIN = new URL("../dist/main.js", import.meta.url).pathname;
 
-export async function vit(
-  args: string[],
-  cwd: string,
-  timeout = 0,
-): Promise<{ stdout: string; stderr: string; code: number }> {
+export interface VitRun {
+  stdout: string;
+  stderr: string;
+  code: number;
+}
+
+/** Options: a timeout in ms (a number, for brevity), or an object with a timeout, env and node flags. */
+export type VitOptions = number | { timeout?: number; env?: NodeJS.ProcessEnv; nodeArgs?: string[] };
+
+export async function vit(args: string[], cwd: string, options: VitOptions = {}): Promise<VitRun> {
+  const opts = typeof options === "number" ? { timeout: options } : options;
   try {
-    const r = await run(process.execPath, [BIN, ...args], { cwd, maxBuffer: 1 << 24, timeout });
+    const r = await run(process.execPath, [...(opts.nodeArgs ?? []), BIN, ...args], {
+      cwd,
+      maxBuffer: 1 << 24,
+      timeout: opts.timeout ?? 0,
+      ...(opts.env ? { env: opts.env } : {}),
+    });
     return { ...r, code: 0 };
   } catch (e) {
     const x = e as { stdout: string; stderr: string; code: number };
     return { stdout: x.stdout, stderr: x.stderr, code: x.code };
   }
+}
+
+/** stderr's lines without Dawn's adapter warnings, which the driver prints for every device it creates. */
+export function stderrLines(r: VitRun): string[] {
+  return r.stderr.split("\n").filter((l) => l.trim() !== "" && !/^Warning: maxDynamic/.test(l));
 }
 
 export const lastJson = (s: string) => JSON.parse(s.trim().split("\n").pop()!);

@@ -34,11 +34,11 @@ export async function decodeImage(input: Uint8Array | string, name: string): Pro
       .toColourspace("srgb")
       .raw({ depth: "uchar" })
       .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoder returned ${info.channels} channels`);
+    if (info.channels !== 3) throw new DecodeError(name, `decoder returned ${info.channels} channels`);
     const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     return { data: pixels, width: info.width, height: info.height, channels: 3 };
   } catch (e) {
-    throw new DecodeError(name, e instanceof Error ? e.message : String(e));
+    throw decodeFailure(name, e);
   }
 }
 
@@ -54,11 +54,16 @@ export async function encodedImageSize(
   if (size) return size;
   try {
     const m = await sharp(input).metadata();
-    if (!m.width || !m.height) throw new Error("no image dimensions in the file");
+    if (!m.width || !m.height) throw new DecodeError(name, "no image dimensions in the file");
     return { width: m.width, height: m.height };
   } catch (e) {
-    throw new DecodeError(name, e instanceof Error ? e.message : String(e));
+    throw decodeFailure(name, e);
   }
+}
+
+/** sharp's (or our own check's) failure as the DecodeError naming the image. */
+function decodeFailure(name: string, e: unknown): DecodeError {
+  return e instanceof DecodeError ? e : new DecodeError(name, e instanceof Error ? e.message : String(e));
 }
 
 export interface Box {
@@ -102,14 +107,17 @@ export async function decodeImageBox(input: Uint8Array, name: string, box: Box):
       .toColourspace("srgb")
       .raw({ depth: "uchar" })
       .toBuffer({ resolveWithObject: true });
-    if (info.channels !== 3) throw new Error(`decoder returned ${info.channels} channels`);
+    if (info.channels !== 3) throw new DecodeError(name, `decoder returned ${info.channels} channels`);
     if (info.width !== box.width || info.height !== box.height) {
-      throw new Error(`decoder returned ${info.width}x${info.height} for a ${box.width}x${box.height} box`);
+      throw new DecodeError(
+        name,
+        `decoder returned ${info.width}x${info.height} for a ${box.width}x${box.height} box`,
+      );
     }
     const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     return { data: pixels, width: info.width, height: info.height, channels: 3 };
   } catch (e) {
-    throw new DecodeError(name, e instanceof Error ? e.message : String(e));
+    throw decodeFailure(name, e);
   }
 }
 

@@ -1,25 +1,20 @@
 /**
- * Every failure the data pipeline reports on purpose is a DataError: it names the offending file (or sample)
- * and says how to fix it, so a training run that dies at 3 a.m. leaves an actionable message behind.
+ * Every failure the data pipeline reports on purpose is a DataError (a VitError, from the dependency-free
+ * @vit/errors): it names the offending file (or sample) and says how to fix it, so a training run that dies at 3 a.m. leaves an actionable message behind.
  * Errors cross the worker boundary as plain objects (see serializeError) and are rebuilt into the same class.
  */
-export class DataError extends Error {
+import { VitError } from "@vit/errors";
+
+export class DataError extends VitError {
   /** Stable machine-readable code, e.g. "E_NOT_FOUND". */
   readonly code: string;
-  /** The file (or sample id) the error is about, when there is one. */
+  /** The file (or sample id) the error is about, when there is one (also `where`). */
   readonly path: string | undefined;
-  /** What to do about it. */
-  readonly hint: string | undefined;
 
   constructor(code: string, message: string, opts: { path?: string; hint?: string; cause?: unknown } = {}) {
-    super(opts.hint ? `${message}. Fix: ${opts.hint}` : message, { cause: opts.cause });
+    super(message, { hint: opts.hint, where: opts.path, cause: opts.cause });
     this.code = code;
     this.path = opts.path;
-    this.hint = opts.hint;
-  }
-
-  override get name(): string {
-    return this.constructor.name;
   }
 }
 
@@ -134,6 +129,7 @@ export function deserializeError(s: SerializedError): Error {
       code: { value: s.code ?? "E_DATA", enumerable: true },
       path: { value: s.path, enumerable: true },
       hint: { value: s.hint, enumerable: true },
+      where: { value: s.path, enumerable: true },
       stack: { value: s.stack ?? `${s.name}: ${s.message}`, writable: true, configurable: true },
     });
     return e;

@@ -19,7 +19,7 @@ export type WorkerReply =
   | { type: "error"; id: number; error: ReturnType<typeof serializeError> };
 
 const port = parentPort;
-if (!port) throw new Error("@vit/data worker.js must run as a worker thread");
+if (!port) throw new Error("@vit/data worker.js must run as a worker thread"); // bug, not user input
 
 const ctxPromise = createBatchContext(workerData as PipelineConfig);
 let chain: Promise<void> = Promise.resolve();

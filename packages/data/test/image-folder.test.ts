@@ -109,7 +109,7 @@ describe("ImageFolder source", () => {
     const err = await imageFolder(r).catch((e) => e);
     expect(err).toBeInstanceOf(EmptyDatasetError);
     expect(err.message).toContain(join(r, "empty"));
-    expect(err.message).toContain("Fix:");
+    expect(err.message).toContain("(fix: ");
   });
 
   it("fails when the root has no class folders", async () => {

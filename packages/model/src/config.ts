@@ -6,6 +6,7 @@
  * pretraining head Linear→tanh→Linear, hidden dropout 0.1), 'timm' reproduces timm/torchvision/HF
  * (1 class token, LN eps 1e-6, single linear head, no dropout).
  */
+import { VitError } from "@vit/tensor";
 import { z } from "zod";
 
 export type ViTStyle = "nemo" | "timm";
@@ -99,8 +100,7 @@ export interface ViTConfigIssue {
   message: string;
 }
 
-export class ViTConfigError extends Error {
-  override name = "ViTConfigError";
+export class ViTConfigError extends VitError {
   constructor(readonly issues: ViTConfigIssue[]) {
     super(
       issues.length === 1

@@ -11,6 +11,7 @@
  * (NeMo's hook then casts the grid to fp16; we do not, so a bf16/fp16 policy decides that later.)
  */
 import type { HostTensorOf } from "@vit/nn";
+import { WeightMappingError } from "./weights.js";
 
 export type PosEmbedResampleMode = "bicubic" | "bilinear";
 
@@ -67,7 +68,9 @@ export function resampleGrid(
   const [gh, gw] = oldGrid;
   const [nh, nw] = newGrid;
   if (grid.length !== gh * gw * dim) {
-    throw new Error(`resampleGrid: grid has ${grid.length} values, expected ${gh}x${gw}x${dim}`);
+    throw new WeightMappingError(`resampleGrid: grid has ${grid.length} values, expected ${gh}x${gw}x${dim}`, {
+      hint: "pass the grid part of the position embedding and its old grid size",
+    });
   }
   const ty = axisTaps(gh, nh, mode);
   const tx = axisTaps(gw, nw, mode);
@@ -114,7 +117,9 @@ export function resamplePosEmbed(
   const { numPrefixTokens: T, newGrid, mode = "bicubic" } = options;
   const shape = posEmbed.shape;
   if (shape.length !== 3 || shape[0] !== 1) {
-    throw new Error(`resamplePosEmbed: expected shape [1, tokens, dim], got [${shape.join(", ")}]`);
+    throw new WeightMappingError(`resamplePosEmbed: expected shape [1, tokens, dim], got [${shape.join(", ")}]`, {
+      hint: "pass the pos_embed tensor itself",
+    });
   }
   const tokens = shape[1]!;
   const dim = shape[2]!;
@@ -123,15 +128,17 @@ export function resamplePosEmbed(
   if (!oldGrid) {
     const side = Math.round(Math.sqrt(gridTokens));
     if (side * side !== gridTokens) {
-      throw new Error(
-        `resamplePosEmbed: ${gridTokens} grid tokens (${tokens} − ${T} prefix) is not a square; pass oldGrid`,
+      throw new WeightMappingError(
+        `resamplePosEmbed: ${gridTokens} grid tokens (${tokens} − ${T} prefix) is not a square`,
+        { hint: "pass oldGrid (the patch grid the weights were trained on)" },
       );
     }
     oldGrid = [side, side];
   }
   if (oldGrid[0] * oldGrid[1] !== gridTokens) {
-    throw new Error(
+    throw new WeightMappingError(
       `resamplePosEmbed: oldGrid ${oldGrid[0]}x${oldGrid[1]} does not match ${gridTokens} grid tokens (${tokens} − ${T} prefix)`,
+      { hint: "pass the patch grid the weights were trained on as oldGrid, or check numPrefixTokens" },
     );
   }
   const [nh, nw] = newGrid;

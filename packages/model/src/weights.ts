@@ -22,15 +22,15 @@
  * Every conversion is a pure permutation of elements, so round trips are bit-identical in any dtype.
  */
 import type { HostTensor, TypedArray } from "@vit/nn";
+import { VitError } from "@vit/tensor";
 import { type ViTConfig, headDim } from "./config.js";
 import { type ParameterShape, parameterShapes } from "./param-count.js";
 
 export type WeightFormat = "vit" | "timm" | "hf" | "nemo";
 export type StateDict = Record<string, HostTensor>;
 
-export class WeightMappingError extends Error {
-  override name = "WeightMappingError";
-}
+/** Weights whose names or shapes do not map onto the model (wrong format, architecture or resolution). */
+export class WeightMappingError extends VitError {}
 
 export interface WeightMappingOptions {
   /** Reject keys that map to no parameter (default true); false ignores them. */

@@ -65,7 +65,7 @@ describe("bicubic (timm)", () => {
     const out = resamplePosEmbed(pos, { numPrefixTokens: 2, oldGrid: [2, 3], newGrid: [4, 1] });
     expect(out.shape).toEqual([1, 6, 3]);
     expect(() => resamplePosEmbed(pos, { numPrefixTokens: 2, newGrid: [4, 4] })).toThrow(
-      /not a square; pass oldGrid/,
+      /not a square \(fix: pass oldGrid/,
     );
   });
 });

@@ -3,19 +3,19 @@
  * modules; parameters are tensors with requiresGrad. Names are dotted paths ("blocks.0.attn.qkv.weight")
  * so state dicts line up with timm/PyTorch checkpoints.
  */
-import { type DType, type Tensor, bytesPerElement, tensor as makeTensor } from "@vit/tensor";
+import { type DType, type Tensor, VitError, bytesPerElement, tensor as makeTensor } from "@vit/tensor";
 import type { HostTensor, SafetensorsDtype } from "./safetensors.js";
 import { toFloat32Array } from "./safetensors.js";
 
-export class StateDictError extends Error {
+export class StateDictError extends VitError {
   constructor(
     message: string,
     readonly missing: string[],
     readonly unexpected: string[],
     readonly mismatched: Array<{ key: string; expected: number[]; got: number[] }>,
+    hint?: string,
   ) {
-    super(message);
-    this.name = "StateDictError";
+    super(message, { hint });
   }
 }
 
@@ -59,7 +59,7 @@ export abstract class Module {
   /** The registered parameter `name` of this module (not of children). */
   protected param(name: string): Tensor {
     const t = this._params.get(name);
-    if (!t) throw new Error(`${this.constructor.name} has no parameter "${name}"`);
+    if (!t) throw new Error(`${this.constructor.name} has no parameter "${name}"`); // bug, not user input
     return t;
   }
 
@@ -182,11 +182,11 @@ export abstract class Module {
       }
       if (badDtypes.length) parts.push(`dtype mismatches: ${badDtypes.slice(0, 20).join("; ")}`);
       throw new StateDictError(
-        `loadStateDict: the state does not fit this ${this.constructor.name}: ${parts.join(" | ")}. ` +
-          "Check the checkpoint's model config (or convert its key names with `vit convert`); pass strict = false to load a subset.",
+        `loadStateDict: the state does not fit this ${this.constructor.name}: ${parts.join(" | ")}`,
         missing,
         unexpected,
         mismatched,
+        "check the checkpoint's model config (or convert its key names with `vit convert`); pass strict = false to load a subset",
       );
     }
     for (const [k, t] of Object.entries(own)) {

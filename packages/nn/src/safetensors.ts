@@ -14,6 +14,7 @@
  * browser, where only the buffer functions (`parseSafetensors`, `serializeSafetensors`) apply.
  */
 import type { FileHandle } from "node:fs/promises";
+import { VitError } from "@vit/tensor";
 
 export type SafetensorsDtype = "F32" | "F16" | "BF16" | "I64" | "I32" | "U8" | "F64";
 
@@ -56,15 +57,20 @@ export interface SafetensorsHeader {
   dataOffset: number;
 }
 
-/** A corrupt, truncated or unwritable safetensors file; the message names the file and the problem. */
-export class SafetensorsError extends Error {
-  override name = "SafetensorsError";
+/** A corrupt, truncated or unwritable safetensors file; the message names the file, the problem and the fix. */
+export class SafetensorsError extends VitError {
   constructor(
     readonly source: string,
     readonly problem: string,
+    hint?: string,
   ) {
-    super(`${source}: ${problem}`);
+    super(`${source}: ${problem}`, { hint, where: source });
   }
+}
+
+/** A file that is not (or no longer) valid safetensors. */
+function corrupt(source: string, problem: string): SafetensorsError {
+  return new SafetensorsError(source, problem, "the file is damaged or not safetensors: save or download it again");
 }
 
 type ArrayCtor = { new (buffer: ArrayBuffer): TypedArray; readonly BYTES_PER_ELEMENT: number };
@@ -109,15 +115,15 @@ function numel(shape: readonly number[]): number {
 /** Reads the 8-byte prefix; returns N. */
 function headerLengthFromPrefix(prefix: Uint8Array, fileSize: number, source: string): number {
   if (fileSize < 8) {
-    throw new SafetensorsError(source, `file is ${fileSize} bytes, shorter than the 8-byte header length`);
+    throw corrupt(source, `file is ${fileSize} bytes, shorter than the 8-byte header length`);
   }
   const n = new DataView(prefix.buffer, prefix.byteOffset, 8).getBigUint64(0, true);
-  if (n === 0n) throw new SafetensorsError(source, "header length is 0");
+  if (n === 0n) throw corrupt(source, "header length is 0");
   if (n > BigInt(MAX_HEADER_BYTES)) {
-    throw new SafetensorsError(source, `header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
+    throw corrupt(source, `header length ${n} exceeds the ${MAX_HEADER_BYTES}-byte limit`);
   }
   if (n > BigInt(fileSize - 8)) {
-    throw new SafetensorsError(
+    throw corrupt(
       source,
       `header length ${n} runs past the end of the file (${fileSize} bytes; truncated or not safetensors)`,
     );
@@ -132,16 +138,16 @@ function parseHeaderJson(bytes: Uint8Array, dataLength: number, source: string):
   try {
     text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {
-    throw new SafetensorsError(source, "header is not valid UTF-8");
+    throw corrupt(source, "header is not valid UTF-8");
   }
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (e) {
-    throw new SafetensorsError(source, `header is not valid JSON (${(e as Error).message})`);
+    throw corrupt(source, `header is not valid JSON (${(e as Error).message})`);
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
-    throw new SafetensorsError(source, "header JSON is not an object");
+    throw corrupt(source, "header JSON is not an object");
   }
   const metadata: Record<string, string> = {};
   const tensors = new Map<string, SafetensorsTensorInfo>();
@@ -149,11 +155,11 @@ function parseHeaderJson(bytes: Uint8Array, dataLength: number, source: string):
   for (const [name, entry] of Object.entries(json as Record<string, unknown>)) {
     if (name === "__metadata__") {
       if (typeof entry !== "object" || entry === null || Array.isArray(entry)) {
-        throw new SafetensorsError(source, "__metadata__ is not an object of strings");
+        throw corrupt(source, "__metadata__ is not an object of strings");
       }
       for (const [k, v] of Object.entries(entry)) {
         if (typeof v !== "string") {
-          throw new SafetensorsError(source, `__metadata__.${k} is not a string`);
+          throw corrupt(source, `__metadata__.${k} is not a string`);
         }
         metadata[k] = v;
       }
@@ -172,7 +178,7 @@ function parseEntry(
   dataLength: number,
   source: string,
 ): SafetensorsTensorInfo {
-  const bad = (problem: string) => new SafetensorsError(source, `tensor "${name}": ${problem}`);
+  const bad = (problem: string) => corrupt(source, `tensor "${name}": ${problem}`);
   if (typeof entry !== "object" || entry === null) throw bad("header entry is not an object");
   const { dtype, shape, data_offsets: offsets } = entry as Record<string, unknown>;
   if (typeof dtype !== "string" || !(SUPPORTED as string[]).includes(dtype)) {
@@ -216,13 +222,13 @@ function checkTiling(tensors: Map<string, SafetensorsTensorInfo>, dataLength: nu
   for (const [name, info] of sorted) {
     const [begin, end] = info.dataOffsets;
     if (begin < cursor) {
-      throw new SafetensorsError(
+      throw corrupt(
         source,
         `tensor "${name}" data_offsets [${begin}, ${end}] overlap "${prev}" (which ends at ${cursor})`,
       );
     }
     if (begin > cursor) {
-      throw new SafetensorsError(
+      throw corrupt(
         source,
         `gap of ${begin - cursor} bytes between "${prev}" (ends at ${cursor}) and "${name}" (begins at ${begin})`,
       );
@@ -231,7 +237,7 @@ function checkTiling(tensors: Map<string, SafetensorsTensorInfo>, dataLength: nu
     prev = name;
   }
   if (cursor !== dataLength) {
-    throw new SafetensorsError(
+    throw corrupt(
       source,
       `data section is ${dataLength} bytes but the tensors cover ${cursor} (trailing bytes)`,
     );
@@ -335,7 +341,7 @@ async function readExactly(fh: FileHandle, length: number, position: number, sou
     const want = Math.min(IO_CHUNK, length - done);
     const { bytesRead } = await fh.read(out, done, want, position + done);
     if (bytesRead === 0) {
-      throw new SafetensorsError(source, `unexpected end of file at byte ${position + done} (truncated?)`);
+      throw corrupt(source, `unexpected end of file at byte ${position + done} (truncated?)`);
     }
     done += bytesRead;
   }
@@ -343,7 +349,12 @@ async function readExactly(fh: FileHandle, length: number, position: number, sou
 }
 
 async function readHeaderFrom(fh: FileHandle, path: string): Promise<SafetensorsHeader> {
-  const { size } = await fh.stat();
+  const st = await fh.stat();
+  // Opening a directory succeeds; reading it fails with an EISDIR that does not say which path.
+  if (st.isDirectory()) {
+    throw new SafetensorsError(path, "a directory, not a safetensors file", "pass the .safetensors file itself");
+  }
+  const size = st.size;
   const prefix = size >= 8 ? await readExactly(fh, 8, 0, path) : new Uint8Array(8);
   const n = headerLengthFromPrefix(prefix, size, path);
   const json = await readExactly(fh, n, 8, path);

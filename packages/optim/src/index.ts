@@ -1,4 +1,5 @@
 export { Optimizer, type StepOptions } from "./optimizer.js";
+export { OptimizerError } from "./errors.js";
 export { AdamW, type AdamWOptions } from "./adamw.js";
 export { SGD, type SGDOptions } from "./sgd.js";
 export { GradNorm } from "./grad-norm.js";

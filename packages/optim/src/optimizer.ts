@@ -4,6 +4,7 @@
  * p, its state and its gradient are read and written in one dispatch.
  */
 import { type Device, type Tensor, cast, keep, noGrad, zeros } from "@vit/tensor";
+import { OptimizerError } from "./errors.js";
 import { GradNorm } from "./grad-norm.js";
 import type { ParamGroup } from "./param-groups.js";
 
@@ -31,7 +32,11 @@ export abstract class Optimizer {
 
   constructor(readonly groups: ParamGroup[]) {
     this.all = groups.flatMap((g) => g.params.map(([name, p]) => ({ name, p, group: g })));
-    if (!this.all.length) throw new Error("Optimizer: no parameters to optimise.");
+    if (!this.all.length) {
+      throw new OptimizerError("Optimizer: no parameters to optimise", {
+        hint: "pass the model's parameters; if all are frozen, unfreeze some (requiresGrad) or skip the optimizer",
+      });
+    }
     this.device = this.all[0]!.p.device;
     this.gradNorm = new GradNorm(this.device, this.all.length);
   }

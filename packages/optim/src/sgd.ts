@@ -3,6 +3,7 @@
  * weight decay added to the gradient. One fused dispatch per parameter.
  */
 import { type Tensor, declareBindings, grid1D, main1D } from "@vit/tensor";
+import { OptimizerError } from "./errors.js";
 import { Optimizer } from "./optimizer.js";
 import type { ParamGroup } from "./param-groups.js";
 
@@ -34,7 +35,10 @@ export class SGD extends Optimizer {
     this.dampening = opts.dampening ?? 0;
     this.nesterov = opts.nesterov ?? false;
     if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
-      throw new Error("SGD: Nesterov momentum needs momentum > 0 and dampening = 0.");
+      throw new OptimizerError(
+        `SGD: Nesterov momentum needs momentum > 0 and dampening = 0 (got momentum ${this.momentum}, dampening ${this.dampening})`,
+        { hint: "set momentum > 0 and dampening = 0, or turn nesterov off" },
+      );
     }
   }
 

@@ -12,6 +12,7 @@
  * The sync backward() refuses async nodes with an error that points here.
  */
 import {
+  AutogradError,
   type GradNode,
   type Tensor,
   accumulateGradient,
@@ -41,9 +42,9 @@ export function recordAsync(
   const full: AsyncGradNode = {
     ...node,
     backward: () => {
-      throw new Error(
-        `${node.name}: this graph contains a collective (tensor-parallel layers); its backward is asynchronous. ` +
-          "Call `await backwardAsync(loss)` from @vit/parallel instead of loss.backward().",
+      throw new AutogradError(
+        `${node.name}: this graph contains a collective (tensor-parallel layers); its backward is asynchronous`,
+        { hint: "call `await backwardAsync(loss)` from @vit/parallel instead of loss.backward()" },
       );
     },
   };

@@ -36,6 +36,7 @@ export function groupIndex(d: CollectiveDesc, rank: number): number {
     const index = members.indexOf(rank);
     if (index >= 0) return index;
   }
+  // bug, not user input: validateCollective checked the groups first
   throw new Error(`rank ${rank} is in none of the collective's groups ${JSON.stringify(d.groups)}`);
 }
 
@@ -82,6 +83,7 @@ function floats(u8: Uint8Array, t: "f32" | "f64"): Float32Array | Float64Array {
 }
 
 function reduce(d: CollectiveDesc, inputs: Uint8Array[]): Uint8Array {
+  // bug, not user input: validateCollective checked the dtype first
   if (d.dtype === "bytes") throw new Error(`${describeCollective(d)}: reductions need f32 or f64 payloads.`);
   const arrays = inputs.map((u) => floats(u, d.dtype as "f32" | "f64"));
   const n = arrays[0]?.length ?? 0;

@@ -5,7 +5,12 @@
  */
 export type { ProcessGroup, ReduceOp } from "./process-group.js";
 export { HostStagedGroup, tensorAndDataParallelGroups } from "./process-group.js";
-export { CollectiveError, CollectiveMismatchError, CollectiveTimeoutError } from "./errors.js";
+export {
+  CollectiveError,
+  CollectiveMismatchError,
+  CollectiveTimeoutError,
+  ParallelConfigError,
+} from "./errors.js";
 export { combine, type CollectiveDesc, type CollectiveKind } from "./host-collectives.js";
 export {
   InProcessGroup,

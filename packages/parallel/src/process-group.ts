@@ -9,7 +9,7 @@
  * recorded in the device's command stream, so work recorded after a collective sees its result.
  */
 import { type Tensor, bytesPerElement } from "@vit/tensor";
-import { CollectiveError } from "./errors.js";
+import { CollectiveError, ParallelConfigError } from "./errors.js";
 import {
   type CollectiveDesc,
   type ReduceOp,
@@ -53,7 +53,9 @@ export interface ProcessGroup {
  */
 export function tensorAndDataParallelGroups(world: number, size: number): { tp: number[][]; dp: number[][] } {
   if (!(Number.isInteger(size) && size >= 1 && world % size === 0)) {
-    throw new Error(`a world of ${world} ranks does not split into groups of ${size}`);
+    throw new ParallelConfigError(`a world of ${world} ranks does not split into groups of ${size}`, {
+      hint: `run a multiple of ${size} ranks, or choose a group size that divides ${world}`,
+    });
   }
   const tp = Array.from({ length: world / size }, (_, g) =>
     Array.from({ length: size }, (_, i) => g * size + i),
@@ -110,6 +112,7 @@ export abstract class HostStagedGroup implements ProcessGroup {
     return payload().then((p) => {
       const want = contributionBytes(desc, this.rank);
       if (p.byteLength !== want)
+        // bug, not user input
         throw new Error(`internal: ${describeCollective(desc)} payload ${p.byteLength} B, expected ${want}`);
       return this.exchange(seq, desc, p);
     });

@@ -175,6 +175,7 @@ export function applyNodeGradients(st: BackwardState, t: Tensor, g: Tensor, grad
       return;
     }
     if (gi.shape.length !== inp.shape.length || gi.shape.some((d, j) => d !== inp.shape[j])) {
+      // bug, not user input
       throw new Error(`internal: ${node.name} backward gave grad ${gi.describe()} for input ${inp.describe()}`);
     }
     accumulate(st, inp, gi);

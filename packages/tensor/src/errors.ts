@@ -1,10 +1,8 @@
-/** Base class of every error this package throws, so callers can tell ours from the platform's. */
-export class VitError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = new.target.name;
-  }
-}
+import { VitError } from "@vit/errors";
+
+// The base of every user-facing error in vit lives in the dependency-free @vit/errors (the GPU-free
+// @vit/data uses it too); re-exported so `import { VitError } from "@vit/tensor"` keeps working.
+export { VitError, type VitErrorOptions } from "@vit/errors";
 
 /** Operand shapes do not fit the op. The message names the op, the shapes and what would fit. */
 export class ShapeError extends VitError {}

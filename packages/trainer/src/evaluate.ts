@@ -1,7 +1,7 @@
 /** Evaluation: top-1, top-5 and mean cross-entropy over a loader, forward only. */
 import type { DataLoader } from "@vit/data";
 import type { ViTConfig } from "@vit/model";
-import { type Device, type Tensor, noGrad, scope, tensor } from "@vit/tensor";
+import { type Device, type Tensor, VitError, noGrad, scope, tensor } from "@vit/tensor";
 import { ConfigError } from "./config/load.js";
 
 /** What evaluation needs of a model: VisionTransformer, or TensorParallelViT whose forward is async. */
@@ -22,9 +22,7 @@ export interface EvalResult {
 }
 
 /** Logits that are NaN or ±Inf: the model diverged (or its checkpoint holds non-finite weights). */
-export class NonFiniteLogitsError extends Error {
-  override name = "NonFiniteLogitsError";
-}
+export class NonFiniteLogitsError extends VitError {}
 
 /**
  * Per-row log-softmax loss and whether the label is in the top 1 / top 5, from host logits. The label is

@@ -18,12 +18,12 @@ import {
   resamplePosEmbed,
 } from "@vit/model";
 import { readSafetensorsHeader } from "@vit/nn";
+import { VitError } from "@vit/tensor";
 import { vitConfigOf } from "./build.js";
 import type { TrainConfig } from "./config/schema.js";
 
-export class PretrainedError extends Error {
-  override name = "PretrainedError";
-}
+/** Pretrained weights that do not fit the fine-tuning config. */
+export class PretrainedError extends VitError {}
 
 export interface LoadPretrainedOptions {
   mode?: "bilinear" | "bicubic";

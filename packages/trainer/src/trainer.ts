@@ -62,15 +62,15 @@ import { MetricsLogger } from "./metrics.js";
 import { lrAt, type ScheduleConfig } from "@vit/optim";
 import { loadPretrained } from "./pretrained.js";
 import { type RunDir, openRunDir } from "./run-dir.js";
+import { VitError } from "@vit/tensor";
 
 /** `step-N.safetensors` → `step-N.rank-R.safetensors` (a data-parallel rank's optimizer shard). */
 export function rankShardPath(path: string, rank: number): string {
   return path.replace(/\.safetensors$/, `.rank-${rank}.safetensors`);
 }
 
-export class NonFiniteLossError extends Error {
-  override name = "NonFiniteLossError";
-}
+/** The training loss became NaN or ±Inf; the message names the step and the last good checkpoint. */
+export class NonFiniteLossError extends VitError {}
 
 export interface TrainerEvents {
   /** Called after every logged training interval and evaluation (progress bars, tests). */
@@ -153,30 +153,30 @@ export class Trainer {
     this.tp = cfg.model.tensor_model_parallel_size;
     const expected = cfg.trainer.devices * cfg.trainer.num_nodes;
     if (this.worldSize !== expected) {
-      throw new Error(
-        `trainer.devices × trainer.num_nodes = ${expected}, but ${this.worldSize} rank(s) are running. ` +
-          `Launch ${expected} ranks (\`vit launch --nproc ${expected} -- train ...\`) or set trainer.devices=${this.worldSize}.`,
-      );
+      throw new ConfigError(`trainer.devices × trainer.num_nodes = ${expected}, but ${this.worldSize} rank(s) are running`, {
+        hint: `launch ${expected} ranks (\`vit launch --nproc ${expected} -- train ...\`) or set trainer.devices=${this.worldSize}`,
+      });
     }
     let dpGroup: ProcessGroup | undefined = group;
     if (this.tp > 1) {
       if (!group || this.worldSize % this.tp) {
-        throw new Error(
+        throw new ConfigError(
           `model.tensor_model_parallel_size=${this.tp} needs a multiple of ${this.tp} ranks (trainer.devices × num_nodes = ${expected}): ` +
-            `consecutive groups of ${this.tp} ranks split the model, and those groups train as data-parallel replicas. ` +
-            `Launch e.g. \`vit launch --nproc ${this.tp} -- train ... trainer.devices=${this.tp}\`.`,
+            `consecutive groups of ${this.tp} ranks split the model, and those groups train as data-parallel replicas`,
+          { hint: `launch e.g. \`vit launch --nproc ${this.tp} -- train ... trainer.devices=${this.tp}\`` },
         );
       }
       if (this.worldSize > this.tp && cfg.model.optim.name === "distributed_fused_adam") {
-        throw new Error(
-          "model.optim.name=distributed_fused_adam with tensor and data parallelism together is not supported yet; use adamw " +
-            "(or tensor parallelism alone, where there is nothing to shard it over).",
+        throw new ConfigError(
+          "model.optim.name=distributed_fused_adam with tensor and data parallelism together is not supported yet",
+          { hint: "use model.optim.name=adamw (or tensor parallelism alone, where there is nothing to shard it over)" },
         );
       }
       if (group.backend === "in-process") {
-        throw new Error(
-          "tensor parallelism in the trainer needs one process per rank (`vit launch --nproc N -- train ...`): " +
-            "ranks sharing a process would interleave their tensor scopes across the collectives' awaits.",
+        throw new ConfigError(
+          "tensor parallelism in the trainer needs one process per rank: " +
+            "ranks sharing a process would interleave their tensor scopes across the collectives' awaits",
+          { hint: "start one process per rank: `vit launch --nproc N -- train ...`" },
         );
       }
       if (!model) {
@@ -207,7 +207,7 @@ export class Trainer {
   }
 
   get runDir(): string {
-    if (!this.run) throw new Error("the run folder is chosen when fit() starts; call fit() first.");
+    if (!this.run) throw new ConfigError("the run folder is chosen when fit() starts", { hint: "call fit() first" });
     return this.run.runDir;
   }
 
@@ -226,8 +226,9 @@ export class Trainer {
     const dp = (this.cfg.trainer.devices * this.cfg.trainer.num_nodes) / this.tp;
     const global = m.global_batch_size ?? m.micro_batch_size * dp;
     if (global % (m.micro_batch_size * dp)) {
-      throw new Error(
-        `global_batch_size ${global} is not a multiple of micro_batch_size ${m.micro_batch_size} × ${dp} data-parallel ranks.`,
+      throw new ConfigError(
+        `global_batch_size ${global} is not a multiple of micro_batch_size ${m.micro_batch_size} × ${dp} data-parallel ranks`,
+        { hint: `set model.global_batch_size to a multiple of ${m.micro_batch_size * dp}` },
       );
     }
     return global / (m.micro_batch_size * dp);
@@ -251,9 +252,9 @@ export class Trainer {
     if (t.max_steps) return t.max_steps;
     const perEpoch = Math.floor((train.length ?? 0) / this.accumulation);
     if (!t.max_epochs || !perEpoch)
-      throw new Error(
-        "trainer.max_steps or trainer.max_epochs must be set (and the data set must have a length).",
-      );
+      throw new ConfigError("trainer.max_steps or trainer.max_epochs must be set (and the data set must have a length)", {
+        hint: "set trainer.max_steps=N",
+      });
     return t.max_epochs * perEpoch;
   }
 
@@ -555,9 +556,10 @@ export class Trainer {
     if (this.tp > 1) {
       const savedTp = (ck.meta.config as TrainConfig).model.tensor_model_parallel_size ?? 1;
       if (savedTp !== this.tp) {
-        throw new Error(
+        throw new CheckpointError(
           `resume: ${path} was written with tensor_model_parallel_size=${savedTp}, this run uses ${this.tp}; its optimizer state ` +
-            "is per rank. Resume with the same size, or start a new run from its weights with model.restore_from_path.",
+            "is per rank",
+          { hint: "resume with the same size, or start a new run from its weights with model.restore_from_path" },
         );
       }
       this.model.loadStateDict(
@@ -577,7 +579,9 @@ export class Trainer {
     for (const [k, t] of Object.entries(own)) {
       const h = ck.optim[k];
       if (!h)
-        throw new Error(`resume: ${path} lacks optimizer state ${k}; was it saved with another optimizer?`);
+        throw new CheckpointError(`resume: ${path} lacks optimizer state ${k}; was it saved with another optimizer?`, {
+          hint: "resume with the model.optim.name it was saved with, or start from its weights with model.restore_from_path",
+        });
       // The bytes are uploaded as they are: they must be what saveCheckpoint writes for this tensor.
       const want = t.dtype === "i32" ? "I32" : "F32";
       if (h.dtype !== want || (t.dtype !== "f32" && t.dtype !== "i32")) {
@@ -587,8 +591,9 @@ export class Trainer {
         );
       }
       if (h.data.length !== t.numel) {
-        throw new Error(
-          `resume: optimizer state ${k} in ${path} has ${h.data.length} values, this model's has ${t.numel}.`,
+        throw new CheckpointError(
+          `resume: optimizer state ${k} in ${path} has ${h.data.length} values, this model's has ${t.numel}`,
+          { hint: "resume with the model config the checkpoint was saved with" },
         );
       }
       t.device.upload(t.buffer, h.data);

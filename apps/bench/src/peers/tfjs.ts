@@ -43,7 +43,10 @@ export function loadTfjs(log: (m: string) => void): Promise<Tf | null> {
       }
       const tf = (await import("@tensorflow/tfjs-core")) as unknown as Tf;
       await import("@tensorflow/tfjs-backend-webgpu");
-      if (!(await tf.setBackend("webgpu"))) throw new Error("tf.setBackend('webgpu') failed");
+      if (!(await tf.setBackend("webgpu"))) {
+        log("tfjs peer unavailable: tf.setBackend('webgpu') failed");
+        return null;
+      }
       await tf.ready();
       return tf;
     } catch (e) {

@@ -4,10 +4,13 @@ import { type WeightFormat, detectFormat, exportWeights, getPreset, importWeight
 import { applyOverrides, inferSourceConfig, readCheckpointMeta, vitConfigOf } from "@vit/trainer";
 import type { TrainConfig } from "@vit/trainer";
 import { readSafetensorsHeader } from "@vit/nn";
+import { UsageError } from "../errors.js";
 
 export async function convertCommand(input: string, output: string, overrides: string[], opts: { to: string; preset?: string }): Promise<void> {
   const to = opts.to as WeightFormat;
-  if (!["timm", "hf", "nemo", "vit"].includes(to)) throw new Error(`vit convert: --to must be timm, hf, nemo or vit (got "${opts.to}").`);
+  if (!["timm", "hf", "nemo", "vit"].includes(to)) {
+    throw new UsageError(`vit convert: unknown weight format --to ${opts.to}`, { hint: "pass --to timm, hf, nemo or vit" });
+  }
   const header = await readSafetensorsHeader(input);
   const raw = await loadSafetensors(input);
   let ours: Record<string, (typeof raw)[string]>;
@@ -17,7 +20,11 @@ export async function convertCommand(input: string, output: string, overrides: s
     config = vitConfigOf((meta.config as TrainConfig).model);
     ours = Object.fromEntries(Object.entries(raw).filter(([k]) => k.startsWith("model.")).map(([k, v]) => [k.slice(6), v]));
   } else {
-    if (!opts.preset) throw new Error("vit convert: foreign weights need --preset (e.g. --preset B/16) to know the architecture.");
+    if (!opts.preset) {
+      throw new UsageError(`vit convert: ${input} holds foreign weights, whose architecture vit cannot tell`, {
+        hint: "pass --preset (e.g. --preset B/16; `vit model --list` lists them)",
+      });
+    }
     const format = detectFormat(raw);
     const target = getPreset(opts.preset, applyOverrides({}, overrides) as never);
     config = inferSourceConfig(raw, format, target);

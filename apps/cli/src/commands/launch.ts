@@ -4,11 +4,12 @@
  * the others are stopped and the launcher exits with its code. Only rank 0's stdout is shown.
  */
 import { type ChildProcess, spawn } from "node:child_process";
+import { UsageError } from "../errors.js";
 
 export async function launchCommand(args: string[], opts: { nproc: string; masterPort?: string; masterAddr?: string }): Promise<number> {
   const n = Number(opts.nproc);
-  if (!Number.isInteger(n) || n < 1) throw new Error(`vit launch: --nproc must be a positive integer (got "${opts.nproc}").`);
-  if (!args.length) throw new Error("vit launch: give the command to run after --, e.g. vit launch --nproc 2 -- train trainer.devices=2");
+  if (!Number.isInteger(n) || n < 1) throw new UsageError(`vit launch: --nproc ${opts.nproc} is not a number of ranks`, { hint: "pass --nproc N with N ≥ 1" });
+  if (!args.length) throw new UsageError("vit launch: no command to run", { hint: "give it after --, e.g. vit launch --nproc 2 -- train trainer.devices=2" });
   const port = opts.masterPort ?? String(29500 + (process.pid % 1000));
   const children: ChildProcess[] = [];
   const codes = await new Promise<number[]>((resolveAll) => {

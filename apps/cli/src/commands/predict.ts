@@ -2,10 +2,11 @@
 import { readFile } from "node:fs/promises";
 import { F, FASHION_MNIST_MEAN, FASHION_MNIST_STD, decodeImage } from "@vit/data";
 import { Device, noGrad, softmax, tensor } from "@vit/tensor";
+import { UsageError } from "../errors.js";
 import { restoreModel } from "./restore.js";
 
 export async function predictCommand(images: string[], opts: { checkpoint: string; json?: boolean }): Promise<void> {
-  if (!images.length) throw new Error("vit predict: give one or more image files after the options.");
+  if (!images.length) throw new UsageError("vit predict: no images given", { hint: "pass image files after the options" });
   const device = await Device.create();
   const { model, meta, cfg } = await restoreModel(device, opts.checkpoint);
   const c = model.config;

@@ -6,6 +6,7 @@
 import {
   type AttentionOptions,
   type Device,
+  ShapeError,
   type Tensor,
   attentionNaive,
   permute,
@@ -41,7 +42,9 @@ export class MultiHeadAttention extends Module {
   ) {
     super();
     if (dim % numHeads) {
-      throw new Error(`MultiHeadAttention: hidden size ${dim} is not divisible by ${numHeads} heads.`);
+      throw new ShapeError(`MultiHeadAttention: hidden size ${dim} is not divisible by ${numHeads} heads`, {
+        hint: "choose a number of heads that divides the hidden size",
+      });
     }
     this.headDim = dim / numHeads;
     this.qkv = this.registerModule("qkv", new Linear(device, dim, 3 * dim, { bias: opts.qkvBias ?? true, ...(opts.init ? { init: opts.init } : {}) }));

@@ -4,6 +4,7 @@
  * accepted when RANK/WORLD_SIZE are absent, so `srun` and `mpirun` launch jobs without a wrapper; the
  * rendezvous address still comes from MASTER_ADDR/MASTER_PORT.
  */
+import { ParallelConfigError } from "../errors.js";
 import { TcpProcessGroup } from "./tcp.js";
 
 export interface DistributedEnv {
@@ -27,8 +28,12 @@ function pick(env: Env, names: string[]): { name: string; value: string } | null
 
 function int(v: { name: string; value: string }): number {
   const n = Number(v.value);
-  if (!Number.isInteger(n) || n < 0)
-    throw new Error(`${v.name}=${JSON.stringify(v.value)} is not a non-negative integer.`);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new ParallelConfigError(`${v.name}=${JSON.stringify(v.value)} is not a non-negative integer`, {
+      hint: `set ${v.name} to a whole number, or launch with \`vit launch --nproc N -- ...\` which sets it`,
+      where: v.name,
+    });
+  }
   return n;
 }
 
@@ -50,9 +55,13 @@ export function distributedEnv(env: Env = process.env): DistributedEnv {
     worldSize > 1 && !port && "MASTER_PORT",
   ].filter(Boolean);
   if (missing.length) {
-    throw new Error(
-      `${world.name}=${worldSize} but ${missing.join(", ")} ${missing.length > 1 ? "are" : "is"} not set. Launch with torchrun-style ` +
-        "variables: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR (rank 0's host) and MASTER_PORT (a free port on it).",
+    throw new ParallelConfigError(
+      `${world.name}=${worldSize} but ${missing.join(", ")} ${missing.length > 1 ? "are" : "is"} not set`,
+      {
+        hint:
+          "launch with `vit launch --nproc N -- ...` or set torchrun-style variables: RANK, WORLD_SIZE, LOCAL_RANK, " +
+          "MASTER_ADDR (rank 0's host) and MASTER_PORT (a free port on it)",
+      },
     );
   }
   const out: DistributedEnv = {
@@ -62,8 +71,11 @@ export function distributedEnv(env: Env = process.env): DistributedEnv {
     masterAddr: addr?.value ?? "127.0.0.1",
     masterPort: port ? int(port) : 29500,
   };
-  if (worldSize < 1 || out.rank >= worldSize)
-    throw new Error(`RANK ${out.rank} is outside [0, WORLD_SIZE ${worldSize}).`);
+  if (worldSize < 1 || out.rank >= worldSize) {
+    throw new ParallelConfigError(`RANK ${out.rank} is outside [0, WORLD_SIZE ${worldSize})`, {
+      hint: "give each process a distinct RANK below WORLD_SIZE (as `vit launch` does)",
+    });
+  }
   return out;
 }
 

@@ -6,7 +6,12 @@
  * others wait; a rank that never arrives makes the others reject after `timeoutMs`, and a rank that
  * fails (see runRanks) makes them reject at once, naming it.
  */
-import { CollectiveError, CollectiveMismatchError, CollectiveTimeoutError } from "../errors.js";
+import {
+  CollectiveError,
+  CollectiveMismatchError,
+  CollectiveTimeoutError,
+  ParallelConfigError,
+} from "../errors.js";
 import { type CollectiveDesc, combine, describeCollective, sameCollective } from "../host-collectives.js";
 import { HostStagedGroup, type ProcessGroup } from "../process-group.js";
 
@@ -166,7 +171,7 @@ export class InProcessGroup extends HostStagedGroup {
 /** One group handle per rank, all joined to one hub. */
 export function createInProcessGroups(worldSize: number, opts: InProcessOptions = {}): InProcessGroup[] {
   if (!Number.isInteger(worldSize) || worldSize < 1)
-    throw new Error(`createInProcessGroups: world size ${worldSize} must be a positive integer.`);
+    throw new ParallelConfigError(`createInProcessGroups: world size ${worldSize} must be a positive integer`);
   const hub = new Hub(worldSize, opts.timeoutMs ?? 120_000);
   return Array.from({ length: worldSize }, (_, r) => new InProcessGroup(hub, r));
 }

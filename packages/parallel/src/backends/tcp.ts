@@ -15,7 +15,7 @@
  * rejects likewise.
  */
 import { type Server, type Socket, createConnection, createServer } from "node:net";
-import { CollectiveError, CollectiveMismatchError, CollectiveTimeoutError } from "../errors.js";
+import { CollectiveError, CollectiveMismatchError, CollectiveTimeoutError, ParallelConfigError } from "../errors.js";
 import { type CollectiveDesc, combine, describeCollective, sameCollective } from "../host-collectives.js";
 import { HostStagedGroup } from "../process-group.js";
 import { type Frame, FrameReader, writeFrame } from "./wire.js";
@@ -565,12 +565,12 @@ export class TcpProcessGroup extends HostStagedGroup {
   /** Joins the group: rank 0 listens and waits for everyone; the others connect. */
   static async connect(o: TcpOptions): Promise<TcpProcessGroup> {
     if (!(Number.isInteger(o.worldSize) && o.worldSize >= 1))
-      throw new Error(`TcpProcessGroup: WORLD_SIZE ${o.worldSize} must be a positive integer.`);
+      throw new ParallelConfigError(`TcpProcessGroup: WORLD_SIZE ${o.worldSize} must be a positive integer`);
     if (!(Number.isInteger(o.rank) && o.rank >= 0 && o.rank < o.worldSize)) {
-      throw new Error(`TcpProcessGroup: RANK ${o.rank} must be an integer in [0, ${o.worldSize}).`);
+      throw new ParallelConfigError(`TcpProcessGroup: RANK ${o.rank} must be an integer in [0, ${o.worldSize})`);
     }
     if (!(Number.isInteger(o.masterPort) && o.masterPort >= 0 && o.masterPort < 65536)) {
-      throw new Error(`TcpProcessGroup: MASTER_PORT ${o.masterPort} is not a TCP port.`);
+      throw new ParallelConfigError(`TcpProcessGroup: MASTER_PORT ${o.masterPort} is not a TCP port (0-65535)`);
     }
     const timeout = o.timeoutMs ?? 300_000;
     const connectTimeout = o.connectTimeoutMs ?? 60_000;

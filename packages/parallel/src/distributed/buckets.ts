@@ -6,7 +6,7 @@
  * bucket of its own. Each bucket is padded to a multiple of `padTo` elements so that it divides evenly
  * over the ranks (the distributed optimizer reduce-scatters it).
  */
-import { type Device, type Tensor, keep, zeros } from "@vit/tensor";
+import { DTypeError, type Device, type Tensor, keep, zeros } from "@vit/tensor";
 
 /** PyTorch DDP's default bucket_cap_mb. */
 export const DEFAULT_BUCKET_BYTES = 25 * 2 ** 20;
@@ -96,9 +96,9 @@ export function ensureGrads(b: Bucket): void {
   for (const e of b.entries) {
     if (!e.param.grad) e.param.grad = keep(zeros(e.param.device, e.param.shape));
     if (e.param.grad.dtype !== "f32") {
-      throw new Error(
-        `gradient buckets: the gradient of "${e.name}" is ${e.param.grad.dtype}; gradients are reduced in f32 ` +
-          "(accumulate bf16/f16 parameters' gradients in f32, as Megatron's main_grad).",
+      throw new DTypeError(
+        `gradient buckets: the gradient of "${e.name}" is ${e.param.grad.dtype}; gradients are reduced in f32`,
+        { hint: "accumulate bf16/f16 parameters' gradients in f32, as Megatron's main_grad" },
       );
     }
   }

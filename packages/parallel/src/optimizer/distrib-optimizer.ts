@@ -19,7 +19,7 @@
  *
  * Use it instead of DataParallel.allReduceGradients + optimizer.step: `await dopt.step({lr, maxGradNorm})`.
  */
-import type { Optimizer, ParamGroup, StepOptions } from "@vit/optim";
+import { type Optimizer, OptimizerError, type ParamGroup, type StepOptions } from "@vit/optim";
 import { type Tensor, add, mulScalar, noGrad, scope, square, sum } from "@vit/tensor";
 import { DEFAULT_BUCKET_BYTES } from "../distributed/buckets.js";
 import { DataParallel, broadcastParameters } from "../distributed/data-parallel.js";
@@ -70,7 +70,11 @@ export class DistributedOptimizer {
     opts: DistributedOptimizerOptions = {},
   ) {
     this.named = groups.flatMap((g) => g.params);
-    if (!this.named.length) throw new Error("DistributedOptimizer: no parameters to optimise.");
+    if (!this.named.length) {
+      throw new OptimizerError("DistributedOptimizer: no parameters to optimise", {
+        hint: "pass the model's parameters; if all are frozen, unfreeze some (requiresGrad)",
+      });
+    }
     this.bucketBytes = opts.bucketBytes ?? DEFAULT_BUCKET_BYTES;
     this.owners = partitionParameters(this.named, group.worldSize);
     const mine = new Set(this.named.filter((_, i) => this.owners[i] === group.rank).map(([, p]) => p));

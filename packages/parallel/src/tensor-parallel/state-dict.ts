@@ -11,6 +11,7 @@
  *   blocks.i.mlp.fc2.weight           row: columns [r·in/p, (r+1)·in/p)
  *   everything else                   replicated (embeddings, norms, row-parallel biases, head)
  */
+import { WeightMappingError } from "@vit/model";
 import type { HostTensor } from "@vit/nn";
 import { divide } from "./utils.js";
 
@@ -97,7 +98,9 @@ export function splitTensorParallelStateDict(
         part = takeRows(t, [[r * per, per]]);
       } else if (kind === "row") {
         if (t.shape.length !== 2)
-          throw new Error(`splitTensorParallelStateDict: ${name} should be 2-D, is [${t.shape}].`);
+          throw new WeightMappingError(`splitTensorParallelStateDict: ${name} should be 2-D, is [${t.shape}]`, {
+            hint: "split a state dict of this model's architecture (check the checkpoint's model config)",
+          });
         const per = divide(t.shape[1]!, tp, name);
         part = takeCols(t, r * per, per);
       } else part = t;
@@ -122,7 +125,11 @@ export function mergeTensorParallelStateDicts(
   for (const [name, t0] of Object.entries(shards[0]!)) {
     const parts = shards.map((s, r) => {
       const p = s[name];
-      if (!p) throw new Error(`mergeTensorParallelStateDicts: rank ${r}'s shard lacks "${name}".`);
+      if (!p) {
+        throw new WeightMappingError(`mergeTensorParallelStateDicts: rank ${r}'s shard lacks "${name}"`, {
+          hint: "merge the shards of one model, one per tensor-parallel rank, in rank order",
+        });
+      }
       return p;
     });
     const kind = tensorParallelSplitOf(name);

@@ -13,7 +13,16 @@
  * forward is async: the row-parallel reductions wait for the other ranks.
  */
 import { type AttentionFn, Dropout, GELU, type GELUApproximate, type Init, LayerNorm, Module } from "@vit/nn";
-import { type Device, type Tensor, add, attentionNaive, permute, reshape, slice } from "@vit/tensor";
+import {
+  type Device,
+  ShapeError,
+  type Tensor,
+  add,
+  attentionNaive,
+  permute,
+  reshape,
+  slice,
+} from "@vit/tensor";
 import type { ProcessGroup } from "../process-group.js";
 import { ColumnParallelLinear, RowParallelLinear } from "./layers.js";
 import type { ModelParallelRng } from "./random.js";
@@ -52,7 +61,9 @@ export class ParallelAttention extends Module {
   ) {
     super();
     if (dim % numHeads)
-      throw new Error(`ParallelAttention: hidden size ${dim} is not divisible by ${numHeads} heads.`);
+      throw new ShapeError(`ParallelAttention: hidden size ${dim} is not divisible by ${numHeads} heads`, {
+        hint: "choose a number of heads that divides the hidden size",
+      });
     this.headDim = dim / numHeads;
     this.localHeads = divide(numHeads, group.worldSize, "ParallelAttention heads");
     const init = o.init ? { init: o.init } : {};

@@ -58,6 +58,7 @@ export function textureMatmulKey(v: TextureMatmulVariant): string {
 export function textureMatmulWGSL(v: TextureMatmulVariant): string {
   const { rows: R, sg: SG } = v;
   if (R % SG || SG % 4 || SG > 32)
+    // bug, not user input
     throw new Error("internal: texture matmul needs rows % sg == 0 and sg in {4, 8, 16, 32}");
   const rounds = R / SG; // A fetches per lane per 4-wide k step
   const e = v.epilogue;

@@ -55,6 +55,7 @@ export function packUniformsInto(
   values: readonly number[],
 ): void {
   if (fields.length !== values.length) {
+    // bug, not user input
     throw new Error(`internal: ${fields.length} uniform fields but ${values.length} values`);
   }
   for (let i = 0; i < fields.length; i++) {
@@ -69,6 +70,7 @@ export function packUniformsInto(
 /** Packs uniform values in declaration order (every field is 4 bytes, so no padding is needed). */
 export function packUniforms(fields: UniformFields, values: readonly number[]): ArrayBuffer {
   if (fields.length !== values.length) {
+    // bug, not user input
     throw new Error(`internal: ${fields.length} uniform fields but ${values.length} values`);
   }
   const buf = new ArrayBuffer(Math.max(16, Math.ceil((fields.length * 4) / 16) * 16));

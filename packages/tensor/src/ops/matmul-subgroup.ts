@@ -7,6 +7,7 @@
  * reference. Until the probe has passed, and forever if it fails, matmul uses the tiled kernel.
  */
 import type { Device, SubgroupMatrixConfig } from "../device.js";
+import { FeatureError } from "../errors.js";
 import { tensor } from "../io.js";
 import { layoutEntries, parseBindings } from "../kernels/bind-layout.js";
 import { fixedSubgroupSize } from "../kernels/matmul-config.js";
@@ -144,7 +145,8 @@ async function checkOne(device: Device, c: SubgroupMatrixChoice): Promise<boolea
   const module = device.gpu.createShaderModule({ code });
   const info = await module.getCompilationInfo();
   const errors = info.messages.filter((m) => m.type === "error");
-  if (errors.length) throw new Error(errors.map((m) => m.message).join(" "));
+  // Caught by the probe above: the reason it falls back to the tiled kernel.
+  if (errors.length) throw new FeatureError(errors.map((m) => m.message).join(" "));
   const layout = device.gpu.createPipelineLayout({
     bindGroupLayouts: [device.gpu.createBindGroupLayout({ entries: layoutEntries(kinds) })],
   });

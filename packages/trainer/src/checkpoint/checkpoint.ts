@@ -8,7 +8,7 @@
 import { existsSync, readdirSync, rmSync, statSync, copyFileSync, renameSync, mkdirSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { type HostTensor, openSafetensors, readSafetensorsHeader, saveSafetensors } from "@vit/nn";
-import type { Tensor } from "@vit/tensor";
+import { type Tensor, VitError } from "@vit/tensor";
 
 export const CHECKPOINT_FORMAT = "vit-checkpoint/1";
 
@@ -53,20 +53,36 @@ export interface LoadedCheckpoint {
   optim: Record<string, HostTensor>;
 }
 
-export class CheckpointError extends Error {
-  override name = "CheckpointError";
-}
+/** A checkpoint that is missing, is not a vit checkpoint, or does not fit the run resuming from it. */
+export class CheckpointError extends VitError {}
 
 export async function readCheckpointMeta(path: string): Promise<CheckpointMeta> {
-  if (!existsSync(path)) throw new CheckpointError(`checkpoint ${path} does not exist.`);
+  if (!existsSync(path)) {
+    throw new CheckpointError(`checkpoint ${path} does not exist`, {
+      hint: "pass a .safetensors checkpoint; a run keeps them in <exp_dir>/<name>/version_N/checkpoints/",
+    });
+  }
   const h = await readSafetensorsHeader(path);
   const raw = h.metadata?.vit;
   if (!raw) {
-    throw new CheckpointError(
-      `${path} is a safetensors file but not a vit checkpoint (no "vit" metadata). For timm/HF/NeMo weights use \`vit finetune --from\` or \`vit convert\`.`,
-    );
+    throw new CheckpointError(`${path} is a safetensors file but not a vit checkpoint (no "vit" metadata)`, {
+      hint: "for timm/HF/NeMo weights use `vit finetune --from` or `vit convert`",
+    });
   }
-  return JSON.parse(raw) as CheckpointMeta;
+  let meta: Partial<CheckpointMeta> | null = null;
+  let problem = "";
+  try {
+    meta = JSON.parse(raw);
+  } catch (e) {
+    problem = ` (${(e as Error).message})`;
+  }
+  // Everything that reads a checkpoint starts from its config and step: refuse metadata without them here.
+  if (typeof meta?.config !== "object" || meta.config === null || typeof meta.step !== "number") {
+    throw new CheckpointError(`${path}: its "vit" metadata is not a vit checkpoint's (config, step, ...)${problem}`, {
+      hint: "the checkpoint is damaged: use another one (an earlier step-N or best.safetensors)",
+    });
+  }
+  return meta as CheckpointMeta;
 }
 
 export async function loadCheckpoint(path: string): Promise<LoadedCheckpoint> {

@@ -3,13 +3,13 @@
  * validates it. Errors name the file, the key path and the fix; nothing is silently ignored.
  */
 import { readFileSync } from "node:fs";
+import { VitError } from "@vit/tensor";
 import { parse as parseYaml } from "yaml";
 import type { ZodError } from "zod";
 import { type TrainConfig, configSchema } from "./schema.js";
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
+/** A config file or override that cannot work; the message names the key path and the fix. */
+export class ConfigError extends VitError {}
 
 /** Applies overrides like `model.num_layers=4 trainer.max_steps=100` to a plain object (in place). */
 export function applyOverrides(cfg: Record<string, unknown>, overrides: string[]): Record<string, unknown> {

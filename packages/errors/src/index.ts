@@ -1,0 +1,1 @@
+export { VitError, type VitErrorOptions } from "./vit-error.js";
