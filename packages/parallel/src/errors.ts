@@ -31,3 +31,14 @@ export class CollectiveMismatchError extends CollectiveError {
     this.name = "CollectiveMismatchError";
   }
 }
+
+/**
+ * A rank's payload does not have the byte size its collective needs. Refused before it is buffered: a short
+ * one would read as NaN in the reduction, a long one would overwrite other ranks' slots.
+ */
+export class PayloadSizeError extends CollectiveError {
+  constructor(message: string, rank: number, failedRank?: number) {
+    super(message, rank, failedRank);
+    this.name = "PayloadSizeError";
+  }
+}

@@ -5,7 +5,12 @@
  */
 export type { ProcessGroup, ReduceOp } from "./process-group.js";
 export { HostStagedGroup, tensorAndDataParallelGroups } from "./process-group.js";
-export { CollectiveError, CollectiveMismatchError, CollectiveTimeoutError } from "./errors.js";
+export {
+  CollectiveError,
+  CollectiveMismatchError,
+  CollectiveTimeoutError,
+  PayloadSizeError,
+} from "./errors.js";
 export { combine, type CollectiveDesc, type CollectiveKind } from "./host-collectives.js";
 export {
   InProcessGroup,
@@ -14,7 +19,15 @@ export {
   type InProcessOptions,
 } from "./backends/in-process.js";
 export { TcpProcessGroup, type TcpOptions } from "./backends/tcp.js";
-export { distributedEnv, initProcessGroup, type DistributedEnv, type InitOptions } from "./backends/env.js";
+export {
+  COLLECTIVE_TIMEOUT_ENV,
+  collectiveTimeoutMs,
+  distributedEnv,
+  initProcessGroup,
+  type DistributedEnv,
+  type InitOptions,
+} from "./backends/env.js";
+export { JOB_TOKEN_ENV, newJobToken } from "./backends/handshake.js";
 export { backwardAsync, recordAsync, type AsyncGradNode } from "./autograd-async.js";
 export {
   DEFAULT_BUCKET_BYTES,

@@ -3,6 +3,7 @@
  * launched with torchrun's variables (one of which crashes). Failures must reject, naming the rank.
  */
 import { fork } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -25,6 +26,8 @@ const here = fileURLToPath(new URL(".", import.meta.url));
 // Under the package's node_modules so the bundle's bare @vit/* imports resolve; per run, so parallel runs don't clash.
 const bundleDir = join(here, "..", "node_modules", ".vit-parallel-test", `run-${process.pid}`);
 let dev: Device;
+/** The job's secret; every rank of these jobs holds it (tcp-trust.test.ts covers strangers). */
+const TOKEN = randomBytes(32).toString("hex");
 
 beforeAll(async () => {
   dev = await Device.create();
@@ -67,6 +70,7 @@ async function loopbackGroup(world: number, opts: Partial<TcpOptions> = {}): Pro
         masterAddr: "127.0.0.1",
         masterPort: port,
         connectTimeoutMs: 10_000,
+        token: TOKEN,
         ...opts,
       }),
     ),
@@ -168,7 +172,13 @@ describe("TCP backend, ranks in one process over loopback", () => {
 
   it("a rendezvous that misses a rank fails on time, naming it, and a rank without a master gives up", async () => {
     const port = await freePort();
-    const base = { worldSize: 3, masterAddr: "127.0.0.1", masterPort: port, connectTimeoutMs: 600 };
+    const base = {
+      worldSize: 3,
+      masterAddr: "127.0.0.1",
+      masterPort: port,
+      connectTimeoutMs: 600,
+      token: TOKEN,
+    };
     const [e0, e1] = await Promise.all([
       TcpProcessGroup.connect({ ...base, rank: 0 }).catch((e) => e),
       TcpProcessGroup.connect({ ...base, rank: 1 }).catch((e) => e),
@@ -264,6 +274,7 @@ function launch(rank: number, world: number, port: number, extra: Record<string,
       LOCAL_RANK: String(rank),
       MASTER_ADDR: "127.0.0.1",
       MASTER_PORT: String(port),
+      VIT_JOB_TOKEN: TOKEN,
       ...extra,
     },
     stdio: ["ignore", "ignore", "pipe", "ipc"],
@@ -283,7 +294,13 @@ function launch(rank: number, world: number, port: number, extra: Record<string,
 /** Rank 0's rendezvous, failing at once (with the worker's stderr) if a worker dies before it joins. */
 async function joinAsRankZero(port: number, workers: Array<ReturnType<typeof launch>>) {
   const group = initProcessGroup({
-    env: { RANK: "0", WORLD_SIZE: "3", MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port) },
+    env: {
+      RANK: "0",
+      WORLD_SIZE: "3",
+      MASTER_ADDR: "127.0.0.1",
+      MASTER_PORT: String(port),
+      VIT_JOB_TOKEN: TOKEN,
+    },
     connectTimeoutMs: 30_000,
     timeoutMs: 30_000,
   });
