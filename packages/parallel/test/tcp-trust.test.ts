@@ -153,6 +153,21 @@ describe("joining a TCP job", () => {
     expect(short.message).toMatch(/VIT_JOB_TOKEN has 3 characters; a job token needs at least 16/);
   });
 
+  it("a taken port is a one-line error naming the fix", async () => {
+    const port = await freePort();
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(port, "127.0.0.1", () => resolve()));
+    try {
+      const err = await group({ rank: 0, masterPort: port }).catch((e) => e);
+      expect(err).toBeInstanceOf(CollectiveError);
+      expect(err.message).toBe(
+        `rank 0: cannot listen on 127.0.0.1:${port} (EADDRINUSE): the port is taken; pick another MASTER_PORT.`,
+      );
+    } finally {
+      squatter.close();
+    }
+  });
+
   it("impostors without the token are refused and logged; the job's result is unaffected", async () => {
     const port = await freePort();
     const log: string[] = [];

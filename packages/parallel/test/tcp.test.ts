@@ -15,8 +15,10 @@ import {
   CollectiveError,
   CollectiveMismatchError,
   CollectiveTimeoutError,
+  type ProcessGroup,
   type TcpOptions,
   TcpProcessGroup,
+  createInProcessGroups,
   distributedEnv,
   initProcessGroup,
   runRanks,
@@ -198,6 +200,39 @@ describe("TCP backend, ranks in one process over loopback", () => {
     expect(lone.message).toMatch(
       /rank 2: could not join the rendezvous at 127\.0\.0\.1:\d+ within 300 ms \(ECONNREFUSED\)/,
     );
+  });
+
+  it("sub-group collectives give the in-process values (every result size passes the payload checks)", async () => {
+    const work = (groups: ProcessGroup[]) =>
+      runRanks(groups, async (g) => {
+        const tp = g.split([
+          [0, 1],
+          [2, 3],
+        ]);
+        const dp = g.split([
+          [0, 2],
+          [1, 3],
+        ]);
+        const r = g.rank;
+        const ag = tensor(dev, [0, 0, 0, 0], [4]);
+        await tp.allGather(ag, tensor(dev, [r, r + 0.5], [2]));
+        const rs = tensor(dev, [0, 0], [2]);
+        await dp.reduceScatter(rs, tensor(dev, [r, 1, 2, 3 * r], [4]), "sum");
+        const bc = tensor(dev, [r, r], [2]);
+        await tp.broadcast([bc], 1);
+        const v = await dp.allReduceValues([r], "sum");
+        return [...(await values(ag)), ...(await values(rs)), ...(await values(bc)), ...v];
+      });
+    const groups = await loopbackGroup(4);
+    try {
+      const tcp = await work(groups);
+      expect(tcp).toEqual(await work(createInProcessGroups(4)));
+      // Rank 2: tp group [2, 3] gathers [2, 2.5, 3, 3.5]; dp group [0, 2] sums [0,1,2,0] + [2,1,2,6], keeps
+      // chunk 1 = [4, 6]; tp broadcast from its rank 1 (world rank 3); dp sum 0 + 2.
+      expect(tcp[2]).toEqual([2, 2.5, 3, 3.5, 4, 6, 3, 3, 2]);
+    } finally {
+      await Promise.all(groups.map((g) => g.destroy()));
+    }
   });
 
   it("world size 1 needs no network", async () => {
