@@ -95,9 +95,9 @@ function toError(rank: number, f: Failure): CollectiveError {
       : new CollectiveError(msg, rank, f.failedRank);
 }
 
-/** Before the handshake completes: a hello or challenge fits in far less; nothing carries a payload. */
+/** What rank 0 accepts from a connection before it has proved it holds the token: a hello needs far less. */
 const HANDSHAKE_MAX_HEADER = 4096;
-/** After it: collective descriptors with sub-group lists, and error messages. */
+/** After the handshake: collective descriptors with sub-group lists, and error messages. */
 const MAX_HEADER = 1 << 20;
 
 function noPayload(h: Header, bytes: number): void {
@@ -106,6 +106,8 @@ function noPayload(h: Header, bytes: number): void {
 }
 
 const HANDSHAKE_LIMITS: FrameLimits = { maxHeader: HANDSHAKE_MAX_HEADER, checkPayload: noPayload };
+/** A joining rank's limits until "ready": rank 0's rendezvous error may list many missing ranks. */
+const JOINING_LIMITS: FrameLimits = { maxHeader: MAX_HEADER, checkPayload: noPayload };
 
 const defaultLog = (message: string) => console.error(`vit: ${message}`);
 
@@ -182,7 +184,7 @@ class Hub implements Transport {
           (r) => !joined.has(r),
         );
         const strangers = refused
-          ? ` ${refused} connection(s) were refused for want of the job token: every rank needs the same ${JOB_TOKEN_ENV}.`
+          ? ` Rank 0 refused ${refused} connection(s) (logged above); every rank needs the same ${JOB_TOKEN_ENV}.`
           : "";
         fail(
           new CollectiveTimeoutError(
@@ -573,7 +575,7 @@ class Spoke implements Transport {
     return new Promise((resolve) => {
       const sock = createConnection({ host: o.masterAddr, port: o.masterPort });
       sock.setNoDelay(true);
-      const reader = new FrameReader(HANDSHAKE_LIMITS);
+      const reader = new FrameReader(JOINING_LIMITS);
       const nonce = newNonce();
       let hubNonce: string | null = null;
       let connected = false;
