@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Brings a fresh machine (Debian/Ubuntu with Node >= 20, as root) to a built workspace: pnpm, node
 # modules, a WebGPU driver (lavapipe where no GPU driver exists), and the turbo build. Each step is
-# skipped when already done, so wrappers can call this on every run. Sourced by ./vit and ./test.sh.
+# skipped when already done, so wrappers can call this on every run. Sourced by ./vit and ./test.sh, so it
+# must leave the caller's working directory alone: `./vit` resolves the user's relative paths (and writes
+# runs/) against it. Steps that need the checkout as their directory run in subshells.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 PNPM_VERSION="10.34.8"
@@ -27,11 +29,10 @@ if ! command -v pnpm >/dev/null || [ "$(pnpm --version 2>/dev/null)" != "$PNPM_V
   npm install -g "pnpm@$PNPM_VERSION" >/dev/null 2>&1 || { say "could not install pnpm: run 'npm install -g pnpm@$PNPM_VERSION' (needs access to the npm registry)"; exit 1; }
 fi
 
-cd "$ROOT"
-stamp="node_modules/.vit-install-stamp"
-if [ ! -f "$stamp" ] || [ pnpm-lock.yaml -nt "$stamp" ]; then
+stamp="$ROOT/node_modules/.vit-install-stamp"
+if [ ! -f "$stamp" ] || [ "$ROOT/pnpm-lock.yaml" -nt "$stamp" ]; then
   say "installing node modules (pnpm install --frozen-lockfile)"
-  pnpm install --frozen-lockfile --reporter=silent
+  (cd "$ROOT" && pnpm install --frozen-lockfile --reporter=silent)
   touch "$stamp"
 fi
 
@@ -60,4 +61,4 @@ if ! have_jpeg_build_deps; then
   fi
 fi
 
-pnpm exec turbo run build --output-logs=errors-only >&2
+(cd "$ROOT" && pnpm exec turbo run build --output-logs=errors-only >&2)

@@ -7,7 +7,7 @@ import { infoCommand } from "./commands/info.js";
 import { convertCommand } from "./commands/convert.js";
 import { evalCommand } from "./commands/eval.js";
 import { finetuneCommand } from "./commands/finetune.js";
-import { launchCommand } from "./commands/launch.js";
+import { DEFAULT_GRACE_SECONDS, launchCommand } from "./commands/launch.js";
 import { modelCommand } from "./commands/model.js";
 import { predictCommand } from "./commands/predict.js";
 import { defaultConfigPath, trainCommand } from "./commands/train.js";
@@ -87,10 +87,12 @@ program
 
 program
   .command("launch")
-  .description("run a vit command on N ranks (torchrun-style: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT)")
+  .description("run a vit command on N ranks (torchrun-style: RANK, WORLD_SIZE, MASTER_ADDR, MASTER_PORT, plus a per-job VIT_JOB_TOKEN)")
   .requiredOption("--nproc <n>", "number of ranks (processes) on this host")
-  .option("--master-port <port>", "rendezvous port")
-  .option("--master-addr <addr>", "rendezvous address", "127.0.0.1")
+  .option("--master-port <port>", "rendezvous port (default: a free one)")
+  .option("--master-addr <addr>", "rendezvous address; rank 0 listens on it only", "127.0.0.1")
+  .option("--grace <seconds>", "after a rank fails: time the others get to report, then to exit after SIGTERM before SIGKILL", String(DEFAULT_GRACE_SECONDS))
+  .option("--collective-timeout <seconds>", "longest a collective waits for the other ranks (sets VIT_COLLECTIVE_TIMEOUT; default 300)")
   .argument("<command...>", "the vit command and its arguments, after --")
   .allowUnknownOption()
   .action(async (command: string[], opts) => {

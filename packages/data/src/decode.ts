@@ -10,6 +10,38 @@ import { jpegBoxDecoder } from "./jpeg-native.js";
 // unload libvips when the first worker exits); importing this module from the loader guarantees that.
 sharp.cache(false);
 
+/**
+ * Most pixels an image may have: sharp's default limitInputPixels (0x3FFF², a 16383×16383 image, 268 Mpx),
+ * applied to both decoders. Headers are checked against it before anything is allocated for the pixels: a
+ * corrupt or hostile JPEG header claiming 65500×65500 would otherwise request 12.9 GB.
+ */
+export const MAX_INPUT_PIXELS = 0x3fff * 0x3fff;
+
+const TOO_LARGE_HINT =
+  `if the image is real, downscale it to at most ${MAX_INPUT_PIXELS} pixels (16383×16383); if not, its header is ` +
+  "corrupt: replace or delete the file, or pass onBadImage: 'skip' to the DataLoader to skip it";
+
+/** Throws a DecodeError naming the file when a header's size exceeds MAX_INPUT_PIXELS. */
+function checkPixels(size: { width: number; height: number }, name: string): void {
+  const n = size.width * size.height;
+  if (n > MAX_INPUT_PIXELS) {
+    throw new DecodeError(
+      name,
+      `its header declares ${size.width}×${size.height} = ${n} pixels, over the limit of ${MAX_INPUT_PIXELS}`,
+      TOO_LARGE_HINT,
+    );
+  }
+}
+
+/** sharp's own refusal of an image over the limit (a format whose size the header parser does not read). */
+function sharpError(e: unknown, name: string): DecodeError {
+  if (e instanceof DecodeError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  return /pixel limit/i.test(message)
+    ? new DecodeError(name, `${message} (${MAX_INPUT_PIXELS} pixels)`, TOO_LARGE_HINT)
+    : new DecodeError(name, message);
+}
+
 /** Image file extensions the folder and WebDataset sources pick up (lower case, without the dot). */
 export const IMAGE_EXTENSIONS: readonly string[] = ["jpg", "jpeg", "png", "webp"];
 
@@ -23,13 +55,16 @@ export async function decodeImage(input: Uint8Array | string, name: string): Pro
   if (jpegBoxDecoder()) {
     // The fast path needs the bytes; a file that cannot be read is left for sharp to report, as before.
     if (typeof source === "string") source = (await readFile(source).catch(() => null)) ?? source;
-    const size = typeof source !== "string" && isJpeg(source) ? imageHeaderSize(source) : null;
-    const native = size && (await decodeNative(source as Uint8Array, { left: 0, top: 0, ...size }));
+  }
+  const size = typeof source !== "string" ? imageHeaderSize(source) : null;
+  if (size) checkPixels(size, name);
+  if (size && isJpeg(source as Uint8Array)) {
+    const native = await decodeNative(source as Uint8Array, { left: 0, top: 0, ...size });
     if (native) return native;
   }
   try {
     // A path lets libvips read the file on its own thread: no JS file I/O round trips per image.
-    const { data, info } = await sharp(source)
+    const { data, info } = await sharp(source, { limitInputPixels: MAX_INPUT_PIXELS })
       .removeAlpha()
       .toColourspace("srgb")
       .raw({ depth: "uchar" })
@@ -38,32 +73,31 @@ export async function decodeImage(input: Uint8Array | string, name: string): Pro
     const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     return { data: pixels, width: info.width, height: info.height, channels: 3 };
   } catch (e) {
-    throw decodeFailure(name, e);
+    throw sharpError(e, name);
   }
 }
 
 /**
  * Width and height of an encoded image: parsed from the header in JavaScript when the format is known (JPEG,
- * PNG, WebP), else asked of sharp. Throws DecodeError when neither can tell.
+ * PNG, WebP), else asked of sharp. Throws DecodeError when neither can tell, or when the size is over
+ * MAX_INPUT_PIXELS.
  */
 export async function encodedImageSize(
   input: Uint8Array,
   name: string,
 ): Promise<{ width: number; height: number }> {
-  const size = imageHeaderSize(input);
-  if (size) return size;
-  try {
-    const m = await sharp(input).metadata();
-    if (!m.width || !m.height) throw new DecodeError(name, "no image dimensions in the file");
-    return { width: m.width, height: m.height };
-  } catch (e) {
-    throw decodeFailure(name, e);
+  let size = imageHeaderSize(input);
+  if (!size) {
+    try {
+      const m = await sharp(input).metadata();
+      if (!m.width || !m.height) throw new DecodeError(name, "no image dimensions in the file");
+      size = { width: m.width, height: m.height };
+    } catch (e) {
+      throw sharpError(e, name);
+    }
   }
-}
-
-/** sharp's (or our own check's) failure as the DecodeError naming the image. */
-function decodeFailure(name: string, e: unknown): DecodeError {
-  return e instanceof DecodeError ? e : new DecodeError(name, e instanceof Error ? e.message : String(e));
+  checkPixels(size, name);
+  return size;
 }
 
 export interface Box {
@@ -98,10 +132,12 @@ async function decodeNative(input: Uint8Array, box: Box): Promise<Image | null> 
  * through sharp, which also stops after the box's last row and copies out only the box.
  */
 export async function decodeImageBox(input: Uint8Array, name: string, box: Box): Promise<Image> {
+  const size = imageHeaderSize(input);
+  if (size) checkPixels(size, name);
   const native = isJpeg(input) && (await decodeNative(input, box));
   if (native) return native;
   try {
-    const { data, info } = await sharp(input)
+    const { data, info } = await sharp(input, { limitInputPixels: MAX_INPUT_PIXELS })
       .extract(box)
       .removeAlpha()
       .toColourspace("srgb")
@@ -117,7 +153,7 @@ export async function decodeImageBox(input: Uint8Array, name: string, box: Box):
     const pixels = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
     return { data: pixels, width: info.width, height: info.height, channels: 3 };
   } catch (e) {
-    throw decodeFailure(name, e);
+    throw sharpError(e, name);
   }
 }
 

@@ -34,11 +34,12 @@ export class EmptyDatasetError extends DataError {
 
 /** An image could not be decoded (corrupt, truncated, unsupported format). */
 export class DecodeError extends DataError {
-  constructor(path: string, reason: string) {
-    super("E_DECODE", `Cannot decode image ${path}: ${reason}`, {
-      path,
-      hint: "replace or delete the file, or pass onBadImage: 'skip' to the DataLoader to skip unreadable images",
-    });
+  constructor(
+    path: string,
+    reason: string,
+    hint = "replace or delete the file, or pass onBadImage: 'skip' to the DataLoader to skip unreadable images",
+  ) {
+    super("E_DECODE", `Cannot decode image ${path}: ${reason}`, { path, hint });
   }
 }
 

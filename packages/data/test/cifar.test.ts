@@ -1,5 +1,6 @@
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
 import { FormatError, LabelRangeError } from "../src/errors.js";
 import {
@@ -80,5 +81,20 @@ describe("CIFAR source", () => {
     expect(err).toBeInstanceOf(LabelRangeError);
     expect(err.message).toContain("record 0");
     expect(err.message).toContain(p);
+  });
+
+  it("refuses a gzipped batch that inflates past the ratio cap, naming the file", async () => {
+    // 6000 all-zero records (18 MB) compress about 1000:1.
+    const p = join(dir, "bomb.bin.gz");
+    await writeFile(p, gzipSync(new Uint8Array(6000 * 3073)));
+    const err = await cifarDataset({ files: [p], variant: "cifar10" }).then(
+      () => null,
+      (e) => e,
+    ); // null (not the 17 MB data set) if it loads
+    expect(err).toBeInstanceOf(FormatError);
+    expect(err.message).toMatch(
+      /^Bad data file .*bomb\.bin\.gz: gzip stream inflates to more than \d+ bytes/,
+    );
+    expect(err.message).toContain("gunzip -k");
   });
 });

@@ -1,7 +1,10 @@
+import { randomBytes } from "node:crypto";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { gzipSync } from "node:zlib";
 import { beforeAll, describe, expect, it } from "vitest";
 import { FormatError, LabelRangeError, NotFoundError } from "../src/errors.js";
+import { GUNZIP_LIMITS, readMaybeGzip } from "../src/sources/files.js";
 import { idxDataset } from "../src/sources/idx.js";
 import { tempDir } from "./helpers/tmp.js";
 import { idxBytes, writeIdx } from "./helpers/writers.js";
@@ -87,5 +90,37 @@ describe("IDX source", () => {
   it("reports missing files as NotFoundError", async () => {
     const p = join(dir, "nope");
     await expect(idxDataset({ images: p, labels: join(dir, "lab") })).rejects.toThrow(NotFoundError);
+  });
+
+  it("refuses a gzip bomb with a one-line error naming the file, before inflating it all", async () => {
+    // A well-formed IDX file of zeros: 17 MiB inflated, ~17 KiB compressed (about 1000:1, gzip's limit).
+    const n = 17 << 20;
+    const p = join(dir, "bomb.gz");
+    await writeIdx(p, [n / 1024, 32, 32], new Uint8Array(n), true);
+    const err = await idxDataset({ images: p, labels: join(dir, "lab") }).then(
+      () => null,
+      (e) => e,
+    ); // null (not the 17 MB data set) if it loads
+    expect(err).toBeInstanceOf(FormatError);
+    expect(err.message).toContain(`Bad data file ${p}: gzip stream inflates to more than`);
+    expect(err.message).toContain(`Fix: if the file is genuine, decompress it once (gunzip -k ${p})`);
+    expect(err.message).not.toContain("\n");
+  });
+
+  it("bounds gunzip output by the ratio cap: refuses past it, reads within it", async () => {
+    const small = { maxRatio: 4, minBytes: 0 };
+    const zeros = join(dir, "zeros.gz");
+    await writeFile(zeros, gzipSync(new Uint8Array(100_000)));
+    await expect(readMaybeGzip(zeros, "file", "hint", small)).rejects.toThrow(
+      /zeros\.gz: gzip stream inflates to more than \d+ bytes, over 4× its \d+ compressed bytes/,
+    );
+    // Random bytes do not compress: well within the cap, and read back exactly.
+    const data = randomBytes(100_000);
+    const noise = join(dir, "noise.gz");
+    await writeFile(noise, gzipSync(data));
+    expect(Buffer.from(await readMaybeGzip(noise, "file", "hint", small)).equals(data)).toBe(true);
+    // Small files may compress arbitrarily well under the default limits.
+    expect((await readMaybeGzip(zeros, "file", "hint")).length).toBe(100_000);
+    expect(GUNZIP_LIMITS.minBytes).toBeGreaterThan(100_000);
   });
 });

@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { readFileSync, readdirSync } from "node:fs";
+import { readFileSync, readdirSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
 import sharp from "sharp";
-import { describe, expect, it } from "vitest";
-import { type Box, decodeImage, decodeImageBox } from "../src/decode.js";
+import { beforeAll, describe, expect, it } from "vitest";
+import { type Box, MAX_INPUT_PIXELS, decodeImage, decodeImageBox, encodedImageSize } from "../src/decode.js";
 import { DecodeError } from "../src/errors.js";
 import { jpegBoxDecoder, jpegDecoderInfo } from "../src/jpeg-native.js";
 import { DataLoader } from "../src/loader.js";
@@ -157,6 +158,61 @@ describe("native JPEG box decoder (libjpeg-turbo)", () => {
     expect(() => d.decodeBox(bytes, 0, 0, 1, 1, new Float32Array(3) as unknown as Uint8Array)).toThrow(
       TypeError,
     );
+  });
+});
+
+/** `bytes` with the width and height of its first start-of-frame (JPEG) or IHDR (PNG) overwritten. */
+function patchSize(bytes: Buffer, width: number, height: number): Buffer {
+  const b = Buffer.from(bytes);
+  if (b[0] === 0x89) {
+    b.writeUInt32BE(width, 16);
+    b.writeUInt32BE(height, 20);
+    return b;
+  }
+  let i = 2;
+  while (!(b[i + 1]! >= 0xc0 && b[i + 1]! <= 0xcf && ![0xc4, 0xc8, 0xcc].includes(b[i + 1]!)))
+    i += 2 + b.readUInt16BE(i + 2);
+  b.writeUInt16BE(height, i + 5);
+  b.writeUInt16BE(width, i + 7);
+  return b;
+}
+
+describe("images whose header exceeds the pixel limit", () => {
+  let dir: string;
+  beforeAll(async () => {
+    dir = await tempDir();
+  });
+
+  it("are refused before anything is allocated for them, by both decoders, naming the file and the fix", async () => {
+    expect(MAX_INPUT_PIXELS).toBe(268402689); // sharp's default limitInputPixels
+    decoder(); // the native path is the one under test for JPEGs
+    const huge = patchSize(await raw(16, 16, 8).jpeg().toBuffer(), 65500, 65500);
+    const file = join(dir, "huge.jpg");
+    writeFileSync(file, huge);
+    const png = patchSize(await raw(16, 16, 9).png().toBuffer(), 20000, 20000);
+    const attempts: Array<[string, () => Promise<unknown>]> = [
+      ["huge.jpg", () => decodeImage(huge, "huge.jpg")],
+      [file, () => decodeImage(file, file)],
+      ["huge.jpg", () => decodeImageBox(huge, "huge.jpg", { left: 0, top: 0, width: 1, height: 1 })],
+      ["huge.jpg", () => encodedImageSize(huge, "huge.jpg")],
+      ["huge.png", () => decodeImage(png, "huge.png")],
+    ];
+    for (const [name, attempt] of attempts) {
+      const err = await attempt().then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(err, name).toBeInstanceOf(DecodeError);
+      const message = (err as Error).message;
+      expect(message).toContain(`Cannot decode image ${name}: its header declares`);
+      expect(message).toMatch(
+        /(65500×65500 = 4290250000|20000×20000 = 400000000) pixels, over the limit of 268402689/,
+      );
+      expect(message).toContain("Fix: if the image is real, downscale it");
+    }
+    // Just under the limit is not refused for its size (this 16383×16383 header has no pixel data behind it).
+    const edge = patchSize(await raw(16, 16, 8).jpeg().toBuffer(), 16383, 16383);
+    expect(await encodedImageSize(edge, "edge.jpg")).toEqual({ width: 16383, height: 16383 });
   });
 });
 

@@ -26,3 +26,9 @@ export class CollectiveTimeoutError extends CollectiveError {}
 
 /** Ranks called different collectives (kind, op, size or root) at the same position in their sequence. */
 export class CollectiveMismatchError extends CollectiveError {}
+
+/**
+ * A rank's payload does not have the byte size its collective needs. Refused before it is buffered: a short
+ * one would read as NaN in the reduction, a long one would overwrite other ranks' slots.
+ */
+export class PayloadSizeError extends CollectiveError {}

@@ -69,6 +69,21 @@ export function contributionBytes(d: CollectiveDesc, rank: number): number {
   return d.bytes;
 }
 
+/** Bytes rank `rank` receives as the result of `d` in a world of `world` ranks. */
+export function resultBytes(d: CollectiveDesc, world: number): number {
+  const size = d.groups?.[0]?.length ?? world;
+  switch (d.kind) {
+    case "barrier":
+      return 0;
+    case "allGather":
+      return d.bytes * size;
+    case "reduceScatter":
+      return d.bytes / size;
+    default:
+      return d.bytes;
+  }
+}
+
 function elementBytes(t: PayloadType): number {
   return t === "f64" ? 8 : t === "f32" ? 4 : 1;
 }

@@ -10,6 +10,7 @@ export {
   CollectiveMismatchError,
   CollectiveTimeoutError,
   ParallelConfigError,
+  PayloadSizeError,
 } from "./errors.js";
 export { combine, type CollectiveDesc, type CollectiveKind } from "./host-collectives.js";
 export {
@@ -19,7 +20,15 @@ export {
   type InProcessOptions,
 } from "./backends/in-process.js";
 export { TcpProcessGroup, type TcpOptions } from "./backends/tcp.js";
-export { distributedEnv, initProcessGroup, type DistributedEnv, type InitOptions } from "./backends/env.js";
+export {
+  COLLECTIVE_TIMEOUT_ENV,
+  collectiveTimeoutMs,
+  distributedEnv,
+  initProcessGroup,
+  type DistributedEnv,
+  type InitOptions,
+} from "./backends/env.js";
+export { JOB_TOKEN_ENV, newJobToken } from "./backends/handshake.js";
 export { backwardAsync, recordAsync, type AsyncGradNode } from "./autograd-async.js";
 export {
   DEFAULT_BUCKET_BYTES,

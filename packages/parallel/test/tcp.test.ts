@@ -3,6 +3,7 @@
  * launched with torchrun's variables (one of which crashes). Failures must reject, naming the rank.
  */
 import { fork } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { rm } from "node:fs/promises";
 import { createServer } from "node:net";
 import { join } from "node:path";
@@ -14,8 +15,10 @@ import {
   CollectiveError,
   CollectiveMismatchError,
   CollectiveTimeoutError,
+  type ProcessGroup,
   type TcpOptions,
   TcpProcessGroup,
+  createInProcessGroups,
   distributedEnv,
   initProcessGroup,
   runRanks,
@@ -25,6 +28,8 @@ const here = fileURLToPath(new URL(".", import.meta.url));
 // Under the package's node_modules so the bundle's bare @vit/* imports resolve; per run, so parallel runs don't clash.
 const bundleDir = join(here, "..", "node_modules", ".vit-parallel-test", `run-${process.pid}`);
 let dev: Device;
+/** The job's secret; every rank of these jobs holds it (tcp-trust.test.ts covers strangers). */
+const TOKEN = randomBytes(32).toString("hex");
 
 beforeAll(async () => {
   dev = await Device.create();
@@ -67,6 +72,7 @@ async function loopbackGroup(world: number, opts: Partial<TcpOptions> = {}): Pro
         masterAddr: "127.0.0.1",
         masterPort: port,
         connectTimeoutMs: 10_000,
+        token: TOKEN,
         ...opts,
       }),
     ),
@@ -168,7 +174,13 @@ describe("TCP backend, ranks in one process over loopback", () => {
 
   it("a rendezvous that misses a rank fails on time, naming it, and a rank without a master gives up", async () => {
     const port = await freePort();
-    const base = { worldSize: 3, masterAddr: "127.0.0.1", masterPort: port, connectTimeoutMs: 600 };
+    const base = {
+      worldSize: 3,
+      masterAddr: "127.0.0.1",
+      masterPort: port,
+      connectTimeoutMs: 600,
+      token: TOKEN,
+    };
     const [e0, e1] = await Promise.all([
       TcpProcessGroup.connect({ ...base, rank: 0 }).catch((e) => e),
       TcpProcessGroup.connect({ ...base, rank: 1 }).catch((e) => e),
@@ -188,6 +200,39 @@ describe("TCP backend, ranks in one process over loopback", () => {
     expect(lone.message).toMatch(
       /rank 2: could not join the rendezvous at 127\.0\.0\.1:\d+ within 300 ms \(ECONNREFUSED\)/,
     );
+  });
+
+  it("sub-group collectives give the in-process values (every result size passes the payload checks)", async () => {
+    const work = (groups: ProcessGroup[]) =>
+      runRanks(groups, async (g) => {
+        const tp = g.split([
+          [0, 1],
+          [2, 3],
+        ]);
+        const dp = g.split([
+          [0, 2],
+          [1, 3],
+        ]);
+        const r = g.rank;
+        const ag = tensor(dev, [0, 0, 0, 0], [4]);
+        await tp.allGather(ag, tensor(dev, [r, r + 0.5], [2]));
+        const rs = tensor(dev, [0, 0], [2]);
+        await dp.reduceScatter(rs, tensor(dev, [r, 1, 2, 3 * r], [4]), "sum");
+        const bc = tensor(dev, [r, r], [2]);
+        await tp.broadcast([bc], 1);
+        const v = await dp.allReduceValues([r], "sum");
+        return [...(await values(ag)), ...(await values(rs)), ...(await values(bc)), ...v];
+      });
+    const groups = await loopbackGroup(4);
+    try {
+      const tcp = await work(groups);
+      expect(tcp).toEqual(await work(createInProcessGroups(4)));
+      // Rank 2: tp group [2, 3] gathers [2, 2.5, 3, 3.5]; dp group [0, 2] sums [0,1,2,0] + [2,1,2,6], keeps
+      // chunk 1 = [4, 6]; tp broadcast from its rank 1 (world rank 3); dp sum 0 + 2.
+      expect(tcp[2]).toEqual([2, 2.5, 3, 3.5, 4, 6, 3, 3, 2]);
+    } finally {
+      await Promise.all(groups.map((g) => g.destroy()));
+    }
   });
 
   it("world size 1 needs no network", async () => {
@@ -264,6 +309,7 @@ function launch(rank: number, world: number, port: number, extra: Record<string,
       LOCAL_RANK: String(rank),
       MASTER_ADDR: "127.0.0.1",
       MASTER_PORT: String(port),
+      VIT_JOB_TOKEN: TOKEN,
       ...extra,
     },
     stdio: ["ignore", "ignore", "pipe", "ipc"],
@@ -283,7 +329,13 @@ function launch(rank: number, world: number, port: number, extra: Record<string,
 /** Rank 0's rendezvous, failing at once (with the worker's stderr) if a worker dies before it joins. */
 async function joinAsRankZero(port: number, workers: Array<ReturnType<typeof launch>>) {
   const group = initProcessGroup({
-    env: { RANK: "0", WORLD_SIZE: "3", MASTER_ADDR: "127.0.0.1", MASTER_PORT: String(port) },
+    env: {
+      RANK: "0",
+      WORLD_SIZE: "3",
+      MASTER_ADDR: "127.0.0.1",
+      MASTER_PORT: String(port),
+      VIT_JOB_TOKEN: TOKEN,
+    },
     connectTimeoutMs: 30_000,
     timeoutMs: 30_000,
   });

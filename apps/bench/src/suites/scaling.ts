@@ -26,6 +26,7 @@ import {
   TensorParallelViT,
   backwardAsync,
   createInProcessGroups,
+  newJobToken,
   runRanks,
   splitTensorParallelStateDict,
 } from "@vit/parallel";
@@ -86,9 +87,10 @@ export async function scalingSuite(ctx: BenchContext): Promise<BenchCase[]> {
       if (backend === "in-process") groups = createInProcessGroups(2);
       else {
         const port = await freePort();
+        const token = newJobToken();
         groups = await Promise.all(
           [0, 1].map((rank) =>
-            TcpProcessGroup.connect({ rank, worldSize: 2, masterAddr: "127.0.0.1", masterPort: port }),
+            TcpProcessGroup.connect({ rank, worldSize: 2, masterAddr: "127.0.0.1", masterPort: port, token }),
           ),
         );
       }

@@ -2,10 +2,16 @@
  * torchrun's environment conventions: RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR, MASTER_PORT. Slurm
  * (SLURM_PROCID / SLURM_NTASKS / SLURM_LOCALID) and Open MPI (OMPI_COMM_WORLD_*) rank variables are
  * accepted when RANK/WORLD_SIZE are absent, so `srun` and `mpirun` launch jobs without a wrapper; the
- * rendezvous address still comes from MASTER_ADDR/MASTER_PORT.
+ * rendezvous address still comes from MASTER_ADDR/MASTER_PORT. Two variables of our own: VIT_JOB_TOKEN, the
+ * job's secret that every rank must hold (handshake.ts; `vit launch` sets it), and VIT_COLLECTIVE_TIMEOUT,
+ * the seconds a collective may take before the job fails (default 300).
  */
 import { ParallelConfigError } from "../errors.js";
+import { JOB_TOKEN_ENV } from "./handshake.js";
 import { TcpProcessGroup } from "./tcp.js";
+
+/** Seconds a collective may wait for the other ranks before the job fails naming the missing rank. */
+export const COLLECTIVE_TIMEOUT_ENV = "VIT_COLLECTIVE_TIMEOUT";
 
 export interface DistributedEnv {
   rank: number;
@@ -79,21 +85,38 @@ export function distributedEnv(env: Env = process.env): DistributedEnv {
   return out;
 }
 
+/** The collective timeout set by VIT_COLLECTIVE_TIMEOUT (seconds), in ms; undefined when unset. */
+export function collectiveTimeoutMs(env: Env = process.env): number | undefined {
+  const v = pick(env, [COLLECTIVE_TIMEOUT_ENV]);
+  if (!v) return undefined;
+  const s = Number(v.value);
+  if (!(Number.isFinite(s) && s > 0))
+    throw new ParallelConfigError(`${v.name}=${JSON.stringify(v.value)} is not a positive number of seconds`, {
+      hint: `set ${v.name} to the seconds a collective may take (default 300), or unset it`,
+    });
+  return s * 1000;
+}
+
 export interface InitOptions {
   env?: Env;
+  /** Overrides VIT_COLLECTIVE_TIMEOUT (default 300 s). */
   timeoutMs?: number;
   connectTimeoutMs?: number;
 }
 
 /** Joins the job described by the environment (torch.distributed.init_process_group("env://")). */
 export function initProcessGroup(opts: InitOptions = {}): Promise<TcpProcessGroup> {
-  const e = distributedEnv(opts.env);
+  const env = opts.env ?? process.env;
+  const e = distributedEnv(env);
+  const timeoutMs = opts.timeoutMs ?? collectiveTimeoutMs(env);
+  const token = env[JOB_TOKEN_ENV];
   return TcpProcessGroup.connect({
     rank: e.rank,
     worldSize: e.worldSize,
     masterAddr: e.masterAddr,
     masterPort: e.masterPort,
-    ...(opts.timeoutMs !== undefined ? { timeoutMs: opts.timeoutMs } : {}),
+    ...(token ? { token } : {}),
+    ...(timeoutMs !== undefined ? { timeoutMs } : {}),
     ...(opts.connectTimeoutMs !== undefined ? { connectTimeoutMs: opts.connectTimeoutMs } : {}),
   });
 }

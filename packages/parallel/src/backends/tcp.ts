@@ -1,9 +1,11 @@
 /**
  * Multi-process backend over TCP (node:net), a star through rank 0.
  *
- * Rendezvous: rank 0 listens on MASTER_ADDR:MASTER_PORT; every other rank connects (retrying until rank
- * 0 is up), says hello with its rank and world size, and waits for "ready", which rank 0 sends once all
- * have joined. Collectives: each rank sends its contribution to rank 0, which combines them in rank order
+ * Rendezvous: rank 0 listens on MASTER_ADDR:MASTER_PORT (that address only); every other rank connects
+ * (retrying until rank 0 is up), answers rank 0's challenge with its rank, world size and a proof that it
+ * holds the job token (handshake.ts), and waits for "ready", which rank 0 sends once all have joined. A
+ * connection that cannot prove it, or sends anything but a well-formed hello, is refused and logged, and
+ * the rendezvous goes on; rank 0 stops listening once every rank has joined. Collectives: each rank sends its contribution to rank 0, which combines them in rank order
  * (host-collectives.ts) and sends each rank its result. A star moves 2·(n−1) buffers through one link per
  * collective where a ring moves 2·(n−1)/n per link, but it is simple, its reductions are deterministic
  * and identical on every rank, and on the loopback or a few hosts it is not the bottleneck: the host
@@ -12,13 +14,38 @@
  * Failure is never a hang: a peer whose connection closes without saying goodbye, a collective that
  * does not complete within `timeoutMs`, or ranks that disagree on a collective make rank 0 send an error
  * naming the rank at fault to every peer and reject its own pending collectives; a peer that loses rank 0
- * rejects likewise.
+ * rejects likewise. Frames are size-checked before they are buffered (wire.ts): before the handshake a
+ * peer may send only a small header and no payload, after it every payload must have exactly the size its
+ * collective needs (PayloadSizeError otherwise).
  */
 import { type Server, type Socket, createConnection, createServer } from "node:net";
-import { CollectiveError, CollectiveMismatchError, CollectiveTimeoutError, ParallelConfigError } from "../errors.js";
-import { type CollectiveDesc, combine, describeCollective, sameCollective } from "../host-collectives.js";
+import {
+  CollectiveError,
+  CollectiveMismatchError,
+  CollectiveTimeoutError,
+  ParallelConfigError,
+  PayloadSizeError,
+} from "../errors.js";
+import {
+  type CollectiveDesc,
+  combine,
+  contributionBytes,
+  describeCollective,
+  resultBytes,
+  sameCollective,
+  validateCollective,
+} from "../host-collectives.js";
 import { HostStagedGroup } from "../process-group.js";
-import { type Frame, FrameReader, writeFrame } from "./wire.js";
+import {
+  JOB_TOKEN_ENV,
+  helloMac,
+  isNonce,
+  macMatches,
+  newNonce,
+  readyMac,
+  requireToken,
+} from "./handshake.js";
+import { type Frame, FrameError, type FrameLimits, FrameReader, type Header, writeFrame } from "./wire.js";
 
 export interface TcpOptions {
   rank: number;
@@ -31,6 +58,13 @@ export interface TcpOptions {
   timeoutMs?: number;
   /** Longest the rendezvous may take, including waiting for rank 0 to come up (default 60 s). */
   connectTimeoutMs?: number;
+  /**
+   * The job's secret (VIT_JOB_TOKEN; `vit launch` makes one), the same on every rank; required when
+   * worldSize > 1. Only processes that prove they hold it can join.
+   */
+  token?: string;
+  /** Where rank 0 reports connections it refused (default: stderr). */
+  log?: (message: string) => void;
 }
 
 interface Transport {
@@ -45,14 +79,38 @@ interface Waiter {
   desc: CollectiveDesc;
 }
 
-type Failure = { message: string; failedRank?: number; timeout?: boolean; mismatch?: boolean };
+type Failure = {
+  message: string;
+  failedRank?: number;
+  timeout?: boolean;
+  mismatch?: boolean;
+  payloadSize?: boolean;
+};
 
 function toError(rank: number, f: Failure): CollectiveError {
   const msg = `rank ${rank}: ${f.message}`;
   return f.timeout
     ? new CollectiveTimeoutError(msg, rank, f.failedRank)
-    : new CollectiveError(msg, rank, f.failedRank);
+    : f.payloadSize
+      ? new PayloadSizeError(msg, rank, f.failedRank)
+      : new CollectiveError(msg, rank, f.failedRank);
 }
+
+/** What rank 0 accepts from a connection before it has proved it holds the token: a hello needs far less. */
+const HANDSHAKE_MAX_HEADER = 4096;
+/** After the handshake: collective descriptors with sub-group lists, and error messages. */
+const MAX_HEADER = 1 << 20;
+
+function noPayload(h: Header, bytes: number): void {
+  if (bytes !== 0)
+    throw new FrameError(`a "${h.t}" frame carries no payload, but this one declares ${bytes} bytes`);
+}
+
+const HANDSHAKE_LIMITS: FrameLimits = { maxHeader: HANDSHAKE_MAX_HEADER, checkPayload: noPayload };
+/** A joining rank's limits until "ready": rank 0's rendezvous error may list many missing ranks. */
+const JOINING_LIMITS: FrameLimits = { maxHeader: MAX_HEADER, checkPayload: noPayload };
+
+const defaultLog = (message: string) => console.error(`vit: ${message}`);
 
 const endpoint = (o: TcpOptions) => `${o.masterAddr}:${o.masterPort}`;
 
@@ -70,6 +128,8 @@ interface Peer {
   sock: Socket;
   inbox: Map<number, Frame>;
   left: boolean;
+  /** Rank 0's proof of the token for this peer, sent with "ready". */
+  readyMac: string;
 }
 
 class Hub implements Transport {
@@ -80,11 +140,17 @@ class Hub implements Transport {
 
   private constructor(
     private readonly o: TcpOptions,
+    private readonly token: string,
     private readonly timeoutMs: number,
   ) {}
 
-  static async start(o: TcpOptions, timeoutMs: number, connectTimeoutMs: number): Promise<Hub> {
-    const hub = new Hub(o, timeoutMs);
+  static async start(
+    o: TcpOptions,
+    token: string,
+    timeoutMs: number,
+    connectTimeoutMs: number,
+  ): Promise<Hub> {
+    const hub = new Hub(o, token, timeoutMs);
     await hub.rendezvous(connectTimeoutMs);
     return hub;
   }
@@ -96,6 +162,7 @@ class Hub implements Transport {
       let server: Server | null = null;
       /** Every accepted connection, to close those that never said hello. */
       const sockets = new Set<Socket>();
+      let refused = 0;
       let settled = false;
       const fail = (e: Error) => {
         if (settled) return;
@@ -117,11 +184,14 @@ class Hub implements Transport {
         const missing = Array.from({ length: o.worldSize - 1 }, (_, i) => i + 1).filter(
           (r) => !joined.has(r),
         );
+        const strangers = refused
+          ? ` Rank 0 refused ${refused} connection(s) (logged above); every rank needs the same ${JOB_TOKEN_ENV}.`
+          : "";
         fail(
           new CollectiveTimeoutError(
             `rank 0: the rendezvous at ${endpoint(o)} timed out after ${connectTimeoutMs} ms: rank(s) ${missing.join(", ")} ` +
               `did not join (${joined.size + 1} of ${o.worldSize} present). Check WORLD_SIZE and that every rank was launched ` +
-              "with the same MASTER_ADDR/MASTER_PORT.",
+              `with the same MASTER_ADDR/MASTER_PORT.${strangers}`,
             0,
             missing[0],
           ),
@@ -130,32 +200,44 @@ class Hub implements Transport {
       server = createServer((sock) => {
         sockets.add(sock);
         sock.setNoDelay(true);
-        const reader = new FrameReader();
+        const from = `${sock.remoteAddress}:${sock.remotePort}`;
+        const nonce = newNonce();
+        const reader = new FrameReader(HANDSHAKE_LIMITS);
         let peer: Peer | null = null;
+        let dropped = false;
+        /** A connection that has not proved it belongs to the job: logged and closed; the job goes on. */
+        const refuse = (why: string) => {
+          dropped = true;
+          refused++;
+          sockets.delete(sock);
+          this.log(`rank 0: refused a connection from ${from}: ${why}`);
+          if (sock.writable)
+            writeFrame(sock, { t: "error", message: `rank 0 refused this connection: ${why}` });
+          sock.end();
+          setTimeout(() => sock.destroy(), 1000).unref();
+        };
+        /** The first frame must be a hello that proves the token; returns why not, or null. */
+        const unproven = (h: Header): string | null => {
+          if (h.t !== "hello") return `it sent a "${h.t}" frame instead of a hello`;
+          if (!Number.isInteger(h.rank) || !Number.isInteger(h.world) || !isNonce(h.nonce))
+            return "its hello is malformed (an older vit, or not vit at all)";
+          if (!macMatches(helloMac(this.token, nonce, h.rank, h.world, h.nonce), h.mac))
+            return `it claimed rank ${h.rank} without proof of the job token (its ${JOB_TOKEN_ENV} differs, or it is not part of this job)`;
+          return null;
+        };
+        writeFrame(sock, { t: "challenge", nonce });
         sock.on("data", (chunk: Buffer) => {
-          let frames: Frame[];
+          if (dropped) return;
           try {
-            frames = reader.push(chunk);
-          } catch (e) {
-            sock.destroy();
-            if (!settled)
-              fail(
-                new CollectiveError(
-                  `rank 0: a peer sent a malformed frame during the rendezvous: ${(e as Error).message}`,
-                  0,
-                ),
-              );
-            else
-              this.fatal({
-                message: `rank ${peer?.rank ?? "?"} sent a malformed frame`,
-                ...(peer ? { failedRank: peer.rank } : {}),
-              });
-            return;
-          }
-          for (const f of frames) {
-            if (!peer) {
-              const h = f.header;
-              if (h.t !== "hello") continue;
+            for (const f of reader.push(chunk)) {
+              if (peer) {
+                this.onFrame(peer, f);
+                continue;
+              }
+              const why = unproven(f.header);
+              if (why) return refuse(why);
+              const h = f.header as Extract<Header, { t: "hello" }>;
+              // From here on the peer holds the token: a disagreement is a launch mistake that stops the job.
               if (h.world !== o.worldSize) {
                 fail(
                   new CollectiveError(
@@ -166,7 +248,7 @@ class Hub implements Transport {
                 );
                 return;
               }
-              if (!(Number.isInteger(h.rank) && h.rank >= 1 && h.rank < o.worldSize) || joined.has(h.rank)) {
+              if (!(h.rank >= 1 && h.rank < o.worldSize) || joined.has(h.rank)) {
                 fail(
                   new CollectiveError(
                     `rank 0: a process joined as rank ${h.rank}, which is ${joined.has(h.rank) ? "taken" : "outside 1.." + (o.worldSize - 1)}. ` +
@@ -177,20 +259,50 @@ class Hub implements Transport {
                 );
                 return;
               }
-              peer = { rank: h.rank, sock, inbox: new Map(), left: false };
-              joined.set(h.rank, peer);
+              const p: Peer = {
+                rank: h.rank,
+                sock,
+                inbox: new Map(),
+                left: false,
+                readyMac: readyMac(this.token, nonce, h.nonce, h.rank),
+              };
+              peer = p;
+              reader.limits = {
+                maxHeader: MAX_HEADER,
+                checkPayload: (hh, n) => this.checkFromPeer(p, hh, n),
+              };
+              joined.set(h.rank, p);
               if (joined.size === o.worldSize - 1 && !settled) {
                 settled = true;
                 clearTimeout(timer);
                 server!.close();
                 this.peers = Array.from({ length: o.worldSize - 1 }, (_, i) => joined.get(i + 1)!);
-                for (const s of sockets) if (!this.peers.some((p) => p.sock === s)) s.destroy();
-                for (const p of this.peers) writeFrame(p.sock, { t: "ready" });
+                for (const s of sockets) if (!this.peers.some((q) => q.sock === s)) s.destroy();
+                for (const q of this.peers) writeFrame(q.sock, { t: "ready", mac: q.readyMac });
                 resolve();
               }
-            } else {
-              this.onFrame(peer, f);
             }
+          } catch (e) {
+            const why = `${(e as Error).name}: ${(e as Error).message}`;
+            if (!peer) return refuse(why);
+            dropped = true;
+            if (!settled)
+              fail(
+                new CollectiveError(
+                  `rank 0: rank ${peer.rank} sent a malformed frame during the rendezvous (${why}).`,
+                  0,
+                  peer.rank,
+                ),
+              );
+            else
+              this.fatal({
+                message: `rank ${peer.rank} sent a bad frame (${why})`,
+                failedRank: peer.rank,
+                ...(e instanceof PayloadSizeError ? { payloadSize: true } : {}),
+              });
+            // After the error frame that fail/fatal wrote has gone out.
+            sock.end();
+            setTimeout(() => sock.destroy(), 1000).unref();
           }
         });
         const lost = (why: string) => {
@@ -224,6 +336,36 @@ class Hub implements Transport {
       );
       server.listen(o.masterPort, o.masterAddr);
     });
+  }
+
+  private log(message: string): void {
+    (this.o.log ?? defaultLog)(message);
+  }
+
+  /** What a joined peer may send: a valid collective with exactly its contribution's bytes, or no payload. */
+  private checkFromPeer(peer: Peer, h: Header, bytes: number): void {
+    if (h.t !== "coll") {
+      noPayload(h, bytes);
+      return;
+    }
+    const d = h.desc;
+    const bad =
+      !Number.isSafeInteger(h.seq) ||
+      typeof d !== "object" ||
+      d === null ||
+      !Number.isSafeInteger(d.bytes) ||
+      d.bytes < 0
+        ? "malformed"
+        : validateCollective(d, this.o.worldSize);
+    if (bad) throw new FrameError(`collective #${h.seq} is invalid: ${bad}`);
+    const want = contributionBytes(d, peer.rank);
+    if (bytes !== want) {
+      throw new PayloadSizeError(
+        `rank ${peer.rank} sent ${bytes} payload bytes for ${describeCollective(d)} #${h.seq}, which needs ${want} from it`,
+        0,
+        peer.rank,
+      );
+    }
   }
 
   private onFrame(peer: Peer, f: Frame): void {
@@ -353,19 +495,25 @@ class Spoke implements Transport {
   private constructor(
     private readonly o: TcpOptions,
     private readonly sock: Socket,
-    private readonly reader: FrameReader,
+    reader: FrameReader,
     private readonly timeoutMs: number,
   ) {
+    reader.limits = { maxHeader: MAX_HEADER, checkPayload: (h, n) => this.checkFromHub(h, n) };
     sock.on("data", (chunk: Buffer) => {
-      let frames: Frame[];
       try {
-        frames = reader.push(chunk);
+        for (const f of reader.push(chunk)) this.onFrame(f);
       } catch (e) {
-        this.fail({ message: `rank 0 sent a malformed frame (${(e as Error).message})`, failedRank: 0 });
-        sock.destroy();
-        return;
+        const f: Failure = {
+          message: `rank 0 sent a bad frame (${(e as Error).name}: ${(e as Error).message})`,
+          failedRank: 0,
+          ...(e instanceof PayloadSizeError ? { payloadSize: true } : {}),
+        };
+        if (sock.writable)
+          writeFrame(sock, { t: "error", message: `rank ${o.rank}: ${f.message}`, failedRank: 0 });
+        this.fail(f);
+        sock.end();
+        setTimeout(() => sock.destroy(), 1000).unref();
       }
-      for (const f of frames) this.onFrame(f);
     });
     const lost = (why: string) => {
       if (!this.closing)
@@ -378,11 +526,34 @@ class Spoke implements Transport {
     sock.on("close", () => lost("connection closed"));
   }
 
-  static async join(o: TcpOptions, timeoutMs: number, connectTimeoutMs: number): Promise<Spoke> {
+  /** A result must answer a collective this rank is waiting for, with exactly its result's bytes. */
+  private checkFromHub(h: Header, bytes: number): void {
+    if (h.t !== "result") {
+      noPayload(h, bytes);
+      return;
+    }
+    const w = this.waiters.get(h.seq);
+    if (!w) throw new FrameError(`a result for collective #${h.seq}, which this rank is not waiting for`);
+    const want = resultBytes(w.desc, this.o.worldSize);
+    if (bytes !== want) {
+      throw new PayloadSizeError(
+        `${bytes} result bytes for ${describeCollective(w.desc)} #${h.seq}, which needs ${want}`,
+        this.o.rank,
+        0,
+      );
+    }
+  }
+
+  static async join(
+    o: TcpOptions,
+    token: string,
+    timeoutMs: number,
+    connectTimeoutMs: number,
+  ): Promise<Spoke> {
     const deadline = Date.now() + connectTimeoutMs;
     let lastError = "";
     while (Date.now() < deadline) {
-      const attempt = await Spoke.tryJoin(o, deadline);
+      const attempt = await Spoke.tryJoin(o, token, deadline);
       if ("sock" in attempt) return new Spoke(o, attempt.sock, attempt.reader, timeoutMs);
       if (attempt.fatal) throw attempt.fatal;
       lastError = attempt.retry;
@@ -399,12 +570,15 @@ class Spoke implements Transport {
   /** One connection attempt: a joined socket, a retryable failure (rank 0 not up yet), or a fatal one. */
   private static tryJoin(
     o: TcpOptions,
+    token: string,
     deadline: number,
   ): Promise<{ sock: Socket; reader: FrameReader } | { retry: string; fatal?: CollectiveError }> {
     return new Promise((resolve) => {
       const sock = createConnection({ host: o.masterAddr, port: o.masterPort });
       sock.setNoDelay(true);
-      const reader = new FrameReader();
+      const reader = new FrameReader(JOINING_LIMITS);
+      const nonce = newNonce();
+      let hubNonce: string | null = null;
       let connected = false;
       let done = false;
       const finish = (
@@ -432,23 +606,49 @@ class Spoke implements Transport {
           }),
         Math.max(1, deadline - Date.now()) + grace(o.connectTimeoutMs ?? 60_000),
       );
+      const fatal = (message: string) =>
+        finish({ retry: "", fatal: new CollectiveError(`rank ${o.rank}: ${message}`, o.rank, 0) });
       sock.on("connect", () => {
         connected = true;
-        writeFrame(sock, { t: "hello", rank: o.rank, world: o.worldSize });
       });
       sock.on("data", (chunk: Buffer) => {
-        for (const f of reader.push(chunk)) {
-          if (f.header.t === "ready") return finish({ sock, reader });
-          if (f.header.t === "error") {
-            return finish({
-              retry: "error",
-              fatal: new CollectiveError(
-                `rank ${o.rank}: the rendezvous failed: ${f.header.message}`,
-                o.rank,
-                f.header.failedRank,
-              ),
-            });
+        try {
+          for (const f of reader.push(chunk)) {
+            const h = f.header;
+            if (h.t === "challenge" && hubNonce === null) {
+              if (!isNonce(h.nonce))
+                return fatal(`the process at ${endpoint(o)} sent a malformed challenge.`);
+              hubNonce = h.nonce;
+              const mac = helloMac(token, hubNonce, o.rank, o.worldSize, nonce);
+              writeFrame(sock, { t: "hello", rank: o.rank, world: o.worldSize, nonce, mac });
+            } else if (h.t === "ready" && hubNonce !== null) {
+              if (!macMatches(readyMac(token, hubNonce, nonce, o.rank), h.mac)) {
+                return fatal(
+                  `the process at ${endpoint(o)} answered without proof of the job token: it is not this job's rank 0 ` +
+                    `(another job on MASTER_PORT, or a different ${JOB_TOKEN_ENV}).`,
+                );
+              }
+              return finish({ sock, reader });
+            } else if (h.t === "error") {
+              return finish({
+                retry: "error",
+                fatal: new CollectiveError(
+                  `rank ${o.rank}: the rendezvous failed: ${h.message}`,
+                  o.rank,
+                  h.failedRank,
+                ),
+              });
+            } else {
+              return fatal(
+                `the process at ${endpoint(o)} sent an unexpected "${h.t}" frame during the rendezvous.`,
+              );
+            }
           }
+        } catch (e) {
+          fatal(
+            `the process at ${endpoint(o)} sent a malformed frame during the rendezvous (${(e as Error).message}); ` +
+              "is MASTER_PORT this job's?",
+          );
         }
       });
       sock.on("error", (e: NodeJS.ErrnoException) => {
@@ -574,12 +774,12 @@ export class TcpProcessGroup extends HostStagedGroup {
     }
     const timeout = o.timeoutMs ?? 300_000;
     const connectTimeout = o.connectTimeoutMs ?? 60_000;
+    if (o.worldSize === 1) return new TcpProcessGroup(o, new Alone());
+    const token = requireToken(o.token, o.rank);
     const transport: Transport =
-      o.worldSize === 1
-        ? new Alone()
-        : o.rank === 0
-          ? await Hub.start(o, timeout, connectTimeout)
-          : await Spoke.join(o, timeout, connectTimeout);
+      o.rank === 0
+        ? await Hub.start(o, token, timeout, connectTimeout)
+        : await Spoke.join(o, token, timeout, connectTimeout);
     return new TcpProcessGroup(o, transport);
   }
 
