@@ -427,9 +427,10 @@ export class Trainer {
     // tensor parallelism every rank takes part in each forward, and only rank 0 records the result.
     if (this.rank !== 0 && this.tp === 1)
       return { top1: Number.NaN, top5: Number.NaN, loss: Number.NaN, images: 0 };
+    const limit = this.cfg.trainer.limit_val_batches ?? Number.POSITIVE_INFINITY;
     const r = isBf16(this.cfg)
-      ? await autocast("bf16", () => evaluate(this.model, val))
-      : await evaluate(this.model, val);
+      ? await autocast("bf16", () => evaluate(this.model, val, limit))
+      : await evaluate(this.model, val, limit);
     if (this.rank !== 0) return r;
     const rec = {
       kind: "val",
