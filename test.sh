@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: set-up (bootstrap.sh), every package's vitest suite one package at a time
-# (the GPU driver already uses every core), then the publishability check of @vit/tensor. Ends with one
+# (the GPU driver already uses every core), then the pack check (every package packed, installed from its
+# tarball into an empty project, its README example typechecked and run). Ends with one
 # "N passed, N failed" line summed over all packages.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
