@@ -50,7 +50,9 @@ writeFileSync(
   }),
 );
 JS
-if ! pnpm install --offline --cache-dir "$tmp/cache" --reporter=append-only >"$tmp/install.log" 2>&1; then
+# The metadata is filed under the registry's host; offline, which registry is configured does not matter.
+if ! pnpm install --offline --cache-dir "$tmp/cache" --registry=https://registry.npmjs.org/ \
+  --reporter=append-only >"$tmp/install.log" 2>&1; then
   cat "$tmp/install.log" >&2
   say "installing the tarballs failed"
   exit 1

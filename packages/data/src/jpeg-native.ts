@@ -86,7 +86,7 @@ export function jpegDecoderInfo(): { name: string; reason: string } {
 }
 
 /** The fix printed with the slow-path notice (the build runs as @vit/data's install script). */
-export const JPEG_NATIVE_FIX = "apt-get install gcc libjpeg-dev && npm rebuild @vit/data";
+const JPEG_NATIVE_FIX = "apt-get install gcc libjpeg-dev && npm rebuild @vit/data";
 let warned = false;
 
 /**
