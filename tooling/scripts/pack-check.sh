@@ -22,10 +22,12 @@ quiet_dawn() { grep -v '^Warning: maxDynamic' >&2 || true; }
 for t in "$tmp"/tgz/*.tgz; do
   list=$(tar tzf "$t")
   grep -qx 'package/LICENSE' <<<"$list" || { say "$(basename "$t") has no LICENSE"; exit 1; }
-  tar xzf "$t" -O package/LICENSE | grep -q 'END OF TERMS AND CONDITIONS' || { say "$(basename "$t"): LICENSE is not the full Apache-2.0 text"; exit 1; }
+  licence=$(tar xzf "$t" -O package/LICENSE)
+  grep -q 'END OF TERMS AND CONDITIONS' <<<"$licence" || { say "$(basename "$t"): LICENSE is not the full Apache-2.0 text"; exit 1; }
   if grep -q '\.node$' <<<"$list"; then say "$(basename "$t") ships a prebuilt native binary"; exit 1; fi
 done
-tar tzf "$tmp"/tgz/vit-trainer-*.tgz | grep -qx 'package/conf/fashion_mnist_tiny.yaml' || { say "@vit/trainer does not ship its default config"; exit 1; }
+list=$(tar tzf "$tmp"/tgz/vit-trainer-*.tgz)
+grep -qx 'package/conf/fashion_mnist_tiny.yaml' <<<"$list" || { say "@vit/trainer does not ship its default config"; exit 1; }
 
 # 2. Install the tarballs together into an empty project, offline.
 node "$ROOT/tooling/scripts/lockfile-metadata.mjs" "$tmp/cache" 2>/dev/null
@@ -60,7 +62,12 @@ fi
 addon="node_modules/@vit/data/native/build/$(node -p 'process.platform + "-" + process.arch')-napi8/jpeg_box.node"
 native=no
 if [ -f "$addon" ]; then native=yes; fi
-if command -v cc >/dev/null && ls /usr/include/jpeglib.h /usr/include/*/jpeglib.h >/dev/null 2>&1 && [ $native = no ]; then
+jpeg_build_deps() {
+  command -v cc >/dev/null || return 1
+  for h in /usr/include/jpeglib.h /usr/local/include/jpeglib.h /usr/include/*/jpeglib.h; do [ -e "$h" ] && return 0; done
+  return 1
+}
+if [ $native = no ] && jpeg_build_deps; then
   cat "$tmp/install.log" >&2
   say "a C compiler and libjpeg headers are here, but installing @vit/data did not build $addon"
   exit 1
