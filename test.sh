@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: set-up (bootstrap.sh), the checks that nothing reads outside the checkout
 # (check-paths.sh) and that no unmarked plain Error is thrown (check-errors.sh), every package's vitest
-# suite one package at a time (the GPU driver already uses every core), then the publishability check of
-# the packages and the GPU suite's dry run on lavapipe (pack + gpu.sh + report check). Ends with one
+# suite one package at a time (the GPU driver already uses every core), then the pack check (every package
+# packed, installed from its tarball into an empty project, its README example typechecked and run) and the
+# GPU suite's dry run on lavapipe (pack + gpu.sh + report check). Ends with one
 # "N passed, N failed" line summed over all packages.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"

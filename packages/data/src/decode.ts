@@ -3,7 +3,7 @@ import sharp from "sharp";
 import { DecodeError } from "./errors.js";
 import { imageHeaderSize } from "./header.js";
 import type { Image } from "./image.js";
-import { jpegBoxDecoder } from "./jpeg-native.js";
+import { jpegBoxDecoder, noteJpegSlowPath } from "./jpeg-native.js";
 
 // libvips' operation cache only helps when the same file is decoded repeatedly by one process; for a data
 // loader it just holds memory. The main thread must load sharp before any worker does (glibc would otherwise
@@ -61,7 +61,7 @@ export async function decodeImage(input: Uint8Array | string, name: string): Pro
   if (size && isJpeg(source as Uint8Array)) {
     const native = await decodeNative(source as Uint8Array, { left: 0, top: 0, ...size });
     if (native) return native;
-  }
+  } else if (typeof source === "string" ? /\.jpe?g$/i.test(source) : isJpeg(source)) noteJpegSlowPath();
   try {
     // A path lets libvips read the file on its own thread: no JS file I/O round trips per image.
     const { data, info } = await sharp(source, { limitInputPixels: MAX_INPUT_PIXELS })
@@ -134,7 +134,9 @@ async function decodeNative(input: Uint8Array, box: Box): Promise<Image | null> 
 export async function decodeImageBox(input: Uint8Array, name: string, box: Box): Promise<Image> {
   const size = imageHeaderSize(input);
   if (size) checkPixels(size, name);
-  const native = isJpeg(input) && (await decodeNative(input, box));
+  const jpeg = isJpeg(input);
+  if (jpeg) noteJpegSlowPath(); // says once when the native decoder is missing
+  const native = jpeg && (await decodeNative(input, box));
   if (native) return native;
   try {
     const { data, info } = await sharp(input, { limitInputPixels: MAX_INPUT_PIXELS })

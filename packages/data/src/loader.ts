@@ -9,6 +9,7 @@ import {
   processBatch,
 } from "./batch.js";
 import { ConfigError } from "./errors.js";
+import { noteJpegSlowPath } from "./jpeg-native.js";
 import { DistributedSampler, RandomSampler, type Sampler, SequentialSampler } from "./sampler.js";
 import type { AnyDataset, Dataset, EncodedSample, IterableDataset, SourceSpec } from "./sources/types.js";
 import { type MixInfo, type MixupOptions, validateMixup } from "./transforms/mixup.js";
@@ -161,6 +162,9 @@ export class DataLoader extends EventEmitter implements AsyncIterable<Batch> {
     validateTransforms(transforms, opts.channels ?? dataset.channels);
     const source: SourceSpec =
       dataset.kind === "iterable" ? { kind: "encoded", name: dataset.name } : dataset.source;
+    // Encoded images are decoded in the workers, which stay quiet: the notice about a missing native JPEG
+    // decoder comes from here, once per process.
+    if (source.kind === "files" || source.kind === "encoded") noteJpegSlowPath();
     this.config = {
       source,
       transforms,

@@ -3,13 +3,16 @@
 // bare imports like "sharp" resolve from packages/data; the directory is per run so concurrent runs of the
 // suite do not clobber each other's bundles.
 import { execFileSync } from "node:child_process";
+import { readdirSync } from "node:fs";
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { build } from "tsup";
 import { testBuildRoot } from "./helpers/paths.js";
 
 export default async function setup(): Promise<() => Promise<void>> {
-  const dir = join(testBuildRoot, `run-${process.pid}`);
+  const run = join(testBuildRoot, `run-${process.pid}`);
+  // dist/ and native/build/ side by side, as in the package, so the bundle finds the addon by its tag.
+  const dir = join(run, "dist");
   await build({
     entry: { index: "src/index.ts", worker: "src/worker.ts" },
     outDir: dir,
@@ -24,12 +27,14 @@ export default async function setup(): Promise<() => Promise<void>> {
   });
   // The native JPEG box decoder, compiled from native/jpeg-box.c so the tests cover the current source.
   // Its absence is reported by the script and fails test/jpeg-native.test.ts with the fix.
-  const addon = join(dir, "native", "jpeg-box.node");
-  execFileSync(process.execPath, ["scripts/build-native.mjs", addon], { stdio: "inherit" });
-  // Test processes are forked after global setup and inherit these.
+  const buildDir = join(run, "native", "build");
+  execFileSync(process.execPath, ["scripts/build-native.mjs", buildDir], { stdio: "inherit" });
+  const tag = readdirSync(buildDir, { withFileTypes: true }).find((d) => d.isDirectory());
+  // Test processes are forked after global setup and inherit these. The sources under test (src/) would
+  // otherwise look in the package's own native/build.
   process.env.VIT_DATA_TEST_BUILD = dir;
-  process.env.VIT_DATA_JPEG_ADDON ??= addon;
+  if (tag) process.env.VIT_DATA_JPEG_ADDON ??= join(buildDir, tag.name, "jpeg_box.node");
   return async () => {
-    await rm(dir, { recursive: true, force: true });
+    await rm(run, { recursive: true, force: true });
   };
 }

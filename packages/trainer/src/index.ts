@@ -1,5 +1,6 @@
 export * from "@vit/optim";
 export { loadConfig, parseConfig, applyOverrides, ConfigError } from "./config/load.js";
+export { DEFAULT_CONFIG_PATH } from "./default-config.js";
 export { configSchema, type TrainConfig, type ModelSection, type DataSection, type OptimSection } from "./config/schema.js";
 export {
   buildModel,

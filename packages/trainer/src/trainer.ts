@@ -469,11 +469,12 @@ export class Trainer {
     // tensor parallelism every rank takes part in each forward, and only rank 0 records the result.
     if (this.rank !== 0 && this.tp === 1)
       return { top1: Number.NaN, top5: Number.NaN, loss: Number.NaN, images: 0 };
+    const limit = this.cfg.trainer.limit_val_batches ?? Number.POSITIVE_INFINITY;
     let r: EvalResult;
     try {
       r = isBf16(this.cfg)
-        ? await autocast("bf16", () => evaluate(this.model, val))
-        : await evaluate(this.model, val);
+        ? await autocast("bf16", () => evaluate(this.model, val, limit))
+        : await evaluate(this.model, val, limit);
     } catch (e) {
       if (e instanceof NonFiniteLogitsError)
         throw this.diverged(`the model's logits became NaN or infinite by step ${this.step} (evaluation)`);

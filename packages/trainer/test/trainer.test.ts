@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createInProcessGroups } from "@vit/parallel";
 import {
   ConfigError,
+  DEFAULT_CONFIG_PATH,
   NonFiniteLossError,
   Trainer,
   applyOverrides,
@@ -97,6 +98,18 @@ describe("trainer", () => {
     // The two runs' updates agree to f32 summation-order noise.
     expect(maxRel).toBeLessThan(1e-3);
     for (const t of [tb, ta, init]) t.dispose();
+  });
+
+  it("trainer.limit_val_batches evaluates that many validation batches, the whole split without it", async () => {
+    const data = { data: { dataset: "synthetic", synthetic_size: 600, num_workers: 0 } };
+    const limited = new Trainer(dev, tinyConfig(data, { max_steps: 1, limit_val_batches: 1 }));
+    const whole = new Trainer(dev, tinyConfig(data, { max_steps: 1 }));
+    // Validation batches hold max(micro_batch_size, 256) images.
+    expect((await limited.fit()).final!.images).toBe(256);
+    expect((await whole.fit()).final!.images).toBe(600);
+    limited.dispose();
+    whole.dispose();
+    expect(() => tinyConfig({}, { limit_val_batches: 0 })).toThrow(/trainer\.limit_val_batches/);
   });
 
   it("a non-finite loss stops the run with a clear message and keeps the last good checkpoint", async () => {
@@ -218,6 +231,15 @@ describe("config", () => {
     expect(
       () => new Trainer(dev, tinyConfig({ tensor_model_parallel_size: 3 }, { devices: 4 }), { group: four }),
     ).toThrow(/needs a multiple of 3 ranks/);
+  });
+  it("the default config ships inside the package and is the checkout's conf/fashion_mnist_tiny.yaml", () => {
+    expect(DEFAULT_CONFIG_PATH).toBe(new URL("../conf/fashion_mnist_tiny.yaml", import.meta.url).pathname);
+    const cfg = loadConfig(DEFAULT_CONFIG_PATH, ["trainer.max_steps=7"]);
+    expect(cfg.name).toBe("fashion_mnist_tiny");
+    expect(cfg.model.data.dataset).toBe("fashion_mnist");
+    expect(cfg.trainer.max_steps).toBe(7);
+    const root = new URL("../../../conf/fashion_mnist_tiny.yaml", import.meta.url).pathname;
+    expect(readFileSync(root, "utf8")).toBe(readFileSync(DEFAULT_CONFIG_PATH, "utf8"));
   });
   it("missing config file", () => {
     expect(() => loadConfig("/nonexistent/conf.yaml")).toThrow(ConfigError);

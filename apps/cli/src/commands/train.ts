@@ -3,7 +3,7 @@ import { existsSync } from "node:fs";
 import { resolve } from "node:path";
 import { initProcessGroup } from "@vit/parallel";
 import { Device } from "@vit/tensor";
-import { type FitResult, Trainer, loadConfig } from "@vit/trainer";
+import { DEFAULT_CONFIG_PATH, type FitResult, Trainer, loadConfig } from "@vit/trainer";
 import { Progress } from "../progress.js";
 
 export interface TrainOptions {
@@ -12,9 +12,10 @@ export interface TrainOptions {
   resume?: string;
 }
 
+/** ./conf/fashion_mnist_tiny.yaml where there is one (the checkout), else the copy @vit/trainer ships. */
 export function defaultConfigPath(): string {
-  const candidates = [resolve("conf/fashion_mnist_tiny.yaml"), new URL("../../../conf/fashion_mnist_tiny.yaml", import.meta.url).pathname];
-  return candidates.find((p) => existsSync(p)) ?? candidates[0]!;
+  const local = resolve("conf/fashion_mnist_tiny.yaml");
+  return existsSync(local) ? local : DEFAULT_CONFIG_PATH;
 }
 
 export async function trainCommand(overrides: string[], opts: TrainOptions): Promise<FitResult> {

