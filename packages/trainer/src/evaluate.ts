@@ -59,9 +59,16 @@ export async function evaluate(
   let top1 = 0;
   let top5 = 0;
   let b = 0;
+  // A limited evaluation reads the first maxBatches batches every time (as Lightning's limit_val_batches):
+  // rewind the loader after stopping early, or the next evaluation would continue where this one stopped.
+  const start = loader.state();
+  let stopped = false;
   try {
     for await (const batch of loader) {
-      if (b++ >= maxBatches) break;
+      if (b++ >= maxBatches) {
+        stopped = true;
+        break;
+      }
       const images = batch.images instanceof Float32Array ? batch.images : Float32Array.from(batch.images);
       // Under a tensor-parallel forward every rank of the group runs this loop in step (one process each).
       const logits = await scope(() =>
@@ -78,5 +85,6 @@ export async function evaluate(
   } finally {
     model.train(wasTraining);
   }
+  if (stopped) loader.loadState(start);
   return { top1: n ? top1 / n : 0, top5: n ? top5 / n : 0, loss: n ? loss / n : 0, images: n };
 }

@@ -1,6 +1,8 @@
 export * from "@vit/optim";
 export { loadConfig, parseConfig, applyOverrides, ConfigError } from "./config/load.js";
-export { configSchema, type TrainConfig, type ModelSection, type DataSection, type OptimSection } from "./config/schema.js";
+export { configSchema, type TrainConfig, type ModelSection, type DataSection, type OptimSection, type Precision } from "./config/schema.js";
+export { resolveInterpolations, InterpolationError } from "./config/interpolate.js";
+export { configNotes } from "./config/notes.js";
 export { buildModel, buildOptimizer, buildLoader, vitConfigOf, attentionFnOf, type TrainOptimizer, type TrainModel } from "./build.js";
 export { Trainer, NonFiniteLossError, rankShardPath, type FitResult, type TrainerEvents } from "./trainer.js";
 export { evaluate, scoreLogits, type EvalResult, type EvalModel } from "./evaluate.js";
