@@ -268,8 +268,14 @@ export class Trainer {
   /** Steps between validations: val_check_interval (steps, or a fraction of an epoch); 0 = end of epoch. */
   private validationInterval(train: DataLoader): number {
     const v = this.cfg.trainer.val_check_interval;
-    if (v > 0 && v < 1) return Math.max(1, Math.round(v * this.stepsPerEpoch(train)));
-    return v;
+    if (!(v > 0 && v < 1)) return v;
+    const perEpoch = this.stepsPerEpoch(train);
+    if (!perEpoch) {
+      throw new ConfigError(
+        `trainer.val_check_interval=${v} (a fraction of an epoch) needs a data set of known length; give a number of steps.`,
+      );
+    }
+    return Math.max(1, Math.round(v * perEpoch));
   }
 
   /** Validation batches per evaluation (trainer.limit_val_batches: a count, or a fraction in (0, 1]). */
