@@ -16,7 +16,8 @@ export class Progress {
   }
 
   step(step: number, max: number): void {
-    if (!this.tty) return;
+    // A run bounded only by its time limit has no step total to draw a bar against.
+    if (!this.tty || !Number.isFinite(max)) return;
     if (!this.started) {
       this.bar = new cliProgress.SingleBar(
         { format: "train |{bar}| {value}/{total} steps | loss {loss} | {ips} img/s | eta {eta_formatted}", stream: process.stderr, hideCursor: true },

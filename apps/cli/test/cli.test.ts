@@ -388,6 +388,43 @@ describe("vit CLI", () => {
     const badKey = await vit(["model", "--preset", "B/16", "hidden_sise=3"], dir);
     expect(badKey.code).toBe(1);
     expect(badKey.stderr).toMatch(/hidden_sise/);
+    // NeMo's precision 16 parses, and is refused when training starts, with the reason and the fix.
+    writeFileSync(join(dir, "smoke.yaml"), CONFIG);
+    // stderr lines of ours (Dawn prints adapter-limit warnings of its own on some drivers).
+    const ours = (s: string) =>
+      s
+        .trim()
+        .split("\n")
+        .filter((l) => !l.startsWith("Warning: "));
+    const fp16 = await vit(["train", "--config", "smoke.yaml", "trainer.precision=16"], dir);
+    expect(fp16.code).toBe(1);
+    expect(ours(fp16.stderr)).toHaveLength(1);
+    expect(ours(fp16.stderr)[0]).toMatch(
+      /^vit: ConfigError: trainer\.precision=16 \(fp16 .*use trainer\.precision=bf16/,
+    );
+    for (const o of ["model.optim.lr=.inf", "__proto__.polluted=1"]) {
+      const r = await vit(["train", "--config", "smoke.yaml", o], dir);
+      expect(r.code, o).toBe(1);
+      expect(ours(r.stderr), o).toHaveLength(1);
+    }
+    // Keys with no effect here are listed once at start.
+    const notes = await vit(
+      [
+        "train",
+        "--config",
+        "smoke.yaml",
+        "trainer.max_steps=1",
+        "model.masked_softmax_fusion=true",
+        "model.apply_query_key_layer_scaling=true",
+        "--json",
+      ],
+      dir,
+    );
+    expect(notes.code).toBe(0);
+    expect(
+      notes.stderr.match(/no effect here: model\.masked_softmax_fusion \(CUDA kernel switches/g),
+    ).toHaveLength(1);
+    expect(notes.stderr).toMatch(/no effect here: model\.apply_query_key_layer_scaling \(same maths here/);
   });
 
   it("info --json reports the adapter", async () => {

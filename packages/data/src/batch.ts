@@ -126,13 +126,17 @@ async function readSample(ctx: BatchContext, task: BatchTask, k: number): Promis
   const rng = sampleRng(cfg.seed, task.epoch, index);
   const crop = ctx.pipeline.cropOnDecode;
   switch (src.kind) {
-    case "memory": {
-      const s = readMemorySample(src, index);
-      return { ...s, path: `${src.name}[${index}]`, rng, cropped: false };
-    }
-    case "synthetic": {
-      const s = readSyntheticSample(src, index);
-      return { ...s, path: `${src.name}[${index}]`, rng, cropped: false };
+    case "memory":
+    case "synthetic":
+    case "subset": {
+      // A subset reads sample indices[i] of its base set (the augmentation stream stays keyed by i).
+      const base = src.kind === "subset" ? src.base : src;
+      const at = src.kind === "subset" ? src.indices[index]! : index;
+      if (src.kind === "subset" && !(index >= 0 && index < src.indices.length)) {
+        throw new RangeError(`${src.name}: index ${index} out of range`);
+      }
+      const s = base.kind === "memory" ? readMemorySample(base, at) : readSyntheticSample(base, at);
+      return { ...s, path: `${base.name}[${at}]`, rng, cropped: false };
     }
     case "files": {
       const path = task.paths![k]!;

@@ -30,6 +30,7 @@ export type {
   StreamOptions,
 } from "./sources/types.js";
 export { InMemoryDataset, type InMemoryOptions } from "./sources/memory.js";
+export { ClassSubsetDataset, classSubset, type ClassSubsetOptions } from "./sources/class-subset.js";
 export { SyntheticDataset, synthetic, type SyntheticOptions } from "./sources/synthetic.js";
 export { idxDataset, parseIdx, type IdxOptions, type IdxArray } from "./sources/idx.js";
 export {

@@ -43,9 +43,30 @@ export interface ViTConfig {
   head_type: ViTHeadType;
   style: ViTStyle;
   qkv_bias: boolean;
+  /**
+   * NeMo's kv_channels: the width of each attention head; q, k and v are num_attention_heads × kv_channels
+   * wide. Defaults to hidden_size / num_attention_heads.
+   */
+  kv_channels: number;
+  /**
+   * NeMo's drop_path_rate: stochastic depth, rising linearly over the layers from 0 (first layer) to this
+   * rate (last layer), as Megatron's and timm's linspace(0, rate, num_layers).
+   */
+  drop_path_rate: number;
+  /** NeMo's use_scaled_init_method: output projections initialised with σ/√(2·num_layers) (nemo default). */
+  use_scaled_init_method: boolean;
 }
 
-export type ViTConfigInput = Partial<ViTConfig>;
+/**
+ * Input-only NeMo keys that set a ViTConfig field: `openai_gelu: true` means activation 'gelu_tanh'
+ * (Megatron's openai_gelu is the tanh approximation); `normalization` accepts only 'layernorm'.
+ */
+export interface ViTConfigAliases {
+  openai_gelu?: boolean;
+  normalization?: "layernorm";
+}
+
+export type ViTConfigInput = Partial<ViTConfig> & ViTConfigAliases;
 
 export const VIT_CONFIG_KEYS: readonly (keyof ViTConfig)[] = [
   "encoder_seq_length",
@@ -69,13 +90,23 @@ export const VIT_CONFIG_KEYS: readonly (keyof ViTConfig)[] = [
   "head_type",
   "style",
   "qkv_bias",
+  "kv_channels",
+  "drop_path_rate",
+  "use_scaled_init_method",
 ];
+
+const ALIAS_KEYS: readonly (keyof ViTConfigAliases)[] = ["openai_gelu", "normalization"];
 
 export const STYLE_DEFAULTS: Record<
   ViTStyle,
   Pick<
     ViTConfig,
-    "class_token_length" | "layernorm_epsilon" | "head_type" | "hidden_dropout" | "attention_dropout"
+    | "class_token_length"
+    | "layernorm_epsilon"
+    | "head_type"
+    | "hidden_dropout"
+    | "attention_dropout"
+    | "use_scaled_init_method"
   >
 > = {
   // megatron_vit_classification_config.yaml + VitBackbone/VitClassificationModel defaults.
@@ -85,6 +116,7 @@ export const STYLE_DEFAULTS: Record<
     head_type: "mlp_tanh",
     hidden_dropout: 0.1,
     attention_dropout: 0,
+    use_scaled_init_method: true,
   },
   timm: {
     class_token_length: 1,
@@ -92,6 +124,7 @@ export const STYLE_DEFAULTS: Record<
     head_type: "linear",
     hidden_dropout: 0,
     attention_dropout: 0,
+    use_scaled_init_method: false,
   },
 };
 
@@ -197,6 +230,17 @@ const inputSchema = z.object({
     .optional(),
   style: z.enum(["nemo", "timm"], { errorMap: () => ({ message: "must be 'nemo' or 'timm'" }) }).optional(),
   qkv_bias: z.boolean({ invalid_type_error: "must be true or false" }).optional(),
+  kv_channels: posInt().optional(),
+  drop_path_rate: dropout.optional(),
+  use_scaled_init_method: z.boolean({ invalid_type_error: "must be true or false" }).optional(),
+  openai_gelu: z.boolean({ invalid_type_error: "must be true or false" }).optional(),
+  normalization: z
+    .literal("layernorm", {
+      errorMap: () => ({
+        message: "only 'layernorm' is implemented (no RMSNorm / layernorm1p); set layernorm",
+      }),
+    })
+    .optional(),
 });
 
 export interface ParseViTConfigOptions {
@@ -220,8 +264,18 @@ export function sequenceLength(
 ): number {
   return c.class_token_length + numPatches(c);
 }
-export function headDim(c: Pick<ViTConfig, "hidden_size" | "num_attention_heads">): number {
-  return c.hidden_size / c.num_attention_heads;
+/** Width of one attention head: kv_channels (hidden_size / num_attention_heads unless set). */
+export function headDim(c: Pick<ViTConfig, "kv_channels">): number {
+  return c.kv_channels;
+}
+/** Width of q, k, v and of the attention output projection's input: heads × kv_channels. */
+export function projectionSize(c: Pick<ViTConfig, "kv_channels" | "num_attention_heads">): number {
+  return c.num_attention_heads * c.kv_channels;
+}
+/** Stochastic-depth rate of each layer: linspace(0, drop_path_rate, num_layers), as Megatron and timm. */
+export function dropPathRates(c: Pick<ViTConfig, "drop_path_rate" | "num_layers">): number[] {
+  const L = c.num_layers;
+  return Array.from({ length: L }, (_, i) => (L > 1 ? (c.drop_path_rate * i) / (L - 1) : 0));
 }
 
 function divisors(n: number): number[] {
@@ -238,8 +292,13 @@ export function parseViTConfig(input: unknown, options: ParseViTConfigOptions = 
   const issues: ViTConfigIssue[] = [];
   const raw: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(input)) {
-    if ((VIT_CONFIG_KEYS as readonly string[]).includes(key)) raw[key] = value;
-    else if (options.unknownKeys !== "strip") {
+    if (
+      (VIT_CONFIG_KEYS as readonly string[]).includes(key) ||
+      (ALIAS_KEYS as readonly string[]).includes(key)
+    ) {
+      // null is NeMo's "unset" (kv_channels: null, ...): the default applies.
+      if (value !== null) raw[key] = value;
+    } else if (options.unknownKeys !== "strip") {
       issues.push({ key, message: `unknown key; did you mean '${suggestConfigKey(key)}'?` });
     }
   }
@@ -255,6 +314,18 @@ export function parseViTConfig(input: unknown, options: ParseViTConfigOptions = 
   if (issues.length > 0 || !parsed.success) throw new ViTConfigError(issues);
 
   const p = parsed.data;
+  if (
+    p.openai_gelu !== undefined &&
+    p.activation !== undefined &&
+    p.activation !== (p.openai_gelu ? "gelu_tanh" : "gelu")
+  ) {
+    throw new ViTConfigError([
+      {
+        key: "openai_gelu",
+        message: `${p.openai_gelu} contradicts activation '${p.activation}' (openai_gelu means the tanh GELU); set only one`,
+      },
+    ]);
+  }
   const style = p.style ?? options.style ?? "nemo";
   const d = STYLE_DEFAULTS[style];
   const base = {
@@ -273,13 +344,17 @@ export function parseViTConfig(input: unknown, options: ParseViTConfigOptions = 
     class_token_length: p.class_token_length ?? d.class_token_length,
     layernorm_epsilon: p.layernorm_epsilon ?? d.layernorm_epsilon,
     init_method_std: p.init_method_std ?? 0.02,
-    activation: p.activation ?? "gelu",
+    activation: p.activation ?? (p.openai_gelu ? "gelu_tanh" : "gelu"),
     head_type: p.head_type ?? d.head_type,
     style,
     qkv_bias: p.qkv_bias ?? true,
+    kv_channels: p.kv_channels ?? p.hidden_size / p.num_attention_heads,
+    drop_path_rate: p.drop_path_rate ?? 0,
+    use_scaled_init_method: p.use_scaled_init_method ?? d.use_scaled_init_method,
   };
 
-  if (base.hidden_size % base.num_attention_heads !== 0) {
+  // With kv_channels given, the heads need not divide hidden_size (Megatron's projection_size).
+  if (p.kv_channels === undefined && base.hidden_size % base.num_attention_heads !== 0) {
     const h = base.hidden_size;
     const n = base.num_attention_heads;
     issues.push({
@@ -289,7 +364,7 @@ export function parseViTConfig(input: unknown, options: ParseViTConfigOptions = 
         `use num_attention_heads in [${divisors(h)
           .filter((x) => x <= 64)
           .join(", ")}] ` +
-        `or hidden_size ${Math.floor(h / n) * n || n} / ${Math.ceil(h / n) * n}`,
+        `or hidden_size ${Math.floor(h / n) * n || n} / ${Math.ceil(h / n) * n}, or set kv_channels`,
     });
   }
   for (const key of ["img_h", "img_w"] as const) {

@@ -13,7 +13,7 @@
  * Zhai et al.'s g/14 and G/14 without), so: B/16, L/16, g/14, G/14 = backbone; H/16, H/14 = backbone +
  * linear 1000-class head. The 8-vs-1 class tokens change nothing at this rounding.
  */
-import { type ViTConfig, sequenceLength } from "./config.js";
+import { type ViTConfig, projectionSize, sequenceLength } from "./config.js";
 
 export interface ParameterShape {
   name: string;
@@ -33,6 +33,8 @@ type LayoutConfig = Pick<
   | "class_token_length"
   | "head_type"
   | "qkv_bias"
+  | "num_attention_heads"
+  | "kv_channels"
 >;
 
 /** Every parameter, in state-dict order (timm's order), with its shape. */
@@ -40,6 +42,7 @@ export function parameterShapes(c: LayoutConfig): ParameterShape[] {
   const D = c.hidden_size;
   const F = c.ffn_hidden_size;
   const T = c.class_token_length;
+  const P = projectionSize(c); // heads × kv_channels (= D unless kv_channels is set otherwise)
   const out: ParameterShape[] = [
     { name: "cls_token", shape: [1, T, D] },
     { name: "pos_embed", shape: [1, sequenceLength(c), D] },
@@ -51,9 +54,9 @@ export function parameterShapes(c: LayoutConfig): ParameterShape[] {
     out.push(
       { name: `${b}.norm1.weight`, shape: [D] },
       { name: `${b}.norm1.bias`, shape: [D] },
-      { name: `${b}.attn.qkv.weight`, shape: [3 * D, D] },
-      ...(c.qkv_bias ? [{ name: `${b}.attn.qkv.bias`, shape: [3 * D] }] : []),
-      { name: `${b}.attn.proj.weight`, shape: [D, D] },
+      { name: `${b}.attn.qkv.weight`, shape: [3 * P, D] },
+      ...(c.qkv_bias ? [{ name: `${b}.attn.qkv.bias`, shape: [3 * P] }] : []),
+      { name: `${b}.attn.proj.weight`, shape: [D, P] },
       { name: `${b}.attn.proj.bias`, shape: [D] },
       { name: `${b}.norm2.weight`, shape: [D] },
       { name: `${b}.norm2.bias`, shape: [D] },

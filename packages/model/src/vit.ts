@@ -36,7 +36,7 @@ import {
   tanh,
   ShapeError,
 } from "@vit/tensor";
-import { type ViTConfig, gridSize, sequenceLength } from "./config.js";
+import { type ViTConfig, dropPathRates, gridSize, sequenceLength } from "./config.js";
 
 /** NeMo's activation-checkpointing keys (activations_checkpoint_method / _num_layers / _granularity). */
 export interface ActivationCheckpointing {
@@ -105,7 +105,12 @@ export class VisionTransformer extends Module {
     const nemo = c.style === "nemo";
     const std = c.init_method_std;
     const init: Init = nemo ? (d, s) => normal(d, s, std) : (d, s) => truncNormal(d, s, std);
-    const outInit: Init = nemo ? (d, s) => scaledNormal(d, s, std, c.num_layers) : init;
+    // Megatron's scaled_init_method_normal: output projections (attn.proj, mlp.fc2) get σ/√(2L).
+    const outInit: Init = !c.use_scaled_init_method
+      ? init
+      : nemo
+        ? (d, s) => scaledNormal(d, s, std, c.num_layers)
+        : (d, s) => truncNormal(d, s, std / Math.sqrt(2 * c.num_layers));
     this.patch_embed = this.registerModule("patch_embed", new PatchEmbed(device, c.patch_dim, c.num_channels, D, init));
     this.cls_token = this.registerParameter(
       "cls_token",
@@ -116,16 +121,19 @@ export class VisionTransformer extends Module {
       (nemo ? normal : truncNormal)(device, [1, sequenceLength(c), D], 0.02),
     );
     this.pos_drop = this.registerModule("pos_drop", new Dropout(c.hidden_dropout));
+    const dpr = dropPathRates(c);
     const layers = Array.from(
       { length: c.num_layers },
-      () =>
+      (_, i) =>
         new TransformerLayer(device, {
           dim: D,
           heads: c.num_attention_heads,
+          headDim: c.kv_channels,
           ffn: c.ffn_hidden_size,
           eps: c.layernorm_epsilon,
           hiddenDropout: c.hidden_dropout,
           attentionDropout: c.attention_dropout,
+          dropPath: dpr[i]!,
           activation: c.activation === "gelu_tanh" ? "tanh" : "none",
           qkvBias: c.qkv_bias,
           init,

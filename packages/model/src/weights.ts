@@ -23,7 +23,7 @@
  */
 import type { HostTensor, TypedArray } from "@vit/nn";
 import { VitError } from "@vit/tensor";
-import { type ViTConfig, headDim } from "./config.js";
+import { type ViTConfig, headDim, projectionSize } from "./config.js";
 import { type ParameterShape, parameterShapes } from "./param-count.js";
 
 export type WeightFormat = "vit" | "timm" | "hf" | "nemo";
@@ -125,7 +125,8 @@ function patchConv(ours: ParameterShape, foreignName: string, c: ViTConfig): Rul
 /** Our stacked qkv (weight [3D, D] or bias [3D]) ↔ HF's separate query/key/value. */
 function qkvSplit(ours: ParameterShape, names: [string, string, string], c: ViTConfig): Rule {
   const D = c.hidden_size;
-  const part = ours.shape.length === 2 ? [D, D] : [D];
+  const P = projectionSize(c);
+  const part = ours.shape.length === 2 ? [P, D] : [P];
   const n = numel(part);
   return {
     ours: [ours],
@@ -145,9 +146,9 @@ function qkvSplit(ours: ParameterShape, names: [string, string, string], c: ViTC
 
 /** Our [3, heads, hd] qkv rows ↔ Megatron's per-head interleaved [heads, 3, hd]. */
 function qkvInterleave(ours: ParameterShape, foreignName: string, c: ViTConfig): Rule {
-  const D = c.hidden_size;
   const hd = headDim(c);
-  const rowLen = ours.shape.length === 2 ? D : 1;
+  const D = projectionSize(c); // rows per q/k/v block: heads × kv_channels
+  const rowLen = ours.shape.length === 2 ? c.hidden_size : 1;
   // Megatron row m = h·3·hd + s·hd + d  ↔  our row r = s·D + h·hd + d
   const oursRowOfMegatron = (m: number) => {
     const h = Math.floor(m / (3 * hd));

@@ -4,6 +4,7 @@ export { normal, zerosInit, constant, truncNormal, scaledNormal, type Init } fro
 export { Linear, type LinearOptions, type LinearEpilogue } from "./layers/linear.js";
 export { LayerNorm } from "./layers/norm.js";
 export { Dropout, GELU, type GELUApproximate } from "./layers/activation.js";
+export { DropPath } from "./layers/drop-path.js";
 export { MLP, type MLPOptions } from "./layers/mlp.js";
 export { MultiHeadAttention, type AttentionFn, type AttentionModuleOptions } from "./layers/attention.js";
 export { TransformerLayer, type TransformerLayerOptions } from "./layers/transformer.js";

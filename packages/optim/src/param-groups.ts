@@ -17,6 +17,15 @@ export function isNoDecay(name: string, t: Tensor): boolean {
   return t.rank <= 1 || name.endsWith(".bias") || NO_DECAY_NAMES.some((n) => name === n || name.endsWith(`.${n}`));
 }
 
+/**
+ * Megatron/NeMo's rule (get_params_for_weight_decay_optimization, do_layer_norm_weight_decay: false):
+ * biases and LayerNorm parameters get no weight decay; everything else does, position embeddings and
+ * class tokens included. (In a ViT the 1-D parameters are exactly the biases and the norm weights.)
+ */
+export function isNoDecayMegatron(name: string, t: Tensor): boolean {
+  return t.rank <= 1 || name.endsWith(".bias");
+}
+
 /** Splits named parameters into a decayed and a non-decayed group (timm's param_groups_weight_decay). */
 export function paramGroupsWeightDecay(
   named: Array<[string, Tensor]>,

@@ -1,7 +1,7 @@
 /** Optimizer steps and schedules against float64 references written from the papers / PyTorch docs. */
 import { Device, type Tensor, keep, tensor } from "@vit/tensor";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { AdamW, SGD, lrAt, paramGroupsWeightDecay } from "../src/index.js";
+import { AdamW, SGD, isNoDecayMegatron, lrAt, paramGroupsWeightDecay } from "../src/index.js";
 
 let dev: Device;
 beforeAll(async () => {
@@ -122,6 +122,10 @@ describe("parameter groups", () => {
     expect(decay!.params.map(([n]) => n)).toEqual(["blocks.0.attn.qkv.weight", "head.weight"]);
     expect(none!.weightDecay).toBe(0);
     expect(none!.params.map(([n]) => n)).toEqual(["cls_token", "pos_embed", "blocks.0.attn.qkv.bias", "blocks.0.norm1.weight"]);
+    // Megatron/NeMo's rule (do_layer_norm_weight_decay: false): only biases and LayerNorm parameters are exempt.
+    const [mDecay, mNone] = paramGroupsWeightDecay(named, 0.3, isNoDecayMegatron);
+    expect(mDecay!.params.map(([n]) => n)).toEqual(["cls_token", "pos_embed", "blocks.0.attn.qkv.weight", "head.weight"]);
+    expect(mNone!.params.map(([n]) => n)).toEqual(["blocks.0.attn.qkv.bias", "blocks.0.norm1.weight"]);
   });
 });
 
@@ -134,6 +138,19 @@ describe("schedules", () => {
     expect(lrAt(60, 1e-3, s)).toBeCloseTo(1e-5 + 0.5 * (1e-3 - 1e-5), 12);
     expect(lrAt(110, 1e-3, s)).toBeCloseTo(1e-5, 12);
     expect(lrAt(35, 1e-3, s)).toBeCloseTo(1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + Math.cos(Math.PI * 0.25)), 12);
+  });
+  it("cosine with constant_steps: decays over max − warmup − constant steps, then holds min_lr (NeMo)", () => {
+    // warmup 10, constant 20, max 110: the cosine spans steps 10 … 90 (80 steps), then min_lr until 110.
+    const s = { name: "CosineAnnealing" as const, warmup_steps: 10, constant_steps: 20, min_lr: 1e-5, max_steps: 110 };
+    const cosine = (t: number) => 1e-5 + 0.5 * (1e-3 - 1e-5) * (1 + Math.cos(Math.PI * t));
+    expect(lrAt(5, 1e-3, s)).toBeCloseTo(6e-4, 12); // warmup unchanged: (5 + 1) / 10
+    expect(lrAt(10, 1e-3, s)).toBeCloseTo(1e-3, 12);
+    expect(lrAt(30, 1e-3, s)).toBeCloseTo(cosine(20 / 80), 12); // 1e-5 + 0.495e-3·(1 + cos(π/4))
+    expect(lrAt(50, 1e-3, s)).toBeCloseTo(5.05e-4, 12); // half-way: (1e-3 + 1e-5) / 2
+    expect(lrAt(90, 1e-3, s)).toBeCloseTo(1e-5, 12);
+    for (const step of [91, 100, 109, 110, 500]) expect(lrAt(step, 1e-3, s)).toBe(1e-5);
+    // constant_steps 0 is the plain cosine.
+    expect(lrAt(50, 1e-3, { ...s, constant_steps: 0 })).toBeCloseTo(cosine(40 / 100), 12);
   });
   it("step and constant", () => {
     expect(lrAt(25, 0.1, { name: "StepLR", step_size: 10, gamma: 0.5 })).toBeCloseTo(0.025, 12);

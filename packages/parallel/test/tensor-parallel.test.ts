@@ -258,6 +258,55 @@ describe("TensorParallelViT, TP = 2", () => {
     expect(replicatedDiff).toBe(0);
   });
 
+  it("kv_channels ≠ hidden/heads and drop path: logits and merged gradients equal the single-device model's", async () => {
+    // Drop-path masks act on the replicated hidden state and come from the default stream, drawn in the
+    // single-device order: with the same (seed, offset) every rank drops the same samples as one device.
+    const kcfg = tinyViT({
+      style: "nemo",
+      class_token_length: 2,
+      num_layers: 3,
+      kv_channels: 6,
+      drop_path_rate: 0.6,
+    });
+    const ref = new VisionTransformer(devs[0]!, kcfg);
+    const refSd = await ref.stateDictHost();
+    devs[0]!.rng.offset = 500;
+    const x = tensor(devs[0]!, images, [B, 3, 8, 8]);
+    const logits = scope(() => {
+      const l = ref.forward(x);
+      crossEntropy(l, tensor(devs[0]!, labels, [B])).backward();
+      return l;
+    });
+    const refLogits = await f32(logits);
+    const refGrads = await gradsHost(ref.namedParameters());
+    // Without drop path the logits differ: the masks did drop something.
+    ref.eval();
+    const evalLogits = await f32(ref.forward(x));
+    expect(relErr(evalLogits, refLogits)).toBeGreaterThan(1e-4); // well above the 1e-5 agreement below
+    const shards = splitTensorParallelStateDict(refSd, kcfg, 2);
+    expect(shards[0]!["blocks.0.attn.qkv.weight"]!.shape).toEqual([3 * 2 * 6, 32]); // 2 of 4 heads × 6, for q, k, v
+    expect(shards[0]!["blocks.0.attn.proj.weight"]!.shape).toEqual([32, 12]);
+    const groups = createInProcessGroups(2);
+    const res = await runRanks(groups, async (g) => {
+      const dev = devs[g.rank]!;
+      const model = new TensorParallelViT(dev, kcfg, g);
+      model.loadStateDict(shards[g.rank]!);
+      dev.rng.offset = 500;
+      const out = await model.forward(tensor(dev, images, [B, 3, 8, 8]));
+      await backwardAsync(crossEntropy(out, tensor(dev, labels, [B])));
+      return { logits: await f32(out), grads: await gradsHost(model.namedParameters()) };
+    });
+    for (const r of res) expect(relErr(r.logits, refLogits)).toBeLessThan(1e-5);
+    const merged = mergeTensorParallelStateDicts(
+      res.map((r) => r.grads),
+      kcfg,
+    );
+    for (const [n, g] of Object.entries(refGrads)) {
+      expect(relErr(merged[n]!.data as Float32Array, g.data as Float32Array), n).toBeLessThan(1e-4);
+    }
+    ref.dispose();
+  });
+
   it("trains like the single-device model: loss curve and parameters over 3 AdamW steps with global-norm clipping; no tensor leaks", async () => {
     const steps = 3;
     const lr = 5e-3;

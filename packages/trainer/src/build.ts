@@ -6,6 +6,7 @@ import {
   type AnyDataset,
   type TransformSpec,
   cifarDataset,
+  classSubset,
   fashionMnist,
   imageFolder,
   normalize,
@@ -23,30 +24,16 @@ import type { Device } from "@vit/tensor";
 import * as T from "@vit/tensor";
 import type { AttentionFn } from "@vit/nn";
 import { ConfigError } from "./config/load.js";
-import type { DataSection, ModelSection, TrainConfig } from "./config/schema.js";
-import { AdamW, type Optimizer, SGD, paramGroupsWeightDecay } from "@vit/optim";
+import { type DataSection, type ModelSection, type TrainConfig, modelShape } from "./config/schema.js";
+import { AdamW, type Optimizer, SGD, isNoDecayMegatron, paramGroupsWeightDecay } from "@vit/optim";
 import { DistributedOptimizer, type ProcessGroup, TensorParallelViT } from "@vit/parallel";
 import type { Module } from "@vit/nn";
 
 /** The model a Trainer trains: the single-device ViT, or its tensor-parallel twin (async forward). */
 export type TrainModel = VisionTransformer | TensorParallelViT;
 
-const TRAINER_MODEL_KEYS = new Set([
-  "preset",
-  "micro_batch_size",
-  "global_batch_size",
-  "label_smoothing",
-  "attention",
-  "activations_checkpoint_granularity",
-  "activations_checkpoint_method",
-  "activations_checkpoint_num_layers",
-  "tensor_model_parallel_size",
-  "pipeline_model_parallel_size",
-  "restore_from_path",
-  "megatron_amp_O2",
-  "optim",
-  "data",
-]);
+/** The trainer's keys of `model:` (the schema's); the rest are ViT keys for parseViTConfig. */
+const TRAINER_MODEL_KEYS = new Set(Object.keys(modelShape));
 
 /** The ViT part of `model:` (everything that is not a trainer key), resolved against the preset. */
 export function vitConfigOf(model: ModelSection): ViTConfig {
@@ -87,6 +74,8 @@ export function buildModel(device: Device, cfg: TrainConfig, group?: ProcessGrou
       : null;
   if (m.megatron_amp_O2 && !isBf16(cfg))
     throw new ConfigError("model.megatron_amp_O2 needs trainer.precision=bf16.");
+  // Lightning's bf16-true: bf16 weights; the optimizer keeps an fp32 master copy (as O2).
+  const bf16Weights = m.megatron_amp_O2 || cfg.trainer.precision === "bf16-true";
   const vit = vitConfigOf(m);
   let model: TrainModel;
   if (m.tensor_model_parallel_size > 1) {
@@ -114,7 +103,7 @@ export function buildModel(device: Device, cfg: TrainConfig, group?: ProcessGrou
   } else {
     model = new VisionTransformer(device, vit, { attentionFn: attentionFnOf(m), checkpointing: ck });
   }
-  if (m.megatron_amp_O2) toMegatronO2(model);
+  if (bf16Weights) toMegatronO2(model);
   return model;
 }
 
@@ -127,7 +116,7 @@ export function toMegatronO2(model: Module): void {
 }
 
 export function isBf16(cfg: TrainConfig): boolean {
-  return cfg.trainer.precision === "bf16" || cfg.trainer.precision === "bf16-mixed";
+  return cfg.trainer.precision === "bf16" || cfg.trainer.precision === "bf16-true";
 }
 
 /** What the loop needs of an optimizer: the plain ones and the distributed (sharded) one. */
@@ -144,9 +133,15 @@ export interface TrainOptimizer {
 export function buildOptimizer(model: Module, cfg: TrainConfig, group?: ProcessGroup): TrainOptimizer {
   const o = cfg.model.optim;
   const named = model.namedParameters();
-  const groups = o.no_decay_1d
-    ? paramGroupsWeightDecay(named, o.weight_decay)
-    : [{ params: named, weightDecay: o.weight_decay }];
+  // NeMo's do_layer_norm_weight_decay, when given, decides: true decays every parameter, false exempts
+  // biases and LayerNorm parameters (Megatron's rule). Otherwise optim.no_decay_1d (timm's rule).
+  const nemoRule = cfg.model.do_layer_norm_weight_decay;
+  const groups =
+    nemoRule === false
+      ? paramGroupsWeightDecay(named, o.weight_decay, isNoDecayMegatron)
+      : nemoRule === undefined && o.no_decay_1d
+        ? paramGroupsWeightDecay(named, o.weight_decay)
+        : [{ params: named, weightDecay: o.weight_decay }];
   const make = (gs: typeof groups): Optimizer =>
     o.name === "sgd"
       ? new SGD(gs, { momentum: o.momentum, nesterov: o.nesterov })
@@ -171,6 +166,28 @@ export function buildOptimizer(model: Module, cfg: TrainConfig, group?: ProcessG
 }
 
 async function dataset(
+  m: ModelSection,
+  split: "train" | "test",
+  vit: ViTConfig,
+  seed: number,
+): Promise<AnyDataset> {
+  const ds = await source(m.data, split, vit, seed);
+  // NeMo's classes_fraction / data_per_class_fraction select the training data. NeMo leaves the validation
+  // folder whole, which scores the model on classes it never trained on; here validation keeps the same
+  // classes (all of their samples).
+  const classesFraction = m.classes_fraction;
+  const perClassFraction = split === "train" ? m.data_per_class_fraction : 1;
+  if (classesFraction === 1 && perClassFraction === 1) return ds;
+  if (ds.kind === "iterable") {
+    throw new ConfigError(
+      `model.classes_fraction / data_per_class_fraction need a random-access data set; "${m.data.dataset}" is a stream ` +
+        "(its per-class counts are unknown until read): set both to 1, or use an image folder.",
+    );
+  }
+  return classSubset(ds, { classesFraction, perClassFraction });
+}
+
+async function source(
   d: DataSection,
   split: "train" | "test",
   vit: ViTConfig,
@@ -250,7 +267,7 @@ export async function buildLoader(
 ): Promise<DataLoader> {
   const d = cfg.model.data;
   const vit = vitConfigOf(cfg.model);
-  const ds = await dataset(d, split, vit, cfg.trainer.seed);
+  const ds = await dataset(cfg.model, split, vit, cfg.trainer.seed);
   checkClasses(ds, d, split, vit.num_classes);
   const { mean, std } = meanStd(d, vit.num_channels);
   const train = split === "train";
@@ -274,10 +291,16 @@ export async function buildLoader(
   specs.push(normalize(mean, std));
   const mix = train && (d.mixup_alpha > 0 || d.cutmix_alpha > 0);
   return new DataLoader(ds, {
-    batchSize: train ? cfg.model.micro_batch_size : Math.max(cfg.model.micro_batch_size, 256),
-    shuffle: train,
+    // Validation reads larger batches (forward only), except under NeMo's validation_drop_last, which drops
+    // the last partial micro-batch as NeMo does.
+    batchSize:
+      train || d.validation_drop_last
+        ? cfg.model.micro_batch_size
+        : Math.max(cfg.model.micro_batch_size, 256),
+    // NeMo's dataloader_type: 'cyclic' reshuffles every epoch, 'single' reads in order.
+    shuffle: train && d.dataloader_type === "cyclic",
     seed: cfg.trainer.seed,
-    dropLast: train,
+    dropLast: train || d.validation_drop_last,
     transforms: specs,
     numWorkers: d.num_workers,
     prefetch: d.prefetch,

@@ -85,9 +85,16 @@ export async function evaluate(
   let top5 = 0;
   let nonFinite = 0;
   let b = 0;
+  // A limited evaluation reads the first maxBatches batches every time (as Lightning's limit_val_batches):
+  // rewind the loader after stopping early, or the next evaluation would continue where this one stopped.
+  const start = loader.state();
+  let stopped = false;
   try {
     for await (const batch of loader) {
-      if (b++ >= maxBatches) break;
+      if (b++ >= maxBatches) {
+        stopped = true;
+        break;
+      }
       const images = batch.images instanceof Float32Array ? batch.images : Float32Array.from(batch.images);
       // Under a tensor-parallel forward every rank of the group runs this loop in step (one process each).
       const logits = await scope(() =>
@@ -105,6 +112,7 @@ export async function evaluate(
   } finally {
     model.train(wasTraining);
   }
+  if (stopped) loader.loadState(start);
   if (nonFinite) {
     throw new NonFiniteLogitsError(
       `evaluation: the model's logits are NaN or infinite for ${nonFinite} of ${n} images, so no score is reported. ` +

@@ -1,7 +1,9 @@
 export * from "@vit/optim";
 export { loadConfig, parseConfig, applyOverrides, ConfigError } from "./config/load.js";
 export { DEFAULT_CONFIG_PATH } from "./default-config.js";
-export { configSchema, type TrainConfig, type ModelSection, type DataSection, type OptimSection } from "./config/schema.js";
+export { configSchema, type TrainConfig, type ModelSection, type DataSection, type OptimSection, type Precision } from "./config/schema.js";
+export { resolveInterpolations, InterpolationError } from "./config/interpolate.js";
+export { configNotes } from "./config/notes.js";
 export {
   buildModel,
   buildOptimizer,

@@ -18,6 +18,7 @@ import {
   readCheckpointMeta,
   stepOfCheckpoint,
 } from "./checkpoint/checkpoint.js";
+import { ConfigError } from "./config/load.js";
 import type { TrainConfig } from "./config/schema.js";
 
 export interface RunDir {
@@ -67,7 +68,10 @@ export async function openRunDir(
   resumeFrom: string | null,
   group?: ProcessGroup,
 ): Promise<RunDir> {
-  const base = resolve(cfg.exp_manager.exp_dir, cfg.exp_manager.name);
+  const em = cfg.exp_manager;
+  // NeMo's explicit_log_dir is the run folder itself: no exp_dir/name, no version folders.
+  const explicit = em.explicit_log_dir !== undefined;
+  const base = resolve(em.explicit_log_dir ?? join(em.exp_dir, em.name));
   let runDir: string | null;
   let resume = resumeFrom;
   let history: RunDir["history"] = null;
@@ -79,11 +83,24 @@ export async function openRunDir(
       ? listStepCheckpoints(join(from, "checkpoints")).some((f) => stepOfCheckpoint(f)! > step)
       : true;
     runDir = later ? null : from;
-  } else if (cfg.exp_manager.resume_if_exists) {
+  } else if (em.resume_if_exists) {
     runDir = base;
     resume = latestCheckpoint(join(base, "checkpoints"));
+    if (!resume && !em.resume_ignore_no_checkpoint) {
+      throw new ConfigError(`exp_manager.resume_if_exists: no checkpoint in ${join(base, "checkpoints")}`, {
+        hint: "set exp_manager.resume_ignore_no_checkpoint=true to start afresh, or point exp_manager at the run to resume",
+      });
+    }
     // Records a killed run logged before its first checkpoint belong to no history that can be resumed.
     history = { dir: base, step: resume ? (await readCheckpointMeta(resume)).step : 0 };
+  } else if (explicit) {
+    // A fresh run in a folder that already holds another run's checkpoints would overwrite them.
+    if (listStepCheckpoints(join(base, "checkpoints")).length) {
+      throw new ConfigError(`exp_manager.explicit_log_dir ${base} already holds another run's checkpoints`, {
+        hint: "resume it (exp_manager.resume_if_exists=true), or choose another explicit_log_dir",
+      });
+    }
+    runDir = base;
   } else runDir = null;
 
   const rank = group?.rank ?? 0;

@@ -56,6 +56,7 @@ import {
   CheckpointError,
 } from "./checkpoint/checkpoint.js";
 import { ConfigError } from "./config/load.js";
+import { configNotes } from "./config/notes.js";
 import type { TrainConfig } from "./config/schema.js";
 import { type EvalResult, NonFiniteLogitsError, evaluate } from "./evaluate.js";
 import { MetricsLogger } from "./metrics.js";
@@ -145,6 +146,13 @@ export class Trainer {
     readonly events: TrainerEvents = {},
     model?: VisionTransformer,
   ) {
+    if (cfg.trainer.precision === 16) {
+      // Accepted by the config (NeMo's file says 16); refused here, where the reason is known.
+      throw new ConfigError(
+        "trainer.precision=16 (fp16 with a dynamic loss scaler) is not supported by the training step yet; use " +
+          "trainer.precision=bf16 (the same memory saving, and bf16's range needs no loss scaling).",
+      );
+    }
     device.rng.seed = cfg.trainer.seed >>> 0;
     device.rng.offset = 0;
     const group = events.group;
@@ -247,24 +255,78 @@ export class Trainer {
     return { train: this.trainLoader, val: this.valLoader };
   }
 
+  /** Optimizer steps in one epoch (0 when the data set's length is unknown). */
+  stepsPerEpoch(train: DataLoader): number {
+    return Math.floor((train.length ?? 0) / this.accumulation);
+  }
+
+  /**
+   * The run's length in optimizer steps: the smaller of max_steps and max_epochs × steps per epoch (as
+   * Lightning stops at whichever comes first); Infinity when only the time limit bounds it.
+   */
   maxSteps(train: DataLoader): number {
     const t = this.cfg.trainer;
-    if (t.max_steps) return t.max_steps;
-    const perEpoch = Math.floor((train.length ?? 0) / this.accumulation);
-    if (!t.max_epochs || !perEpoch)
-      throw new ConfigError("trainer.max_steps or trainer.max_epochs must be set (and the data set must have a length)", {
-        hint: "set trainer.max_steps=N",
+    let n = t.max_steps ?? Number.POSITIVE_INFINITY;
+    if (t.max_epochs !== undefined) {
+      const perEpoch = this.stepsPerEpoch(train);
+      if (!perEpoch) {
+        if (t.max_steps === undefined) {
+          throw new ConfigError("trainer.max_epochs needs a data set whose length is known (or longer than one optimizer step)", {
+            hint: "set trainer.max_steps=N instead",
+          });
+        }
+      } else n = Math.min(n, t.max_epochs * perEpoch);
+    }
+    if (!Number.isFinite(n) && !(t.max_time_seconds > 0)) {
+      throw new ConfigError("the run has no bound", {
+        hint: "set trainer.max_steps=N, trainer.max_epochs=N or trainer.max_time_seconds=S",
       });
-    return t.max_epochs * perEpoch;
+    }
+    return n;
+  }
+
+  /** Steps between validations: val_check_interval (steps, or a fraction of an epoch); 0 = end of epoch. */
+  private validationInterval(train: DataLoader): number {
+    const v = this.cfg.trainer.val_check_interval;
+    if (!(v > 0 && v < 1)) return v;
+    const perEpoch = this.stepsPerEpoch(train);
+    if (!perEpoch) {
+      throw new ConfigError(
+        `trainer.val_check_interval=${v} (a fraction of an epoch) needs a data set of known length; give a number of steps.`,
+      );
+    }
+    return Math.max(1, Math.round(v * perEpoch));
+  }
+
+  /** Validation batches per evaluation (trainer.limit_val_batches: a count, or a fraction in (0, 1]). */
+  private validationBatches(val: DataLoader): number {
+    const l = this.cfg.trainer.limit_val_batches;
+    if (l === undefined || l === 1) return Number.POSITIVE_INFINITY;
+    if (l > 1) return l;
+    // A fraction, as Lightning counts it: ⌊fraction × batches⌋, which must leave at least one.
+    const n = Math.floor(l * (val.length ?? 0));
+    if (n < 1) {
+      throw new ConfigError(
+        `trainer.limit_val_batches=${l} of ${val.length ?? "an unknown number of"} validation batches leaves none; give a batch count or a larger fraction.`,
+      );
+    }
+    return n;
   }
 
   private schedule(maxSteps: number): ScheduleConfig {
     const s = this.cfg.model.optim.sched;
     if (s.name === "CosineAnnealing") {
+      const length = s.max_steps ?? maxSteps;
+      if (!Number.isFinite(length)) {
+        throw new ConfigError(
+          "CosineAnnealing needs a length and the run is bounded by time only: set model.optim.sched.max_steps.",
+        );
+      }
       return {
         name: "CosineAnnealing",
-        max_steps: s.max_steps ?? maxSteps,
+        max_steps: length,
         min_lr: s.min_lr,
+        ...(s.constant_steps !== undefined ? { constant_steps: s.constant_steps } : {}),
         ...(s.warmup_steps !== undefined ? { warmup_steps: s.warmup_steps } : {}),
         ...(s.warmup_ratio !== undefined ? { warmup_ratio: s.warmup_ratio } : {}),
       };
@@ -275,6 +337,7 @@ export class Trainer {
   /** Runs until max_steps / max_epochs / max_time_seconds; evaluates and checkpoints as configured. */
   async fit(opts: { resumeFrom?: string | null; stopAtStep?: number } = {}): Promise<FitResult> {
     const t0 = performance.now();
+    if (this.rank === 0) for (const note of configNotes(this.cfg)) this.log(note);
     const { train, val } = await this.loaders();
     if (train.length === 0) throw this.tooFewSamples(train);
     const evalOn = evalSplitOf(this.cfg.model.data);
@@ -284,7 +347,11 @@ export class Trainer {
           "TRAINING data (optimistic: they do not show overfitting). Set model.data.val_path to a held-out folder.",
       );
     }
-    this.run = await openRunDir(this.cfg, opts.resumeFrom ?? null, this.events.group);
+    this.run = await openRunDir(
+      this.cfg,
+      opts.resumeFrom ?? this.cfg.model.resume_from_checkpoint ?? null,
+      this.events.group,
+    );
     this.ownCheckpoints = this.run.ownCheckpoints;
     if (this.rank === 0) this.log(`run folder ${this.run.runDir}`);
     const resume = this.run.resumeFrom;
@@ -302,6 +369,10 @@ export class Trainer {
     }
     const maxSteps = this.maxSteps(train);
     const sched = this.schedule(maxSteps);
+    const evalEvery = this.validationInterval(train);
+    this.validationBatches(val); // a bad limit_val_batches fails now, not after training
+    // NeMo's create_checkpoint_callback: false writes no checkpoint at all.
+    const saving = this.cfg.exp_manager.create_checkpoint_callback;
     const tc = this.cfg.trainer;
     const accum = this.accumulation;
     const baseLr = this.cfg.model.optim.lr;
@@ -419,13 +490,13 @@ export class Trainer {
           intervalImages = 0;
           intervalStart = performance.now();
         }
-        const evalNow = tc.val_check_interval > 0 && this.step % tc.val_check_interval === 0;
+        const evalNow = evalEvery > 0 && this.step % evalEvery === 0;
         if (evalNow && !atEnd) {
           await this.validate(val, t0);
           intervalStart = performance.now();
         }
         const every = this.cfg.exp_manager.checkpoint.every_n_steps;
-        if (every > 0 && this.step % every === 0 && !atEnd) {
+        if (saving && every > 0 && this.step % every === 0 && !atEnd) {
           await this.save(train.state());
           intervalStart = performance.now();
         }
@@ -436,14 +507,14 @@ export class Trainer {
       }
       // An epoch without a single batch would loop forever (validating each time): refuse instead.
       if (!batches) throw this.tooFewSamples(train);
-      if (!done && tc.val_check_interval === 0) {
+      if (!done && evalEvery === 0) {
         await this.validate(val, t0);
         intervalStart = performance.now();
       }
     }
     running.dispose();
     const final = await this.validate(val, t0);
-    await this.save(train.state(), final);
+    if (saving) await this.save(train.state(), final);
     this.metrics?.writePlot();
     await train.close();
     await val.close();
@@ -469,7 +540,7 @@ export class Trainer {
     // tensor parallelism every rank takes part in each forward, and only rank 0 records the result.
     if (this.rank !== 0 && this.tp === 1)
       return { top1: Number.NaN, top5: Number.NaN, loss: Number.NaN, images: 0 };
-    const limit = this.cfg.trainer.limit_val_batches ?? Number.POSITIVE_INFINITY;
+    const limit = this.validationBatches(val);
     let r: EvalResult;
     try {
       r = isBf16(this.cfg)

@@ -12,6 +12,19 @@ export interface Sample {
  * and file/stream sets send nothing up front — their paths or encoded bytes travel with each batch.
  */
 export type SourceSpec =
+  | IndexedSourceSpec
+  | { kind: "files"; name: string }
+  | { kind: "encoded"; name: string }
+  | {
+      /** A subset of an indexed set: sample i is base sample indices[i] (classSubset). */
+      kind: "subset";
+      name: string;
+      base: IndexedSourceSpec;
+      indices: Int32Array;
+    };
+
+/** Sets whose workers read a sample by its index (files and streams send paths or bytes instead). */
+export type IndexedSourceSpec =
   | {
       kind: "memory";
       name: string;
@@ -31,9 +44,7 @@ export type SourceSpec =
       channels: 1 | 3;
       numClasses: number;
       seed: number;
-    }
-  | { kind: "files"; name: string }
-  | { kind: "encoded"; name: string };
+    };
 
 /** A random-access ("map-style") data set. */
 export interface Dataset {

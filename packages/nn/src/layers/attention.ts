@@ -20,6 +20,11 @@ import { Linear } from "./linear.js";
 export type AttentionFn = (q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions) => Tensor;
 
 export interface AttentionModuleOptions {
+  /**
+   * Width of each head (Megatron's kv_channels); default dim / numHeads. The q, k, v projections are
+   * numHeads × headDim wide and the output projection maps that width back to dim.
+   */
+  headDim?: number;
   qkvBias?: boolean;
   attentionDropout?: number;
   init?: Init;
@@ -31,6 +36,8 @@ export class MultiHeadAttention extends Module {
   readonly qkv: Linear;
   readonly proj: Linear;
   readonly headDim: number;
+  /** numHeads × headDim: the width of q, k, v and of the output projection's input. */
+  readonly width: number;
   attentionFn: AttentionFn;
   readonly attentionDropout: number;
 
@@ -41,14 +48,18 @@ export class MultiHeadAttention extends Module {
     opts: AttentionModuleOptions = {},
   ) {
     super();
-    if (dim % numHeads) {
+    if (opts.headDim === undefined && dim % numHeads) {
       throw new ShapeError(`MultiHeadAttention: hidden size ${dim} is not divisible by ${numHeads} heads`, {
-        hint: "choose a number of heads that divides the hidden size",
+        hint: "choose a number of heads that divides the hidden size, or pass headDim (kv_channels)",
       });
     }
-    this.headDim = dim / numHeads;
-    this.qkv = this.registerModule("qkv", new Linear(device, dim, 3 * dim, { bias: opts.qkvBias ?? true, ...(opts.init ? { init: opts.init } : {}) }));
-    this.proj = this.registerModule("proj", new Linear(device, dim, dim, opts.outInit ? { init: opts.outInit } : {}));
+    this.headDim = opts.headDim ?? dim / numHeads;
+    this.width = numHeads * this.headDim;
+    this.qkv = this.registerModule(
+      "qkv",
+      new Linear(device, dim, 3 * this.width, { bias: opts.qkvBias ?? true, ...(opts.init ? { init: opts.init } : {}) }),
+    );
+    this.proj = this.registerModule("proj", new Linear(device, this.width, dim, opts.outInit ? { init: opts.outInit } : {}));
     this.attentionFn = opts.attentionFn ?? attentionNaive;
     this.attentionDropout = opts.attentionDropout ?? 0;
   }
@@ -64,11 +75,11 @@ export class MultiHeadAttention extends Module {
     const k = reshape(slice(heads, 0, 1, 1), [B, H, S, hd]);
     const v = reshape(slice(heads, 0, 2, 1), [B, H, S, hd]);
     const o = this.attentionFn(q, k, v, { dropout: this.attentionDropout, training: this.training });
-    const merged = reshape(permute(o, [0, 2, 1, 3]), [B, S, this.dim]);
+    const merged = reshape(permute(o, [0, 2, 1, 3]), [B, S, this.width]);
     return this.proj.forward(merged, residual ? { residual } : {});
   }
 
   override extraRepr(): string {
-    return `dim=${this.dim}, heads=${this.numHeads}`;
+    return `dim=${this.dim}, heads=${this.numHeads}${this.width === this.dim ? "" : `, head_dim=${this.headDim}`}`;
   }
 }

@@ -76,8 +76,8 @@ function qkvRanges(rows: number, tp: number, rank: number): Array<[number, numbe
 }
 
 function checkHeads(cfg: HeadLayout, tp: number): void {
+  // Whole heads per rank; the head width (kv_channels) need not divide hidden_size.
   divide(cfg.num_attention_heads, tp, "attention heads");
-  divide(cfg.hidden_size, cfg.num_attention_heads, "hidden size over heads");
 }
 
 /** One state dict per tensor-parallel rank, from the single-device one. */

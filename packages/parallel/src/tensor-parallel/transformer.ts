@@ -6,23 +6,24 @@
  *   and of v (timm's q|k|v layout within the shard), so attention runs on local heads with no
  *   communication; proj is row-parallel.
  * - MLP: fc1 column-parallel, GELU on the local slice, fc2 row-parallel.
- * LayerNorms, residuals and hidden dropout act on the full hidden state, replicated on every rank (and
- * their dropout masks agree, drawn from the default RNG stream); attention dropout acts on local heads
- * and draws from the rank's model-parallel stream.
+ * LayerNorms, residuals, hidden dropout and stochastic depth (drop path) act on the full hidden state,
+ * replicated on every rank (and their masks agree, drawn from the default RNG stream in the same order as
+ * the single-device layer); attention dropout acts on local heads and draws from the rank's model-parallel
+ * stream.
  *
  * forward is async: the row-parallel reductions wait for the other ranks.
  */
-import { type AttentionFn, Dropout, GELU, type GELUApproximate, type Init, LayerNorm, Module } from "@vit/nn";
 import {
-  type Device,
-  ShapeError,
-  type Tensor,
-  add,
-  attentionNaive,
-  permute,
-  reshape,
-  slice,
-} from "@vit/tensor";
+  type AttentionFn,
+  DropPath,
+  Dropout,
+  GELU,
+  type GELUApproximate,
+  type Init,
+  LayerNorm,
+  Module,
+} from "@vit/nn";
+import { type Device, ShapeError, type Tensor, add, attentionNaive, permute, reshape, slice } from "@vit/tensor";
 import type { ProcessGroup } from "../process-group.js";
 import { ColumnParallelLinear, RowParallelLinear } from "./layers.js";
 import type { ModelParallelRng } from "./random.js";
@@ -35,6 +36,10 @@ export interface ParallelLayerOptions {
   eps?: number;
   hiddenDropout?: number;
   attentionDropout?: number;
+  /** Stochastic depth of this layer's residual branches. */
+  dropPath?: number;
+  /** Width of each attention head (kv_channels); default dim / heads. */
+  headDim?: number;
   activation?: GELUApproximate;
   qkvBias?: boolean;
   init?: Init;
@@ -60,20 +65,25 @@ export class ParallelAttention extends Module {
     private readonly o: Omit<ParallelLayerOptions, "dim" | "heads" | "ffn">,
   ) {
     super();
-    if (dim % numHeads)
+    if (o.headDim === undefined && dim % numHeads)
       throw new ShapeError(`ParallelAttention: hidden size ${dim} is not divisible by ${numHeads} heads`, {
-        hint: "choose a number of heads that divides the hidden size",
+        hint: "choose a number of heads that divides the hidden size, or pass headDim (kv_channels)",
       });
-    this.headDim = dim / numHeads;
+    this.headDim = o.headDim ?? dim / numHeads;
+    const width = numHeads * this.headDim;
     this.localHeads = divide(numHeads, group.worldSize, "ParallelAttention heads");
     const init = o.init ? { init: o.init } : {};
     this.qkv = this.registerModule(
       "qkv",
-      new ColumnParallelLinear(device, group, dim, 3 * dim, { bias: o.qkvBias ?? true, rng: o.rng, ...init }),
+      new ColumnParallelLinear(device, group, dim, 3 * width, {
+        bias: o.qkvBias ?? true,
+        rng: o.rng,
+        ...init,
+      }),
     );
     this.proj = this.registerModule(
       "proj",
-      new RowParallelLinear(device, group, dim, dim, {
+      new RowParallelLinear(device, group, width, dim, {
         rng: o.rng,
         ...(o.outInit ? { init: o.outInit } : {}),
       }),
@@ -144,6 +154,7 @@ export class ParallelTransformerLayer extends Module {
   readonly norm2: LayerNorm;
   readonly mlp: ParallelMLP;
   readonly drop: Dropout;
+  readonly drop_path: DropPath;
 
   constructor(device: Device, group: ProcessGroup, o: ParallelLayerOptions) {
     super();
@@ -152,10 +163,12 @@ export class ParallelTransformerLayer extends Module {
     this.norm2 = this.registerModule("norm2", new LayerNorm(device, o.dim, o.eps ?? 1e-5));
     this.mlp = this.registerModule("mlp", new ParallelMLP(device, group, o.dim, o.ffn, o));
     this.drop = this.registerModule("drop", new Dropout(o.hiddenDropout ?? 0));
+    this.drop_path = this.registerModule("drop_path", new DropPath(o.dropPath ?? 0));
   }
 
   async forward(x: Tensor): Promise<Tensor> {
-    const h = add(x, this.drop.forward(await this.attn.forward(this.norm1.forward(x))));
-    return add(h, this.drop.forward(await this.mlp.forward(this.norm2.forward(h))));
+    const branch = (y: Tensor) => this.drop_path.forward(this.drop.forward(y));
+    const h = add(x, branch(await this.attn.forward(this.norm1.forward(x))));
+    return add(h, branch(await this.mlp.forward(this.norm2.forward(h))));
   }
 }

@@ -4,6 +4,7 @@ import {
   PreLogits,
   type ViTConfig,
   type ViTOptions,
+  dropPathRates,
   sequenceLength,
 } from "@vit/model";
 /**
@@ -107,7 +108,12 @@ export class TensorParallelViT extends Module {
     const nemo = c.style === "nemo";
     const std = c.init_method_std;
     const init: Init = nemo ? (d, s) => normal(d, s, std) : (d, s) => truncNormal(d, s, std);
-    const outInit: Init = nemo ? (d, s) => scaledNormal(d, s, std, c.num_layers) : init;
+    // As VisionTransformer: Megatron's scaled init for the output projections when use_scaled_init_method.
+    const outInit: Init = !c.use_scaled_init_method
+      ? init
+      : nemo
+        ? (d, s) => scaledNormal(d, s, std, c.num_layers)
+        : (d, s) => truncNormal(d, s, std / Math.sqrt(2 * c.num_layers));
     this.rng = opts.rng ?? ModelParallelRng.forRank(device.rng.seed, group.rank);
     this.patch_embed = this.registerModule(
       "patch_embed",
@@ -124,16 +130,19 @@ export class TensorParallelViT extends Module {
       (nemo ? normal : truncNormal)(device, [1, sequenceLength(c), D], 0.02),
     );
     this.pos_drop = this.registerModule("pos_drop", new Dropout(c.hidden_dropout));
+    const dpr = dropPathRates(c);
     const layers = Array.from(
       { length: c.num_layers },
-      () =>
+      (_, i) =>
         new ParallelTransformerLayer(device, group, {
           dim: D,
           heads: c.num_attention_heads,
+          headDim: c.kv_channels,
           ffn: c.ffn_hidden_size,
           eps: c.layernorm_epsilon,
           hiddenDropout: c.hidden_dropout,
           attentionDropout: c.attention_dropout,
+          dropPath: dpr[i]!,
           activation: c.activation === "gelu_tanh" ? "tanh" : "none",
           qkvBias: c.qkv_bias,
           init,
