@@ -69,7 +69,13 @@ function castKernel(x: Tensor, to: DType): Tensor {
     name: `cast_${from}_${to}`,
     key: `cast|${from}|${to}`,
     code: () => `${f16 ? "enable f16;" : ""}
-${declareBindings([{ name: "x", type: wgslType(from), access: "read" }, { name: "out", type: wgslType(to), access: "read_write" }], FIELDS)}
+${declareBindings(
+  [
+    { name: "x", type: wgslType(from), access: "read" },
+    { name: "out", type: wgslType(to), access: "read_write" },
+  ],
+  FIELDS,
+)}
 ${BF16_HELPERS}
 ${to === "f16" ? F32_TO_F16 : ""}
 ${main1D()}

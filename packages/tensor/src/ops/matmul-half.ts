@@ -28,7 +28,8 @@ function toF32(t: Tensor): Tensor {
 
 /** The product of two half operands (no autograd), f32 result; `pre` (if asked) in f32. */
 function halfKernel(a: Tensor, b: Tensor, opts: MatmulOptions & { savePre?: boolean }) {
-  if (a.dtype === "f16" && f16OperandKernel(a, b, opts)) return matmulKernelWithPre(a, b, { ...opts, outF32: true });
+  if (a.dtype === "f16" && f16OperandKernel(a, b, opts))
+    return matmulKernelWithPre(a, b, { ...opts, outF32: true });
   // Exact: half values widen to f32 without rounding, so this equals a half GEMM with f32 accumulation.
   const af = toF32(a);
   const bf = toF32(b);
@@ -42,7 +43,10 @@ export function matmulHalf(a: Tensor, b: Tensor, dtype: HalfDType, opts: MatmulO
   const grad = needsGrad(a, b, opts.bias, opts.residual);
   const a16 = toHalf(a, a.dtype === "bf16" || a.dtype === "f16" ? a.dtype : dtype);
   const b16 = toHalf(b, a16.dtype as HalfDType);
-  const { out, pre } = halfKernel(a16, b16, { ...opts, savePre: grad && (opts.activation ?? "none") !== "none" });
+  const { out, pre } = halfKernel(a16, b16, {
+    ...opts,
+    savePre: grad && (opts.activation ?? "none") !== "none",
+  });
   const release = () => {
     if (a16 !== a) a16.dispose();
     if (b16 !== b) b16.dispose();

@@ -1,3 +1,4 @@
+import { autocastDtype } from "../autocast.js";
 /**
  * Matrix multiplication with transposed operands, batching, broadcasting of a 2-D operand over a batch,
  * and a fused epilogue: C = act(alpha·op(A)·op(B) + bias) + residual in one dispatch (a Linear layer,
@@ -30,10 +31,9 @@ import {
 import { TILE, TILED_MATMUL_FIELDS, tiledMatmulKey, tiledMatmulWGSL } from "../kernels/matmul-tiled.js";
 import { maxOperandTexels, operandTexture, packOperand } from "../kernels/operand-textures.js";
 import { Tensor } from "../tensor.js";
-import { autocastDtype } from "../autocast.js";
 import { cast } from "./cast.js";
-import { matmulHalf } from "./matmul-half.js";
 import { elementwise } from "./elementwise.js";
+import { matmulHalf } from "./matmul-half.js";
 import { subgroupMatrixFor } from "./matmul-subgroup.js";
 import { sumTo } from "./reduce.js";
 
@@ -192,10 +192,7 @@ export function matmulKernelWithPre(
       `matmul: bias ${opts.bias.describe()} must be [${p.N}] ${dtype} (one value per output column).`,
     );
   }
-  if (
-    opts.residual &&
-    (opts.residual.shape.join() !== p.outShape.join() || opts.residual.dtype !== dtype)
-  ) {
+  if (opts.residual && (opts.residual.shape.join() !== p.outShape.join() || opts.residual.dtype !== dtype)) {
     throw new ShapeError(
       `matmul: residual ${opts.residual.describe()} must be ${fmtShape(p.outShape)} ${dtype} (the result's shape).`,
     );
@@ -223,7 +220,9 @@ export function matmulKernelWithPre(
   if (mixed) {
     const c16 = choose(device, p, transA, transB, "f16");
     if (c16.kind !== "tiled" && c16.kind !== "subgroup-matrix")
-      throw new DTypeError("matmul: f16 operands with an f32 result need the tiled or subgroup-matrix kernel (see f16OperandKernel).");
+      throw new DTypeError(
+        "matmul: f16 operands with an f32 result need the tiled or subgroup-matrix kernel (see f16OperandKernel).",
+      );
     runStorageKernel(device, c16, a, b, p, transA, transB, "f16", epilogue, epiBuffers, alpha);
     return { out, pre };
   }
@@ -504,7 +503,9 @@ export function matmulBackward(
       // B was shared across A's folded batch: one GEMM over the flattened rows.
       const a2 = a.view([a.numel / a.shape[a.rank - 1]!, a.shape[a.rank - 1]!]);
       const g2 = gz.view([gz.numel / gz.shape[gz.rank - 1]!, gz.shape[gz.rank - 1]!]);
-      db = transB ? matmulKernel(g2, a2, { transA: true, alpha }) : matmulKernel(a2, g2, { transA: true, alpha });
+      db = transB
+        ? matmulKernel(g2, a2, { transA: true, alpha })
+        : matmulKernel(a2, g2, { transA: true, alpha });
       a2.dispose();
       g2.dispose();
     } else {
