@@ -4,14 +4,21 @@
  * (×gamma every step_size). Computed on the host each step and passed to the update kernels as uniforms.
  */
 export type ScheduleConfig =
-  | { name: "CosineAnnealing"; warmup_steps?: number; warmup_ratio?: number; min_lr?: number; max_steps: number }
+  | {
+      name: "CosineAnnealing";
+      warmup_steps?: number;
+      warmup_ratio?: number;
+      min_lr?: number;
+      max_steps: number;
+    }
   | { name: "Constant"; warmup_steps?: number }
   | { name: "StepLR"; step_size: number; gamma?: number; warmup_steps?: number };
 
 export function lrAt(step: number, baseLr: number, s: ScheduleConfig): number {
-  const warm = "warmup_ratio" in s && s.warmup_ratio !== undefined && s.name === "CosineAnnealing"
-    ? Math.round(s.warmup_ratio * s.max_steps)
-    : (s.warmup_steps ?? 0);
+  const warm =
+    "warmup_ratio" in s && s.warmup_ratio !== undefined && s.name === "CosineAnnealing"
+      ? Math.round(s.warmup_ratio * s.max_steps)
+      : (s.warmup_steps ?? 0);
   if (warm > 0 && step < warm) return (baseLr * (step + 1)) / warm;
   switch (s.name) {
     case "Constant":

@@ -121,7 +121,12 @@ describe("parameter groups", () => {
     const [decay, none] = paramGroupsWeightDecay(named, 0.3);
     expect(decay!.params.map(([n]) => n)).toEqual(["blocks.0.attn.qkv.weight", "head.weight"]);
     expect(none!.weightDecay).toBe(0);
-    expect(none!.params.map(([n]) => n)).toEqual(["cls_token", "pos_embed", "blocks.0.attn.qkv.bias", "blocks.0.norm1.weight"]);
+    expect(none!.params.map(([n]) => n)).toEqual([
+      "cls_token",
+      "pos_embed",
+      "blocks.0.attn.qkv.bias",
+      "blocks.0.norm1.weight",
+    ]);
   });
 });
 
