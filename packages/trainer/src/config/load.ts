@@ -28,7 +28,9 @@ export function applyOverrides(cfg: Record<string, unknown>, overrides: string[]
       const next = node[k];
       if (next === undefined || next === null) node[k] = {};
       else if (typeof next !== "object" || Array.isArray(next)) {
-        throw new ConfigError(`override "${o}": ${path.slice(0, path.indexOf(k) + 1).join(".")} is not a section.`);
+        throw new ConfigError(
+          `override "${o}": ${path.slice(0, path.indexOf(k) + 1).join(".")} is not a section.`,
+        );
       }
       node = node[k] as Record<string, unknown>;
     });
@@ -61,7 +63,9 @@ export function loadConfig(path: string, overrides: string[] = []): TrainConfig 
   try {
     text = readFileSync(path, "utf8");
   } catch (e) {
-    throw new ConfigError(`cannot read config ${path}: ${(e as Error).message}. Pass --config with a YAML file (see conf/).`);
+    throw new ConfigError(
+      `cannot read config ${path}: ${(e as Error).message}. Pass --config with a YAML file (see conf/).`,
+    );
   }
   let raw: unknown;
   try {
@@ -69,6 +73,7 @@ export function loadConfig(path: string, overrides: string[] = []): TrainConfig 
   } catch (e) {
     throw new ConfigError(`${path} is not valid YAML: ${(e as Error).message}`);
   }
-  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) throw new ConfigError(`${path}: the top level must be a mapping.`);
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw))
+    throw new ConfigError(`${path}: the top level must be a mapping.`);
   return parseConfig(applyOverrides(raw as Record<string, unknown>, overrides), path);
 }

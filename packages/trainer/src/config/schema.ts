@@ -103,6 +103,13 @@ export const modelSchema = z
           "pipeline parallelism is not implemented; set 1 and use tensor_model_parallel_size and/or activation checkpointing for large ViTs",
       })
       .default(1),
+    /** precision 16: NeMo's dynamic loss scaler (initial scale, good steps before it doubles, overflows before it halves). */
+    native_amp_init_scale: z
+      .number()
+      .positive()
+      .default(2 ** 32),
+    native_amp_growth_interval: positiveInt.default(1000),
+    hysteresis: positiveInt.default(2),
     /** Fine-tuning: initialise from this checkpoint / timm / HF / NeMo safetensors file. */
     restore_from_path: z.string().optional(),
     optim: optimSchema,
@@ -116,9 +123,20 @@ export const trainerSchema = z
   .object({
     devices: positiveInt.default(1),
     num_nodes: positiveInt.default(1),
-    /** 32, or "bf16" (matmuls in bf16 storage precision; with model.megatron_amp_O2 also bf16 weights). */
+    /**
+     * 32; "bf16" (matmuls in bf16 storage precision; with model.megatron_amp_O2 also bf16 weights); 16 (fp16
+     * mixed precision with NeMo's dynamic loss scaler; needs the adapter's shader-f16).
+     */
     precision: z
-      .union([z.literal(32), z.literal("32"), z.literal("bf16"), z.literal("bf16-mixed")])
+      .union([
+        z.literal(32),
+        z.literal("32"),
+        z.literal("bf16"),
+        z.literal("bf16-mixed"),
+        z.literal(16),
+        z.literal("16"),
+        z.literal("16-mixed"),
+      ])
       .default(32),
     max_steps: z.number().int().positive().nullable().optional(),
     max_epochs: z.number().int().positive().nullable().optional(),
