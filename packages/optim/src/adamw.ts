@@ -24,6 +24,7 @@ const FIELDS = [
   ["bc1", "f32"],
   ["bc2", "f32"],
   ["decoupled", "u32"],
+  ["gpuStep", "u32"],
 ] as const;
 
 export class AdamW extends Optimizer {
@@ -56,7 +57,15 @@ export class AdamW extends Optimizer {
         FIELDS,
       )}
 ${main1D()}
-  if (idx >= P.n) { return; }
+  // coef[2]: the loss scaler found an overflow; the step is skipped (p, m, v unchanged).
+  if (idx >= P.n || coef[2] != 0.0) { return; }
+  var bc1 = P.bc1;
+  var bc2 = P.bc2;
+  if (P.gpuStep == 1u) {
+    // With a loss scaler the applied-step count lives on the GPU (skipped steps do not count).
+    bc1 = 1.0 - pow(P.beta1, coef[3]);
+    bc2 = 1.0 - pow(P.beta2, coef[3]);
+  }
   var grad = g[idx] * coef[0];
   var w = p[idx];
   if (P.decoupled == 1u) { w = w - P.lr * P.wd * w; } else { grad = grad + P.wd * w; }
@@ -64,12 +73,23 @@ ${main1D()}
   let vt = P.beta2 * v[idx] + (1.0 - P.beta2) * grad * grad;
   m[idx] = mt;
   v[idx] = vt;
-  p[idx] = w - P.lr * (mt / P.bc1) / (sqrt(vt / P.bc2) + P.eps);
+  p[idx] = w - P.lr * (mt / bc1) / (sqrt(vt / bc2) + P.eps);
 }`,
       buffers: [p.buffer, g.buffer, m!.buffer, v!.buffer, this.coefBuffer],
       uniforms: {
         fields: FIELDS,
-        values: [p.numel, lr, b1, b2, this.eps, wd, 1 - b1 ** t, 1 - b2 ** t, this.decoupled ? 1 : 0],
+        values: [
+          p.numel,
+          lr,
+          b1,
+          b2,
+          this.eps,
+          wd,
+          1 - b1 ** t,
+          1 - b2 ** t,
+          this.decoupled ? 1 : 0,
+          this.lossScaler ? 1 : 0,
+        ],
       },
       workgroups: grid1D(p.numel),
     });

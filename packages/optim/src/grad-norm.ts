@@ -4,14 +4,25 @@
  * the optimizer kernels read that coefficient from the buffer. The norm itself is read only when asked.
  */
 import { type Device, Tensor, declareBindings, grid1D, main1D } from "@vit/tensor";
+import type { LossScaler } from "./loss-scaler.js";
 
-const SQ_FIELDS = [["n", "u32"], ["slot", "u32"]] as const;
-const COEF_FIELDS = [["count", "u32"], ["maxNorm", "f32"]] as const;
+const SQ_FIELDS = [
+  ["n", "u32"],
+  ["slot", "u32"],
+] as const;
+const COEF_FIELDS = [
+  ["count", "u32"],
+  ["maxNorm", "f32"],
+] as const;
 
 export class GradNorm {
   /** [count] partial sums of squares. */
   readonly partial: Tensor;
-  /** [2]: clip coefficient, global norm. */
+  /**
+   * [4]: the coefficient the optimizer multiplies gradients by (clip / loss scale), the global norm (of the
+   * unscaled gradients), the skip flag (1: a loss-scaled step overflowed; the update kernels return), and
+   * with a loss scaler the number of applied steps (Adam's bias correction).
+   */
   readonly coef: Tensor;
   private skipped = false;
 
@@ -20,17 +31,27 @@ export class GradNorm {
     readonly count: number,
   ) {
     this.partial = new Tensor(device, [Math.max(1, count)], "f32");
-    this.coef = new Tensor(device, [2], "f32");
+    this.coef = new Tensor(device, [4], "f32");
   }
 
-  /** Records the kernels computing ‖g‖ over `grads` and the coefficient for `maxNorm` (0 = no clip). */
-  compute(grads: Tensor[], maxNorm: number): void {
+  /**
+   * Records the kernels computing ‖g‖ over `grads` and the coefficient for `maxNorm` (0 = no clip). With a
+   * loss scaler the gradients are scaled: the norm and the coefficient are unscaled, and the same kernel
+   * detects the overflow and updates the scaler.
+   */
+  compute(grads: Tensor[], maxNorm: number, scaler?: LossScaler): void {
     this.skipped = false;
     grads.forEach((g, slot) => {
       this.device.run({
         name: "grad_sq_sum",
         key: "grad_sq_sum",
-        code: () => `${declareBindings([{ name: "g", type: "f32", access: "read" }, { name: "out", type: "f32", access: "read_write" }], SQ_FIELDS)}
+        code: () => `${declareBindings(
+          [
+            { name: "g", type: "f32", access: "read" },
+            { name: "out", type: "f32", access: "read_write" },
+          ],
+          SQ_FIELDS,
+        )}
 var<workgroup> part: array<f32, 256>;
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3u) {
@@ -50,20 +71,61 @@ fn main(@builtin(local_invocation_id) lid: vec3u) {
         workgroups: [1],
       });
     });
+    this.coefficient(grads.length, maxNorm, scaler);
+  }
+
+  /**
+   * The same from a sum of squares computed elsewhere (the distributed optimizer's, all-reduced over the
+   * ranks, so that every rank agrees on an overflow): uploaded, not read back.
+   */
+  fromSumOfSquares(sumSq: number, maxNorm: number, scaler?: LossScaler): void {
+    this.skipped = false;
+    this.device.upload(this.partial.buffer, Float32Array.from([sumSq]));
+    this.coefficient(1, maxNorm, scaler);
+  }
+
+  private coefficient(count: number, maxNorm: number, scaler?: LossScaler): void {
+    const bindings = [
+      { name: "part", type: "f32", access: "read" } as const,
+      { name: "coef", type: "f32", access: "read_write" } as const,
+      ...(scaler
+        ? [
+            { name: "scale", type: "f32", access: "read_write" } as const,
+            { name: "st", type: "f32", access: "read_write" } as const,
+          ]
+        : []),
+    ];
     this.device.run({
       name: "grad_clip_coef",
-      key: "grad_clip_coef",
-      code: () => `${declareBindings([{ name: "part", type: "f32", access: "read" }, { name: "coef", type: "f32", access: "read_write" }], COEF_FIELDS)}
+      key: scaler ? `grad_clip_coef_scaled|${scaler.updateWGSL()}` : "grad_clip_coef",
+      code: () => `${declareBindings(bindings, COEF_FIELDS)}
 ${main1D(1)}
   if (idx > 0u) { return; }
   var s = 0.0;
   for (var i = 0u; i < P.count; i++) { s += part[i]; }
-  let norm = sqrt(s);
+  ${
+    scaler
+      ? `// Overflow: the scaled gradients' sum of squares is Inf or NaN (a bit test, safe under fast-math).
+  let bad = (bitcast<u32>(s) & 0x7f800000u) == 0x7f800000u;
+  let inv = 1.0 / scale[0];
+  let norm = sqrt(s) * inv;
+  coef[0] = select(1.0, min(1.0, P.maxNorm / (norm + 1e-6)), P.maxNorm > 0.0) * inv;
+  coef[1] = norm;
+  coef[2] = select(0.0, 1.0, bad);
+  ${scaler.updateWGSL()}
+  coef[3] = st[2];`
+      : `let norm = sqrt(s);
   coef[1] = norm;
   coef[0] = select(1.0, min(1.0, P.maxNorm / (norm + 1e-6)), P.maxNorm > 0.0);
+  coef[2] = 0.0;`
+  }
 }`,
-      buffers: [this.partial.buffer, this.coef.buffer],
-      uniforms: { fields: COEF_FIELDS, values: [grads.length, maxNorm] },
+      buffers: [
+        this.partial.buffer,
+        this.coef.buffer,
+        ...(scaler ? [scaler.scale.buffer, scaler.state.buffer] : []),
+      ],
+      uniforms: { fields: COEF_FIELDS, values: [count, maxNorm] },
       workgroups: grid1D(1, 1),
     });
   }
@@ -71,7 +133,7 @@ ${main1D(1)}
   /** No clipping and no norm this step: coefficient 1, norm unknown (NaN). Uploads only on a change. */
   skip(): void {
     if (this.skipped) return;
-    this.device.upload(this.coef.buffer, Float32Array.from([1, Number.NaN]));
+    this.device.upload(this.coef.buffer, Float32Array.from([1, Number.NaN, 0, 0]));
     this.skipped = true;
   }
 

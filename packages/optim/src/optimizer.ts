@@ -6,6 +6,7 @@
 import { type Device, type Tensor, cast, keep, noGrad, zeros } from "@vit/tensor";
 import { OptimizerError } from "./errors.js";
 import { GradNorm } from "./grad-norm.js";
+import type { LossScaler } from "./loss-scaler.js";
 import type { ParamGroup } from "./param-groups.js";
 
 export interface StepOptions {
@@ -18,6 +19,11 @@ export interface StepOptions {
    * clipping, so an unclipped step costs no extra dispatches — PyTorch does not compute it either).
    */
   computeNorm?: boolean;
+  /**
+   * The global sum of squares of the gradients, computed by the caller (the distributed optimizer): the
+   * coefficient and the loss scaler's overflow test use it instead of this optimizer's own gradients.
+   */
+  sumOfSquares?: number;
 }
 
 export abstract class Optimizer {
@@ -25,9 +31,14 @@ export abstract class Optimizer {
   /** Number of step() calls so far (Adam's bias correction uses it). */
   stepCount = 0;
   protected readonly state = new Map<Tensor, Tensor[]>();
-  /** fp32 master copies of bf16 parameters (Megatron's O2: bf16 weights, fp32 master in the optimizer). */
+  /** fp32 master copies of half parameters (Megatron's O2: bf16/f16 weights, fp32 master in the optimizer). */
   protected readonly masters = new Map<Tensor, Tensor>();
   protected readonly gradNorm: GradNorm;
+  /**
+   * fp16 training: the gradients are scaled by this scaler's S. Every step then measures the norm (the
+   * overflow test), divides by S in the update kernels, and skips the update on overflow, all on the GPU.
+   */
+  lossScaler: LossScaler | null = null;
   private readonly all: Array<{ name: string; p: Tensor; group: ParamGroup }>;
 
   constructor(readonly groups: ParamGroup[]) {
@@ -58,21 +69,35 @@ export abstract class Optimizer {
     this.stepCount++;
     const withGrad = this.all.filter((e) => e.p.grad);
     const clip = opts.maxGradNorm ?? 0;
-    if (clip > 0 || opts.computeNorm) this.gradNorm.compute(withGrad.map((e) => e.p.grad!), clip);
+    const scaler = this.lossScaler ?? undefined;
+    if (opts.sumOfSquares !== undefined) this.gradNorm.fromSumOfSquares(opts.sumOfSquares, clip, scaler);
+    else if (clip > 0 || opts.computeNorm || scaler)
+      this.gradNorm.compute(
+        withGrad.map((e) => e.p.grad!),
+        clip,
+        scaler,
+      );
     else this.gradNorm.skip();
     for (const e of withGrad) {
-      const target = e.p.dtype === "bf16" ? this.masterOf(e.p) : e.p;
-      this.update(target, e.p.grad!, this.stateOf(e.p), opts.lr * (e.group.lrScale ?? 1), e.group.weightDecay);
+      const target = e.p.dtype !== "f32" ? this.masterOf(e.p) : e.p;
+      this.update(
+        target,
+        e.p.grad!,
+        this.stateOf(e.p),
+        opts.lr * (e.group.lrScale ?? 1),
+        e.group.weightDecay,
+      );
       if (target !== e.p) {
-        // Write the updated master back to the bf16 weight (round to nearest even).
-        const rounded = noGrad(() => cast(target, "bf16"));
+        // Write the updated master back to the half weight (round to nearest even). A skipped step
+        // leaves the master as it was, so this rewrites the same value.
+        const rounded = noGrad(() => cast(target, e.p.dtype));
         this.device.copy(rounded.buffer, 0, e.p.buffer, 0, Math.ceil(e.p.numel / 2) * 4);
         rounded.dispose();
       }
     }
   }
 
-  /** The fp32 master weight of a bf16 parameter, created from its current value on first use. */
+  /** The fp32 master weight of a half (bf16/f16) parameter, created from its current value on first use. */
   masterOf(p: Tensor): Tensor {
     let m = this.masters.get(p);
     if (!m) {
@@ -105,7 +130,7 @@ export abstract class Optimizer {
       this.stateNames.forEach((n, i) => {
         out[`${e.name}.${n}`] = s[i]!;
       });
-      if (e.p.dtype === "bf16") out[`${e.name}.master`] = this.masterOf(e.p);
+      if (e.p.dtype !== "f32") out[`${e.name}.master`] = this.masterOf(e.p);
     }
     return out;
   }

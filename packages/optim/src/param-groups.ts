@@ -14,7 +14,9 @@ export interface ParamGroup {
 export const NO_DECAY_NAMES = ["pos_embed", "cls_token"];
 
 export function isNoDecay(name: string, t: Tensor): boolean {
-  return t.rank <= 1 || name.endsWith(".bias") || NO_DECAY_NAMES.some((n) => name === n || name.endsWith(`.${n}`));
+  return (
+    t.rank <= 1 || name.endsWith(".bias") || NO_DECAY_NAMES.some((n) => name === n || name.endsWith(`.${n}`))
+  );
 }
 
 /**

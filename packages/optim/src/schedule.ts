@@ -20,9 +20,10 @@ export type ScheduleConfig =
   | { name: "StepLR"; step_size: number; gamma?: number; warmup_steps?: number };
 
 export function lrAt(step: number, baseLr: number, s: ScheduleConfig): number {
-  const warm = "warmup_ratio" in s && s.warmup_ratio !== undefined && s.name === "CosineAnnealing"
-    ? Math.round(s.warmup_ratio * s.max_steps)
-    : (s.warmup_steps ?? 0);
+  const warm =
+    "warmup_ratio" in s && s.warmup_ratio !== undefined && s.name === "CosineAnnealing"
+      ? Math.round(s.warmup_ratio * s.max_steps)
+      : (s.warmup_steps ?? 0);
   if (warm > 0 && step < warm) return (baseLr * (step + 1)) / warm;
   switch (s.name) {
     case "Constant":

@@ -21,6 +21,7 @@ const FIELDS = [
   ["wd", "f32"],
   ["nesterov", "u32"],
   ["first", "u32"],
+  ["gpuStep", "u32"],
 ] as const;
 
 export class SGD extends Optimizer {
@@ -56,18 +57,33 @@ export class SGD extends Optimizer {
         FIELDS,
       )}
 ${main1D()}
-  if (idx >= P.n) { return; }
+  // coef[2]: the loss scaler found an overflow; the step is skipped.
+  if (idx >= P.n || coef[2] != 0.0) { return; }
+  // With a loss scaler the applied-step count is coef[3] (skipped steps do not count).
+  let first = select(P.first == 1u, coef[3] == 1.0, P.gpuStep == 1u);
   var d = g[idx] * coef[0] + P.wd * p[idx];
   if (P.mu != 0.0) {
     // PyTorch initialises the buffer with the first gradient (no dampening on step 1).
-    let bt = select(P.mu * b[idx] + (1.0 - P.damp) * d, d, P.first == 1u);
+    let bt = select(P.mu * b[idx] + (1.0 - P.damp) * d, d, first);
     b[idx] = bt;
     d = select(bt, d + P.mu * bt, P.nesterov == 1u);
   }
   p[idx] = p[idx] - P.lr * d;
 }`,
       buffers: [p.buffer, g.buffer, buf!.buffer, this.coefBuffer],
-      uniforms: { fields: FIELDS, values: [p.numel, lr, this.momentum, this.dampening, wd, this.nesterov ? 1 : 0, this.stepCount === 1 ? 1 : 0] },
+      uniforms: {
+        fields: FIELDS,
+        values: [
+          p.numel,
+          lr,
+          this.momentum,
+          this.dampening,
+          wd,
+          this.nesterov ? 1 : 0,
+          this.stepCount === 1 ? 1 : 0,
+          this.lossScaler ? 1 : 0,
+        ],
+      },
       workgroups: grid1D(p.numel),
     });
   }

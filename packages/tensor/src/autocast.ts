@@ -5,11 +5,16 @@
  * memory of f32 — while the products accumulate in f32 registers. A bf16 operand (Megatron O2 stores the
  * weights in bf16) takes the same path with or without autocast.
  */
-let active: "bf16" | null = null;
+let active: AutocastDtype | null = null;
 
-export type AutocastDtype = "bf16";
+/**
+ * "f16" (fp16 mixed precision, NeMo's precision 16) works the same way with f16 operands; it needs the
+ * adapter's shader-f16 feature (the first f16 cast refuses without it) and a loss scaler against the
+ * narrow f16 range (@vit/optim LossScaler).
+ */
+export type AutocastDtype = "bf16" | "f16";
 
-/** Runs `fn` with matmuls in bf16 (operands rounded, products accumulated in f32). */
+/** Runs `fn` with matmuls in bf16 or f16 (operands rounded, products accumulated in f32). */
 export function autocast<R>(dtype: AutocastDtype | null, fn: () => R): R {
   const saved = active;
   active = dtype;

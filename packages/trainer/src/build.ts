@@ -1,33 +1,33 @@
 /** Builds the model, data loaders and optimizer a TrainConfig describes. */
 import {
+  type AnyDataset,
   DataLoader,
   FASHION_MNIST_MEAN,
   FASHION_MNIST_STD,
-  type AnyDataset,
   type TransformSpec,
+  autoAugment,
   cifarDataset,
   classSubset,
+  colorJitter,
   fashionMnist,
   imageFolder,
   normalize,
+  randAugment,
   randomHorizontalFlip,
   randomResizedCrop,
   resizeCenterCrop,
-  autoAugment,
-  randAugment,
-  colorJitter,
   synthetic,
   webDataset,
 } from "@vit/data";
 import { type ViTConfig, VisionTransformer, getPreset, parseViTConfig } from "@vit/model";
+import type { AttentionFn } from "@vit/nn";
+import type { Module } from "@vit/nn";
+import { AdamW, LossScaler, type Optimizer, SGD, isNoDecayMegatron, paramGroupsWeightDecay } from "@vit/optim";
+import { DistributedOptimizer, type ProcessGroup, TensorParallelViT } from "@vit/parallel";
 import type { Device } from "@vit/tensor";
 import * as T from "@vit/tensor";
-import type { AttentionFn } from "@vit/nn";
 import { ConfigError } from "./config/load.js";
 import { type DataSection, type ModelSection, type TrainConfig, modelShape } from "./config/schema.js";
-import { AdamW, type Optimizer, SGD, isNoDecayMegatron, paramGroupsWeightDecay } from "@vit/optim";
-import { DistributedOptimizer, type ProcessGroup, TensorParallelViT } from "@vit/parallel";
-import type { Module } from "@vit/nn";
 
 /** The model a Trainer trains: the single-device ViT, or its tensor-parallel twin (async forward). */
 export type TrainModel = VisionTransformer | TensorParallelViT;
@@ -72,10 +72,23 @@ export function buildModel(device: Device, cfg: TrainConfig, group?: ProcessGrou
           granularity: m.activations_checkpoint_granularity,
         }
       : null;
-  if (m.megatron_amp_O2 && !isBf16(cfg))
-    throw new ConfigError("model.megatron_amp_O2 needs trainer.precision=bf16.");
+  const half = halfDtypeOf(cfg);
+  if (m.megatron_amp_O2 && !half)
+    throw new ConfigError("model.megatron_amp_O2 needs half precision", { hint: "set trainer.precision=bf16 or 16" });
+  if (half === "f16" && !device.hasFeature("shader-f16")) {
+    throw new ConfigError(
+      `trainer.precision=${cfg.trainer.precision} (fp16) needs the adapter feature shader-f16, which ${device.adapter.description || device.adapter.device} lacks`,
+      { hint: "use trainer.precision=bf16 or 32" },
+    );
+  }
+  if (half === "f16" && m.tensor_model_parallel_size > 1) {
+    throw new ConfigError(
+      "trainer.precision=16 with model.tensor_model_parallel_size > 1 is not supported yet (the tensor-parallel clip does not see the loss scale)",
+      { hint: "use trainer.precision=bf16 with tensor parallelism" },
+    );
+  }
   // Lightning's bf16-true: bf16 weights; the optimizer keeps an fp32 master copy (as O2).
-  const bf16Weights = m.megatron_amp_O2 || cfg.trainer.precision === "bf16-true";
+  const halfWeights = m.megatron_amp_O2 || cfg.trainer.precision === "bf16-true";
   const vit = vitConfigOf(m);
   let model: TrainModel;
   if (m.tensor_model_parallel_size > 1) {
@@ -103,20 +116,28 @@ export function buildModel(device: Device, cfg: TrainConfig, group?: ProcessGrou
   } else {
     model = new VisionTransformer(device, vit, { attentionFn: attentionFnOf(m), checkpointing: ck });
   }
-  if (bf16Weights) toMegatronO2(model);
+  if (halfWeights) toMegatronO2(model, half!);
   return model;
 }
 
-/** Megatron O2: the matmul weights live in bf16; the optimizer keeps an fp32 master copy of each. */
-export function toMegatronO2(model: Module): void {
+/** Megatron O2: the matmul weights live in bf16 (or f16); the optimizer keeps an fp32 master copy of each. */
+export function toMegatronO2(model: Module, dtype: "bf16" | "f16" = "bf16"): void {
   model.replaceParameters(
     (name, t) => t.rank === 2 && name.endsWith(".weight"),
-    (t) => T.noGrad(() => T.cast(t, "bf16")),
+    (t) => T.noGrad(() => T.cast(t, dtype)),
   );
 }
 
 export function isBf16(cfg: TrainConfig): boolean {
-  return cfg.trainer.precision === "bf16" || cfg.trainer.precision === "bf16-true";
+  return halfDtypeOf(cfg) === "bf16";
+}
+
+/** The autocast dtype of trainer.precision: "bf16", "f16" (precision 16, with the loss scaler) or null (32). */
+export function halfDtypeOf(cfg: TrainConfig): T.AutocastDtype | null {
+  const p = String(cfg.trainer.precision);
+  if (p === "bf16" || p === "bf16-mixed" || p === "bf16-true") return "bf16";
+  if (p === "16" || p === "16-mixed") return "f16";
+  return null;
 }
 
 /** What the loop needs of an optimizer: the plain ones and the distributed (sharded) one. */
@@ -130,7 +151,24 @@ export interface TrainOptimizer {
   dispose(): void;
 }
 
-export function buildOptimizer(model: Module, cfg: TrainConfig, group?: ProcessGroup): TrainOptimizer {
+/** precision 16: the loss scaler with NeMo's settings from the model section (null otherwise). */
+export function buildLossScaler(device: Device, cfg: TrainConfig): LossScaler | null {
+  if (halfDtypeOf(cfg) !== "f16") return null;
+  const m = cfg.model;
+  // NeMo's defaults (megatron_vit_classification_config.yaml): 2^32, 1000, 2.
+  return new LossScaler(device, {
+    initScale: m.native_amp_init_scale ?? 2 ** 32,
+    growthInterval: m.native_amp_growth_interval ?? 1000,
+    hysteresis: m.hysteresis ?? 2,
+  });
+}
+
+export function buildOptimizer(
+  model: Module,
+  cfg: TrainConfig,
+  group?: ProcessGroup,
+  scaler: LossScaler | null = null,
+): TrainOptimizer {
   const o = cfg.model.optim;
   const named = model.namedParameters();
   // NeMo's do_layer_norm_weight_decay, when given, decides: true decays every parameter, false exempts
@@ -142,10 +180,14 @@ export function buildOptimizer(model: Module, cfg: TrainConfig, group?: ProcessG
       : nemoRule === undefined && o.no_decay_1d
         ? paramGroupsWeightDecay(named, o.weight_decay)
         : [{ params: named, weightDecay: o.weight_decay }];
-  const make = (gs: typeof groups): Optimizer =>
-    o.name === "sgd"
-      ? new SGD(gs, { momentum: o.momentum, nesterov: o.nesterov })
-      : new AdamW(gs, { betas: o.betas, eps: o.eps, decoupled: o.name !== "adam" });
+  const make = (gs: typeof groups): Optimizer => {
+    const opt =
+      o.name === "sgd"
+        ? new SGD(gs, { momentum: o.momentum, nesterov: o.nesterov })
+        : new AdamW(gs, { betas: o.betas, eps: o.eps, decoupled: o.name !== "adam" });
+    opt.lossScaler = scaler;
+    return opt;
+  };
   if (o.name === "distributed_fused_adam" && group && group.worldSize > 1) {
     const d = new DistributedOptimizer(group, groups, make);
     return {

@@ -53,7 +53,7 @@ export function scoreLogits(
       loss = Number.NaN;
       continue;
     }
-    let m = -Infinity;
+    let m = Number.NEGATIVE_INFINITY;
     for (const v of row) m = Math.max(m, v);
     let s = 0;
     for (const v of row) s += Math.exp(v - m);
@@ -74,7 +74,7 @@ export function scoreLogits(
 export async function evaluate(
   model: EvalModel,
   loader: DataLoader,
-  maxBatches = Infinity,
+  maxBatches = Number.POSITIVE_INFINITY,
 ): Promise<EvalResult> {
   const wasTraining = model.training;
   model.eval();

@@ -7,6 +7,8 @@ export { configNotes } from "./config/notes.js";
 export {
   buildModel,
   buildOptimizer,
+  buildLossScaler,
+  halfDtypeOf,
   buildLoader,
   evalSplitOf,
   vitConfigOf,
@@ -29,4 +31,10 @@ export {
 } from "./checkpoint/checkpoint.js";
 export { MetricsLogger, readMetrics, renderCurves, type MetricRecord } from "./metrics.js";
 export { openRunDir, runDirOfCheckpoint, sweepStaleTempFiles, type RunDir } from "./run-dir.js";
-export { loadPretrained, readPretrained, inferSourceConfig, PretrainedError, type LoadPretrainedOptions } from "./pretrained.js";
+export {
+  loadPretrained,
+  readPretrained,
+  inferSourceConfig,
+  PretrainedError,
+  type LoadPretrainedOptions,
+} from "./pretrained.js";

@@ -11,7 +11,19 @@ import { join } from "node:path";
 
 export type MetricRecord = Record<string, number | string>;
 
-const CSV_COLUMNS = ["kind", "step", "epoch", "loss", "lr", "grad_norm", "images_per_second", "val_loss", "val_top1", "val_top5", "elapsed_s"];
+const CSV_COLUMNS = [
+  "kind",
+  "step",
+  "epoch",
+  "loss",
+  "lr",
+  "grad_norm",
+  "images_per_second",
+  "val_loss",
+  "val_top1",
+  "val_top5",
+  "elapsed_s",
+];
 
 const csvRow = (rec: MetricRecord) => `${CSV_COLUMNS.map((c) => rec[c] ?? "").join(",")}\n`;
 const sameEvent = (a: MetricRecord, b: MetricRecord) => a.kind === b.kind && a.step === b.step;
@@ -87,7 +99,14 @@ export class MetricsLogger {
   }
 }
 
-function polyline(points: Array<[number, number]>, x0: number, y0: number, w: number, h: number, color: string): string {
+function polyline(
+  points: Array<[number, number]>,
+  x0: number,
+  y0: number,
+  w: number,
+  h: number,
+  color: string,
+): string {
   if (points.length === 0) return "";
   const xs = points.map((p) => p[0]);
   const ys = points.map((p) => p[1]);
@@ -106,7 +125,9 @@ export function renderCurves(records: MetricRecord[]): string {
   const train = records.filter((r) => r.kind === "train");
   const val = records.filter((r) => r.kind === "val");
   const pts = (rs: MetricRecord[], key: string) =>
-    rs.filter((r) => typeof r[key] === "number").map((r) => [r.step as number, r[key] as number] as [number, number]);
+    rs
+      .filter((r) => typeof r[key] === "number")
+      .map((r) => [r.step as number, r[key] as number] as [number, number]);
   const W = 300;
   const H = 150;
   const panel = (x: number, y: number, title: string, lines: string) =>

@@ -1,11 +1,3 @@
-/**
- * Loading pretrained weights into a (possibly differently shaped) model for fine-tuning: a vit checkpoint
- * or a timm / Hugging Face / NeMo safetensors file. The source config is read from the checkpoint, or
- * inferred from tensor shapes for foreign files; position embeddings are resampled to the new grid
- * (NeMo: bilinear, timm: bicubic), prefix tokens kept; the head is replaced (NeMo's fine-tuning head is a
- * fresh zero-initialised Linear) unless `keepHead` and the class counts match.
- */
-import { type HostTensor, loadSafetensors, toFloat32Array } from "@vit/nn";
 import {
   type StateDict,
   type ViTConfig,
@@ -17,6 +9,14 @@ import {
   parseViTConfig,
   resamplePosEmbed,
 } from "@vit/model";
+/**
+ * Loading pretrained weights into a (possibly differently shaped) model for fine-tuning: a vit checkpoint
+ * or a timm / Hugging Face / NeMo safetensors file. The source config is read from the checkpoint, or
+ * inferred from tensor shapes for foreign files; position embeddings are resampled to the new grid
+ * (NeMo: bilinear, timm: bicubic), prefix tokens kept; the head is replaced (NeMo's fine-tuning head is a
+ * fresh zero-initialised Linear) unless `keepHead` and the class counts match.
+ */
+import { type HostTensor, loadSafetensors, toFloat32Array } from "@vit/nn";
 import { readSafetensorsHeader } from "@vit/nn";
 import { VitError } from "@vit/tensor";
 import { vitConfigOf } from "./build.js";
@@ -42,12 +42,14 @@ function find(sd: StateDict, ...suffixes: string[]): [string, HostTensor] | null
 export function inferSourceConfig(sd: StateDict, format: WeightFormat, target: ViTConfig): ViTConfig {
   const cls = find(sd, "cls_token", "embeddings.cls_token");
   const pos = find(sd, "pos_embed", "embeddings.position_embeddings", "position_embeddings.weight");
-  if (!cls || !pos) throw new PretrainedError(`cannot find the class token / position embedding in the ${format} weights.`);
+  if (!cls || !pos)
+    throw new PretrainedError(`cannot find the class token / position embedding in the ${format} weights.`);
   const T = cls[1].shape[cls[1].shape.length - 2]!;
   const D = cls[1].shape[cls[1].shape.length - 1]!;
   const S = pos[1].shape[pos[1].shape.length - 2]!;
   const side = Math.round(Math.sqrt(S - T));
-  if (side * side !== S - T) throw new PretrainedError(`position embedding has ${S - T} grid tokens: not a square grid.`);
+  if (side * side !== S - T)
+    throw new PretrainedError(`position embedding has ${S - T} grid tokens: not a square grid.`);
   const head = find(sd, "head.weight", "classifier.weight", "head.dense_out.weight");
   const preLogits = find(sd, "pre_logits.fc.weight", "head.dense_in.weight");
   const layers = new Set(
@@ -74,7 +76,10 @@ export function inferSourceConfig(sd: StateDict, format: WeightFormat, target: V
 }
 
 /** Reads a checkpoint or foreign file into our names plus the config it was saved with. */
-export async function readPretrained(path: string, target: ViTConfig): Promise<{ sd: StateDict; config: ViTConfig; format: WeightFormat }> {
+export async function readPretrained(
+  path: string,
+  target: ViTConfig,
+): Promise<{ sd: StateDict; config: ViTConfig; format: WeightFormat }> {
   const header = await readSafetensorsHeader(path);
   const raw = await loadSafetensors(path);
   if (header.metadata?.vit) {
@@ -89,7 +94,11 @@ export async function readPretrained(path: string, target: ViTConfig): Promise<{
 }
 
 /** Loads pretrained weights into `model`, adapting resolution and head. Returns what was done. */
-export async function loadPretrained(model: VisionTransformer, path: string, opts: LoadPretrainedOptions = {}): Promise<string[]> {
+export async function loadPretrained(
+  model: VisionTransformer,
+  path: string,
+  opts: LoadPretrainedOptions = {},
+): Promise<string[]> {
   const target = model.config;
   const { sd, config: src, format } = await readPretrained(path, target);
   const notes = [`loaded ${format} weights from ${path}`];
@@ -104,17 +113,26 @@ export async function loadPretrained(model: VisionTransformer, path: string, opt
     const pe = sd.pos_embed!;
     sd.pos_embed = resamplePosEmbed(
       { dtype: "F32", shape: pe.shape, data: toFloat32Array(pe) },
-      { numPrefixTokens: target.class_token_length, oldGrid: [oh, ow], newGrid: [nh, nw], mode: opts.mode ?? (target.style === "nemo" ? "bilinear" : "bicubic") },
+      {
+        numPrefixTokens: target.class_token_length,
+        oldGrid: [oh, ow],
+        newGrid: [nh, nw],
+        mode: opts.mode ?? (target.style === "nemo" ? "bilinear" : "bicubic"),
+      },
     );
-    notes.push(`resampled position embeddings ${oh}×${ow} → ${nh}×${nw} (${opts.mode ?? (target.style === "nemo" ? "bilinear" : "bicubic")})`);
+    notes.push(
+      `resampled position embeddings ${oh}×${ow} → ${nh}×${nw} (${opts.mode ?? (target.style === "nemo" ? "bilinear" : "bicubic")})`,
+    );
   }
-  const keepHead = opts.keepHead && src.num_classes === target.num_classes && src.head_type === target.head_type;
+  const keepHead =
+    opts.keepHead && src.num_classes === target.num_classes && src.head_type === target.head_type;
   if (!keepHead) {
     for (const k of Object.keys(sd)) if (k.startsWith("head.") || k.startsWith("pre_logits.")) delete sd[k];
     notes.push(`new ${target.head_type} head for ${target.num_classes} classes`);
   }
   const { missing } = model.loadStateDict(sd, false);
   const unexpectedMissing = missing.filter((k) => !k.startsWith("head.") && !k.startsWith("pre_logits."));
-  if (unexpectedMissing.length) throw new PretrainedError(`the pretrained weights lack ${unexpectedMissing.join(", ")}.`);
+  if (unexpectedMissing.length)
+    throw new PretrainedError(`the pretrained weights lack ${unexpectedMissing.join(", ")}.`);
   return notes;
 }

@@ -8,6 +8,18 @@ import { join } from "node:path";
 import type { DataLoader, LoaderState } from "@vit/data";
 import { VisionTransformer } from "@vit/model";
 import type { HostTensor } from "@vit/nn";
+import { type LossScaler, type ScheduleConfig, lrAt } from "@vit/optim";
+import {
+  DataParallel,
+  type ProcessGroup,
+  TensorParallelViT,
+  backwardAsync,
+  clipGradNormTensorParallel,
+  mergeTensorParallelStateDicts,
+  splitTensorParallelStateDict,
+  tensorAndDataParallelGroups,
+  tensorParallelSplitOf,
+} from "@vit/parallel";
 import {
   type Device,
   type Tensor,
@@ -17,6 +29,7 @@ import {
   countNonFinite,
   crossEntropy,
   keep,
+  mul,
   mulScalar,
   noGrad,
   scope,
@@ -24,43 +37,32 @@ import {
   zeros,
 } from "@vit/tensor";
 import {
-  DataParallel,
-  type ProcessGroup,
-  TensorParallelViT,
-  backwardAsync,
-  tensorAndDataParallelGroups,
-  clipGradNormTensorParallel,
-  mergeTensorParallelStateDicts,
-  splitTensorParallelStateDict,
-  tensorParallelSplitOf,
-} from "@vit/parallel";
-import {
   type TrainModel,
   type TrainOptimizer,
   buildLoader,
+  buildLossScaler,
   buildModel,
   buildOptimizer,
   evalSplitOf,
-  isBf16,
+  halfDtypeOf,
   vitConfigOf,
 } from "./build.js";
 import {
+  CHECKPOINT_FORMAT,
+  CheckpointError,
+  type CheckpointMeta,
   checkpointPath,
   loadCheckpoint,
   markBest,
   pruneCheckpoints,
   saveCheckpoint,
   stepOfCheckpoint,
-  type CheckpointMeta,
-  CHECKPOINT_FORMAT,
-  CheckpointError,
 } from "./checkpoint/checkpoint.js";
 import { ConfigError } from "./config/load.js";
 import { configNotes } from "./config/notes.js";
 import type { TrainConfig } from "./config/schema.js";
 import { type EvalResult, NonFiniteLogitsError, evaluate } from "./evaluate.js";
 import { MetricsLogger } from "./metrics.js";
-import { lrAt, type ScheduleConfig } from "@vit/optim";
 import { loadPretrained } from "./pretrained.js";
 import { type RunDir, openRunDir } from "./run-dir.js";
 import { VitError } from "@vit/tensor";
@@ -103,6 +105,8 @@ export interface FitResult {
 export class Trainer {
   readonly model: TrainModel;
   readonly optimizer: TrainOptimizer;
+  /** precision 16: NeMo's dynamic loss scaler (its state is checkpointed with the optimizer's). */
+  readonly lossScaler: LossScaler | null;
   /** Data parallelism: null on one device, or when the distributed optimizer reduces gradients itself. */
   readonly dp: DataParallel | null;
   readonly rank: number;
@@ -146,13 +150,6 @@ export class Trainer {
     readonly events: TrainerEvents = {},
     model?: VisionTransformer,
   ) {
-    if (cfg.trainer.precision === 16) {
-      // Accepted by the config (NeMo's file says 16); refused here, where the reason is known.
-      throw new ConfigError(
-        "trainer.precision=16 (fp16 with a dynamic loss scaler) is not supported by the training step yet; use " +
-          "trainer.precision=bf16 (the same memory saving, and bf16's range needs no loss scaling).",
-      );
-    }
     device.rng.seed = cfg.trainer.seed >>> 0;
     device.rng.offset = 0;
     const group = events.group;
@@ -207,7 +204,8 @@ export class Trainer {
     this.model.train();
     // The distributed optimizer shards over data-parallel ranks; with tensor parallelism alone there are none.
     this.dpGroup = dpGroup && dpGroup.worldSize > 1 ? dpGroup : null;
-    this.optimizer = buildOptimizer(this.model, cfg, this.tp > 1 ? undefined : group);
+    this.lossScaler = buildLossScaler(device, cfg);
+    this.optimizer = buildOptimizer(this.model, cfg, this.tp > 1 ? undefined : group, this.lossScaler);
     this.dp =
       dpGroup && dpGroup.worldSize > 1 && cfg.model.optim.name !== "distributed_fused_adam"
         ? new DataParallel(dpGroup)
@@ -377,7 +375,8 @@ export class Trainer {
     const accum = this.accumulation;
     const baseLr = this.cfg.model.optim.lr;
     const smoothing = this.cfg.model.label_smoothing;
-    const bf16 = isBf16(this.cfg);
+    const half = halfDtypeOf(this.cfg);
+    const scaler = this.lossScaler;
     const stopAt = Math.min(maxSteps, opts.stopAtStep ?? maxSteps);
     const device = this.device;
     let running: Tensor = keep(zeros(device, [1]));
@@ -388,7 +387,7 @@ export class Trainer {
     let trainTime = 0;
     let micro = 0;
     let done = this.step >= stopAt;
-    const timeLimit = tc.max_time_seconds > 0 ? tc.max_time_seconds * 1000 : Infinity;
+    const timeLimit = tc.max_time_seconds > 0 ? tc.max_time_seconds * 1000 : Number.POSITIVE_INFINITY;
     if (this.epochEvalPending && !done && tc.val_check_interval === 0) {
       await this.validate(val, t0);
       intervalStart = performance.now();
@@ -406,7 +405,11 @@ export class Trainer {
             ? tensor(device, batch.targets, [B, batch.targets.length / B])
             : tensor(device, batch.labels, [B]);
         const ceOpts = batch.targets ? {} : { labelSmoothing: smoothing };
-        const scaled = (loss: Tensor) => (accum > 1 ? mulScalar(loss, 1 / accum) : loss);
+        // The loss backward starts from: averaged over the micro-batches, times the loss scale under fp16.
+        const scaled = (loss: Tensor) => {
+          const l = accum > 1 ? mulScalar(loss, 1 / accum) : loss;
+          return scaler ? mul(l, scaler.scale) : l;
+        };
         const addToRunning = (loss: Tensor) => {
           const next = noGrad(() => add(running, loss));
           running.dispose();
@@ -418,7 +421,7 @@ export class Trainer {
             const x = tensor(device, images, batch.shape);
             const y = target();
             const forward = async () => crossEntropy(await model.forward(x), y, ceOpts);
-            const loss = bf16 ? await autocast("bf16", forward) : await forward();
+            const loss = half ? await autocast(half, forward) : await forward();
             // Collectives inside the graph: the asynchronous backward awaits them.
             await backwardAsync(scaled(loss));
             addToRunning(loss);
@@ -429,7 +432,7 @@ export class Trainer {
             const x = tensor(device, images, batch.shape);
             const y = target();
             const forward = () => crossEntropy(model.forward(x), y, ceOpts);
-            const loss = bf16 ? autocast("bf16", forward) : forward();
+            const loss = half ? autocast(half, forward) : forward();
             scaled(loss).backward();
             addToRunning(loss);
           });
@@ -472,6 +475,8 @@ export class Trainer {
               `training loss became ${lossMean} at step ${this.step} (lr ${lr.toExponential(3)})`,
             );
           }
+          // fp16: the host learns of skipped steps here, at log time (no readback per step).
+          const sc = scaler ? await scaler.read() : null;
           const rec = {
             kind: "train",
             step: this.step,
@@ -481,6 +486,7 @@ export class Trainer {
             grad_norm: this.tp > 1 ? this.tpGradNorm : await this.optimizer.lastGradNorm(),
             images_per_second: intervalImages / dt,
             elapsed_s: (now - t0) / 1000,
+            ...(sc ? { loss_scale: sc.scale, skipped_steps: sc.skippedSteps } : {}),
           };
           this.metrics?.log(rec);
           this.events.onLog?.(rec);
@@ -543,8 +549,9 @@ export class Trainer {
     const limit = this.validationBatches(val);
     let r: EvalResult;
     try {
-      r = isBf16(this.cfg)
-        ? await autocast("bf16", () => evaluate(this.model, val, limit))
+      const half = halfDtypeOf(this.cfg);
+      r = half
+        ? await autocast(half, () => evaluate(this.model, val, limit))
         : await evaluate(this.model, val, limit);
     } catch (e) {
       if (e instanceof NonFiniteLogitsError)
@@ -604,12 +611,12 @@ export class Trainer {
     if (this.rank !== 0) {
       // Only sharded optimizer state is rank-specific: each rank writes its own shard beside rank 0's file.
       if (this.cfg.model.optim.name === "distributed_fused_adam" || this.tp > 1) {
-        await saveCheckpoint(rankShardPath(path, this.rank), {}, this.optimizer.stateTensors(), meta);
+        await saveCheckpoint(rankShardPath(path, this.rank), {}, this.stateTensors(), meta);
       }
       this.lastCheckpoint = path;
       return path;
     }
-    await saveCheckpoint(path, weights ?? this.model.stateDict(), this.optimizer.stateTensors(), meta);
+    await saveCheckpoint(path, weights ?? this.model.stateDict(), this.stateTensors(), meta);
     this.lastCheckpoint = path;
     // Best first: pruning must never take the file best is copied from.
     if (this.cfg.exp_manager.checkpoint.save_best && this.best && this.best.step === this.step)
@@ -620,6 +627,11 @@ export class Trainer {
     );
     this.log(`checkpoint ${path}`);
     return path;
+  }
+
+  /** The optimizer's state tensors, and the loss scaler's under fp16 (what a checkpoint stores besides weights). */
+  private stateTensors(): Record<string, Tensor> {
+    return { ...this.optimizer.stateTensors(), ...this.lossScaler?.stateTensors() };
   }
 
   /** Restores model, optimizer, step, RNG and data position from a checkpoint. */
@@ -647,9 +659,16 @@ export class Trainer {
     if (this.rank !== 0 && (this.cfg.model.optim.name === "distributed_fused_adam" || this.tp > 1)) {
       ck.optim = (await loadCheckpoint(rankShardPath(path, this.rank))).optim;
     }
-    const own = this.optimizer.stateTensors();
+    const own = this.stateTensors();
     for (const [k, t] of Object.entries(own)) {
       const h = ck.optim[k];
+      if (!h && k.startsWith("loss_scaler.")) {
+        // A checkpoint of an fp32/bf16 run continued in fp16: the scaler starts fresh.
+        this.log(
+          `resume: ${path} has no loss scaler state (not an fp16 run); the scaler starts at its initial scale.`,
+        );
+        continue;
+      }
       if (!h)
         throw new CheckpointError(`resume: ${path} lacks optimizer state ${k}; was it saved with another optimizer?`, {
           hint: "resume with the model.optim.name it was saved with, or start from its weights with model.restore_from_path",
@@ -760,6 +779,7 @@ export class Trainer {
 
   dispose(): void {
     this.optimizer.dispose();
+    this.lossScaler?.dispose();
     this.model.dispose();
     this.fullInit?.dispose();
   }

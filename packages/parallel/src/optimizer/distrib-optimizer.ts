@@ -62,6 +62,7 @@ export class DistributedOptimizer {
   private readonly dp: DataParallel;
   private readonly bucketBytes: number;
   private gradNorm = 0;
+  private scaledStep = false;
 
   constructor(
     readonly group: ProcessGroup,
@@ -111,8 +112,26 @@ export class DistributedOptimizer {
       }
     }
     const [total] = await this.group.allReduceValues([local], "sum");
-    this.gradNorm = Math.sqrt(total!);
     const max = opts.maxGradNorm ?? 0;
+    if (this.inner?.lossScaler) {
+      // fp16: the gradients are loss-scaled. The all-reduced sum of squares is the overflow test every rank
+      // agrees on (an Inf or NaN anywhere makes it non-finite on all of them); the wrapped optimizer's GPU
+      // kernel unscales, clips, skips on overflow and updates the scaler from it.
+      this.scaledStep = true;
+      this.inner.step({ lr: opts.lr, maxGradNorm: max, sumOfSquares: total! });
+    } else {
+      this.scaledStep = false;
+      this.unscaledStep(total!, max, opts.lr);
+    }
+    // 4. Every parameter from its owner to every rank.
+    for (let r = 0; r < this.group.worldSize; r++) {
+      if (this.byOwner[r]!.length)
+        await broadcastParameters(this.group, this.byOwner[r]!, r, this.bucketBytes);
+    }
+  }
+
+  private unscaledStep(total: number, max: number, lr: number): void {
+    this.gradNorm = Math.sqrt(total);
     const coef = max > 0 ? Math.min(1, max / (this.gradNorm + 1e-6)) : 1;
     if (coef < 1) {
       noGrad(() =>
@@ -123,17 +142,12 @@ export class DistributedOptimizer {
       );
     }
     // 3. Update the owned parameters (clipping already applied).
-    this.inner?.step({ lr: opts.lr, maxGradNorm: 0 });
-    // 4. Every parameter from its owner to every rank.
-    for (let r = 0; r < this.group.worldSize; r++) {
-      if (this.byOwner[r]!.length)
-        await broadcastParameters(this.group, this.byOwner[r]!, r, this.bucketBytes);
-    }
+    this.inner?.step({ lr, maxGradNorm: 0 });
   }
 
-  /** The global gradient norm of the last step, before clipping. */
+  /** The global gradient norm of the last step, before clipping (unscaled under a loss scaler). */
   async lastGradNorm(): Promise<number> {
-    return this.gradNorm;
+    return this.scaledStep && this.inner ? this.inner.lastGradNorm() : this.gradNorm;
   }
 
   /** Drops the model's gradients (backward allocates fresh ones). */

@@ -11,6 +11,21 @@ import { Tensor } from "../tensor.js";
 
 const FIELDS = [["n", "u32"]] as const;
 
+/**
+ * f32 → f16 with IEEE overflow, as CUDA's __float2half_rn: WGSL leaves f16(v) undefined outside f16's range,
+ * and fp16 training relies on an overflow becoming ±Inf (the loss scaler's signal to skip the step), never a
+ * clamped or arbitrary finite value. NaN stays NaN. The tests are on the bits, which fast-math cannot fold.
+ */
+const F32_TO_F16 = `fn f32_to_f16(v: f32) -> f16 {
+  let bits = bitcast<u32>(v);
+  // The sign comes from the runtime value, so the compiler cannot const-fold (and reject) an f16 Inf/NaN.
+  let sign = (bits >> 16u) & 0x8000u;
+  if ((bits & 0x7fffffffu) > 0x7f800000u) { return bitcast<vec2<f16>>(sign | 0x7e00u).x; }
+  // 65520 and above round to Inf under round-to-nearest-even (65504 is the largest finite f16).
+  if ((bits & 0x7fffffffu) >= 0x477ff000u) { return bitcast<vec2<f16>>(sign | 0x7c00u).x; }
+  return f16(v);
+}`;
+
 function load(dtype: DType): string {
   switch (dtype) {
     case "bf16":
@@ -39,7 +54,14 @@ function castKernel(x: Tensor, to: DType): Tensor {
   if (i1 < P.n) { let i = i1; hi = f32_to_bf16_bits(${load(from)}); }
   out[idx] = lo | (hi << 16u);`;
   } else {
-    const conv = to === "i32" ? "i32(round(v))" : to === "u32" ? "u32(max(round(v), 0.0))" : `${wgslType(to)}(v)`;
+    const conv =
+      to === "i32"
+        ? "i32(round(v))"
+        : to === "u32"
+          ? "u32(max(round(v), 0.0))"
+          : to === "f16" && from !== "f16"
+            ? "f32_to_f16(v)"
+            : `${wgslType(to)}(v)`;
     body = `let i = idx; let v = ${load(from)};
   out[idx] = ${from === "i32" && to === "f32" ? "f32(x[i])" : conv};`;
   }
@@ -47,8 +69,15 @@ function castKernel(x: Tensor, to: DType): Tensor {
     name: `cast_${from}_${to}`,
     key: `cast|${from}|${to}`,
     code: () => `${f16 ? "enable f16;" : ""}
-${declareBindings([{ name: "x", type: wgslType(from), access: "read" }, { name: "out", type: wgslType(to), access: "read_write" }], FIELDS)}
+${declareBindings(
+  [
+    { name: "x", type: wgslType(from), access: "read" },
+    { name: "out", type: wgslType(to), access: "read_write" },
+  ],
+  FIELDS,
+)}
 ${BF16_HELPERS}
+${to === "f16" ? F32_TO_F16 : ""}
 ${main1D()}
   if (idx >= ${toBf16 ? "(P.n + 1u) / 2u" : "P.n"}) { return; }
   ${body}

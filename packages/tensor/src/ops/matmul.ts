@@ -1,3 +1,4 @@
+import { autocastDtype } from "../autocast.js";
 /**
  * Matrix multiplication with transposed operands, batching, broadcasting of a 2-D operand over a batch,
  * and a fused epilogue: C = act(alpha·op(A)·op(B) + bias) + residual in one dispatch (a Linear layer,
@@ -30,10 +31,9 @@ import {
 import { TILE, TILED_MATMUL_FIELDS, tiledMatmulKey, tiledMatmulWGSL } from "../kernels/matmul-tiled.js";
 import { maxOperandTexels, operandTexture, packOperand } from "../kernels/operand-textures.js";
 import { Tensor } from "../tensor.js";
-import { autocastDtype } from "../autocast.js";
 import { cast } from "./cast.js";
-import { matmulBf16 } from "./matmul-bf16.js";
 import { elementwise } from "./elementwise.js";
+import { matmulHalf } from "./matmul-half.js";
 import { subgroupMatrixFor } from "./matmul-subgroup.js";
 import { sumTo } from "./reduce.js";
 
@@ -152,6 +152,19 @@ function choose(device: Device, p: Plan, transA: boolean, transB: boolean, dtype
 export interface MatmulKernelOptions extends MatmulOptions {
   /** Also return the pre-activation (alpha·A·B + bias), for the activation's backward. */
   savePre?: boolean;
+  /**
+   * f16 operands, f32 result (bias, residual and epilogue in f32): the mixed-precision GEMM. Only for the
+   * storage kernels (see f16OperandKernel); the caller widens the operands for the others.
+   */
+  outF32?: boolean;
+}
+
+/** Whether f16 operands can go straight into this adapter's kernel for the product, with an f32 result. */
+export function f16OperandKernel(a: Tensor, b: Tensor, opts: MatmulOptions = {}): boolean {
+  if (!a.device.hasFeature("shader-f16")) return false;
+  const p = plan(a, b, !!opts.transA, !!opts.transB);
+  const kind = choose(a.device, p, !!opts.transA, !!opts.transB, "f16").kind;
+  return kind === "tiled" || kind === "subgroup-matrix";
 }
 
 /** The raw kernel call (no autograd). With `savePre` and an activation, `pre` holds the pre-activation. */
@@ -172,20 +185,18 @@ export function matmulKernelWithPre(
   const transA = !!opts.transA;
   const transB = !!opts.transB;
   const p = plan(a, b, transA, transB);
-  if (opts.bias && (opts.bias.rank !== 1 || opts.bias.shape[0] !== p.N || opts.bias.dtype !== a.dtype)) {
+  const mixed = !!opts.outF32 && a.dtype === "f16";
+  const dtype: "f32" | "f16" = mixed ? "f32" : (a.dtype as "f32" | "f16");
+  if (opts.bias && (opts.bias.rank !== 1 || opts.bias.shape[0] !== p.N || opts.bias.dtype !== dtype)) {
     throw new ShapeError(
-      `matmul: bias ${opts.bias.describe()} must be [${p.N}] ${a.dtype} (one value per output column).`,
+      `matmul: bias ${opts.bias.describe()} must be [${p.N}] ${dtype} (one value per output column).`,
     );
   }
-  if (
-    opts.residual &&
-    (opts.residual.shape.join() !== p.outShape.join() || opts.residual.dtype !== a.dtype)
-  ) {
+  if (opts.residual && (opts.residual.shape.join() !== p.outShape.join() || opts.residual.dtype !== dtype)) {
     throw new ShapeError(
-      `matmul: residual ${opts.residual.describe()} must be ${fmtShape(p.outShape)} ${a.dtype} (the result's shape).`,
+      `matmul: residual ${opts.residual.describe()} must be ${fmtShape(p.outShape)} ${dtype} (the result's shape).`,
     );
   }
-  const dtype = a.dtype as "f32" | "f16";
   const activation = opts.activation ?? "none";
   const savePre = !!opts.savePre && activation !== "none";
   const epilogue: EpilogueSpec = {
@@ -206,6 +217,15 @@ export function matmulKernelWithPre(
   ];
   const alpha = opts.alpha ?? 1;
   if (p.M * p.N * p.batch === 0) return { out, pre };
+  if (mixed) {
+    const c16 = choose(device, p, transA, transB, "f16");
+    if (c16.kind !== "tiled" && c16.kind !== "subgroup-matrix")
+      throw new DTypeError(
+        "matmul: f16 operands with an f32 result need the tiled or subgroup-matrix kernel (see f16OperandKernel).",
+      );
+    runStorageKernel(device, c16, a, b, p, transA, transB, "f16", epilogue, epiBuffers, alpha);
+    return { out, pre };
+  }
   const choice = choose(device, p, transA, transB, dtype);
   if (
     autocast === "f16" &&
@@ -427,10 +447,12 @@ function runTexture(
  * A: [..., M, K], B: [..., K, N] or [K, N] shared across A's batch.
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-  // bf16 operands (O2 weights) or bf16 autocast take the storage-precision path (matmul-bf16.ts).
-  if (a.dtype === "bf16" || b.dtype === "bf16" || (autocastDtype() === "bf16" && a.dtype === "f32")) {
-    return matmulBf16(a, b, opts);
-  }
+  // bf16 operands (O2 weights) or autocast take the half-precision path (matmul-half.ts); so do f16
+  // weights (fp16 O2) multiplying f32 activations.
+  const ac = autocastDtype();
+  if (a.dtype === "bf16" || b.dtype === "bf16") return matmulHalf(a, b, "bf16", opts);
+  if (ac && (a.dtype === "f32" || b.dtype === "f32")) return matmulHalf(a, b, ac, opts);
+  if (a.dtype !== b.dtype && (a.dtype === "f16" || b.dtype === "f16")) return matmulHalf(a, b, "f16", opts);
   const activation = opts.activation ?? "none";
   const grad = needsGrad(a, b, opts.bias, opts.residual);
   const { out: c, pre } = matmulKernelWithPre(a, b, { ...opts, savePre: grad && activation !== "none" });
@@ -481,7 +503,9 @@ export function matmulBackward(
       // B was shared across A's folded batch: one GEMM over the flattened rows.
       const a2 = a.view([a.numel / a.shape[a.rank - 1]!, a.shape[a.rank - 1]!]);
       const g2 = gz.view([gz.numel / gz.shape[gz.rank - 1]!, gz.shape[gz.rank - 1]!]);
-      db = transB ? matmulKernel(g2, a2, { transA: true, alpha }) : matmulKernel(a2, g2, { transA: true, alpha });
+      db = transB
+        ? matmulKernel(g2, a2, { transA: true, alpha })
+        : matmulKernel(a2, g2, { transA: true, alpha });
       a2.dispose();
       g2.dispose();
     } else {

@@ -5,7 +5,7 @@
  * atomically (temp file + fsync + rename, by saveSafetensors), so a kill during a save leaves the
  * previous checkpoint intact; `keep last K` and `best` are maintained by renaming, never rewriting.
  */
-import { existsSync, readdirSync, rmSync, statSync, copyFileSync, renameSync, mkdirSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync } from "node:fs";
 import { basename, dirname, join } from "node:path";
 import { type HostTensor, openSafetensors, readSafetensorsHeader, saveSafetensors } from "@vit/nn";
 import { type Tensor, VitError } from "@vit/tensor";
