@@ -71,6 +71,6 @@ describe("mixed precision", () => {
   });
 
   it("O2 without bf16 precision is a config error", () => {
-    expect(() => new Trainer(dev, tinyConfig({ megatron_amp_O2: true }))).toThrow(/megatron_amp_O2 needs trainer.precision=bf16/);
+    expect(() => new Trainer(dev, tinyConfig({ megatron_amp_O2: true }))).toThrow(/megatron_amp_O2 needs half precision.*set trainer.precision=bf16 or 16/);
   });
 });
