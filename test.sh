@@ -7,7 +7,7 @@
 # "N passed, N failed" line summed over all packages.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-source "$ROOT/tooling/scripts/bootstrap.sh"
+VIT_SETUP_NEED_PNPM=1 source "$ROOT/tooling/scripts/bootstrap.sh"
 cd "$ROOT"
 export VIT_TEST_REPORT_DIR="$ROOT/.cache/test-reports"
 rm -rf "$VIT_TEST_REPORT_DIR" && mkdir -p "$VIT_TEST_REPORT_DIR"

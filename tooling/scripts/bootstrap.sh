@@ -23,13 +23,16 @@ if [ "$node_major" -lt 20 ]; then
   say "Node $(node --version) is too old: vit needs Node >= 20."; exit 1
 fi
 
-if ! command -v pnpm >/dev/null || [ "$(pnpm --version 2>/dev/null)" != "$PNPM_VERSION" ]; then
-  # corepack cannot fetch pnpm from registries that serve no signatures; npm can.
-  say "installing pnpm@$PNPM_VERSION with npm"
-  npm install -g "pnpm@$PNPM_VERSION" >/dev/null 2>&1 || { say "could not install pnpm: run 'npm install -g pnpm@$PNPM_VERSION' (needs access to the npm registry)"; exit 1; }
-fi
-
 stamp="$ROOT/node_modules/.vit-install-stamp"
+# pnpm is needed to install, and by ./test.sh; each `pnpm` call costs ~0.5-1 s, so ./vit skips the version
+# check when the modules are already installed from the current lockfile.
+if [ ! -f "$stamp" ] || [ "$ROOT/pnpm-lock.yaml" -nt "$stamp" ] || [ -n "${VIT_SETUP_NEED_PNPM:-}" ]; then
+  if ! command -v pnpm >/dev/null || [ "$(pnpm --version 2>/dev/null)" != "$PNPM_VERSION" ]; then
+    # corepack cannot fetch pnpm from registries that serve no signatures; npm can.
+    say "installing pnpm@$PNPM_VERSION with npm"
+    npm install -g "pnpm@$PNPM_VERSION" >/dev/null 2>&1 || { say "could not install pnpm: run 'npm install -g pnpm@$PNPM_VERSION' (needs access to the npm registry)"; exit 1; }
+  fi
+fi
 if [ ! -f "$stamp" ] || [ "$ROOT/pnpm-lock.yaml" -nt "$stamp" ]; then
   say "installing node modules (pnpm install --frozen-lockfile)"
   (cd "$ROOT" && pnpm install --frozen-lockfile --reporter=silent)
@@ -61,4 +64,17 @@ if ! have_jpeg_build_deps; then
   fi
 fi
 
-(cd "$ROOT" && pnpm exec turbo run build --output-logs=errors-only >&2)
+# The build is quiet when turbo's cache has everything (every ./vit call lands here): its log is shown only
+# when it fails, and a notice appears only when it runs long enough (10 s) to be doing real work.
+build_log=$(mktemp)
+(sleep 10 && say "building the workspace (sources changed since the last build)...") &
+notice=$!
+if ! (cd "$ROOT" && node_modules/.bin/turbo run build --output-logs=errors-only) >"$build_log" 2>&1; then
+  kill "$notice" 2>/dev/null || true
+  cat "$build_log" >&2
+  rm -f "$build_log"
+  say "the build failed (output above)"; exit 1
+fi
+kill "$notice" 2>/dev/null || true
+wait "$notice" 2>/dev/null || true
+rm -f "$build_log"

@@ -32,7 +32,8 @@ lavapipe_too_old() {
 }
 
 if have_vulkan_icd && ! lavapipe_too_old; then
-  echo "setup-webgpu: a Vulkan driver is present ($(mesa_version || true)); nothing to install."
+  # Quiet when there is nothing to do: ./vit runs this on every call.
+  [ -z "${VIT_SETUP_VERBOSE:-}" ] || echo "setup-webgpu: a Vulkan driver is present ($(mesa_version || true)); nothing to install."
   exit 0
 fi
 

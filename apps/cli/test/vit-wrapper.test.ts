@@ -40,4 +40,17 @@ describe("./vit", () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it("is quiet when there is nothing to set up: no install, driver or build chatter on stderr", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vit-wrapper-"));
+    try {
+      // The first call may still have work to do (a build after an edit); the second has none.
+      await run(join(REPO, "vit"), ["model", "--preset", "tiny"], { cwd: dir, maxBuffer: 1 << 24 });
+      const r = await run(join(REPO, "vit"), ["model", "--preset", "tiny"], { cwd: dir, maxBuffer: 1 << 24 });
+      expect(r.stdout).toMatch(/tiny/);
+      expect(r.stderr).toBe("");
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
