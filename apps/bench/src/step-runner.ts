@@ -6,8 +6,8 @@
  * are set up exactly as `vit train` sets them up.
  */
 import type { VisionTransformer } from "@vit/model";
-import { type Device, autocast, crossEntropy, randn, scope, tensor } from "@vit/tensor";
-import { buildModel, buildOptimizer, isBf16, parseConfig, vitConfigOf } from "@vit/trainer";
+import { type Device, autocast, crossEntropy, mul, randn, scope, tensor } from "@vit/tensor";
+import { buildLossScaler, buildModel, buildOptimizer, halfDtypeOf, parseConfig, vitConfigOf } from "@vit/trainer";
 
 export interface StepSpec {
   preset: string;
@@ -16,9 +16,9 @@ export interface StepSpec {
   steps: number;
   repeats: number;
   warmup: number;
-  /** trainer.precision (default 32). */
-  precision?: 32 | "bf16";
-  /** model.megatron_amp_O2: bf16 matmul weights with fp32 master copies (needs precision bf16). */
+  /** trainer.precision (default 32); 16 is fp16 with NeMo's dynamic loss scaler. */
+  precision?: 32 | "bf16" | 16;
+  /** model.megatron_amp_O2: half-precision matmul weights with fp32 master copies (needs bf16 or 16). */
   megatronO2?: boolean;
   /** model.attention (default naive). */
   attention?: "naive" | "flash";
@@ -54,6 +54,8 @@ function trainConfig(spec: StepSpec) {
         attention_dropout: 0,
         attention: spec.attention ?? "naive",
         megatron_amp_O2: spec.megatronO2 ?? false,
+        // fp16: start the scaler where a run settles (NeMo's 2^32 would make the first timed steps skips).
+        ...(spec.precision === 16 ? { native_amp_init_scale: 1024 } : {}),
         optim: { name: "adamw", lr: 1e-3, weight_decay: 0.05 },
       },
     },
@@ -74,8 +76,10 @@ function buildStep(device: Device, spec: StepSpec) {
   const model = buildModel(device, tc) as VisionTransformer;
   model.train();
   const named = model.namedParameters();
-  const opt = buildOptimizer(model, tc);
-  const bf16 = isBf16(tc);
+  // fp16: the loss scaler as the Trainer builds it.
+  const scaler = buildLossScaler(device, tc);
+  const opt = buildOptimizer(model, tc, undefined, scaler);
+  const half = halfDtypeOf(tc);
   const x = randn(device, [spec.batch, cfg.num_channels, cfg.img_h, cfg.img_w]);
   const y = tensor(
     device,
@@ -84,18 +88,20 @@ function buildStep(device: Device, spec: StepSpec) {
   );
   const step = () => {
     scope(() => {
-      // As the Trainer's step: the forward (and loss) under autocast("bf16") when training in bf16.
+      // As the Trainer's step: the forward (and loss) under autocast in bf16/fp16; under fp16 the backward
+      // starts from the loss times the scale (the optimizer unscales and skips on overflow on the GPU).
       const forward = () => crossEntropy(model.forward(x), y);
-      (bf16 ? autocast("bf16", forward) : forward()).backward();
+      const loss = half ? autocast(half, forward) : forward();
+      (scaler ? mul(loss, scaler.scale) : loss).backward();
     });
     void opt.step({ lr: 1e-3 });
     opt.zeroGrad();
   };
-  return { cfg, model, named, opt, x, y, step };
+  return { cfg, model, named, opt, scaler, x, y, step };
 }
 
 export async function measureSteps(device: Device, spec: StepSpec): Promise<StepFigures> {
-  const { cfg, model, named, opt, x, y, step } = buildStep(device, spec);
+  const { cfg, model, named, opt, scaler, x, y, step } = buildStep(device, spec);
   for (let i = 0; i < spec.warmup; i++) step();
   await device.sync();
   let steps = spec.steps;
@@ -133,6 +139,7 @@ export async function measureSteps(device: Device, spec: StepSpec): Promise<Step
   };
   opt.zeroGrad();
   opt.dispose();
+  scaler?.dispose();
   model.dispose();
   x.dispose();
   y.dispose();
@@ -144,7 +151,7 @@ export async function profileStep(
   device: Device,
   spec: StepSpec,
 ): Promise<Array<{ name: string; count: number; ms: number }>> {
-  const { cfg, model, named, opt, x, y, step } = buildStep(device, spec);
+  const { cfg, model, named, opt, scaler, x, y, step } = buildStep(device, spec);
   step();
   step();
   await device.sync();
@@ -152,6 +159,7 @@ export async function profileStep(
   step();
   const prof = await device.stopProfile();
   opt.dispose();
+  scaler?.dispose();
   model.dispose();
   x.dispose();
   y.dispose();

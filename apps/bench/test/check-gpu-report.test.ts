@@ -39,7 +39,7 @@ function soundReport(): { options: Record<string, string>; meta: Record<string, 
   const cases: Row[] = [
     measured("step:f32", step),
     measured("step:bf16", step),
-    skipped("step:fp16", "fp16 training not implemented yet (issue 15)"),
+    skipped("step:fp16", "the adapter lacks shader-f16"),
     measured("step:flash", { ...step, MFU: 0.25, MFU_omitted: undefined }),
     measured("step:f16-matmuls-tiled", step),
     skipped("step:f16-matmuls-subgroup-matrix", "the adapter lacks chromium-experimental-subgroup-matrix"),

@@ -343,7 +343,7 @@ describe("vit CLI", () => {
     });
     oneLine(
       await vit(["eval", "--checkpoint", nan, "--json"], dir),
-      /vit: NonFiniteLogitsError: evaluation: the model's logits are NaN or infinite for 8 of 8 images, so no score is reported/,
+      /vit: evaluation: the model's logits are NaN or infinite for 8 of 8 images, so no score is reported/,
     );
 
     // F32 bytes labelled I32 are not loaded as integers converted to floats.
@@ -357,7 +357,7 @@ describe("vit CLI", () => {
     });
     oneLine(
       await vit(["eval", "--checkpoint", relabelled], dir),
-      /StateDictError: .*head\.weight is stored as I32, but the model's f32 tensor needs F32\/F16\/BF16\/F64/,
+      /vit: .*head\.weight is stored as I32, but the model's f32 tensor needs F32\/F16\/BF16\/F64/,
     );
 
     // A folder with more classes than the model has outputs.
@@ -396,13 +396,7 @@ describe("vit CLI", () => {
         .trim()
         .split("\n")
         .filter((l) => !l.startsWith("Warning: "));
-    const fp16 = await vit(["train", "--config", "smoke.yaml", "trainer.precision=16"], dir);
-    expect(fp16.code).toBe(1);
-    expect(ours(fp16.stderr)).toHaveLength(1);
-    expect(ours(fp16.stderr)[0]).toMatch(
-      /^vit: ConfigError: trainer\.precision=16 \(fp16 .*use trainer\.precision=bf16/,
-    );
-    for (const o of ["model.optim.lr=.inf", "__proto__.polluted=1"]) {
+    for (const o of ["trainer.precision=64", "model.optim.lr=.inf", "__proto__.polluted=1"]) {
       const r = await vit(["train", "--config", "smoke.yaml", o], dir);
       expect(r.code, o).toBe(1);
       expect(ours(r.stderr), o).toHaveLength(1);

@@ -22,7 +22,7 @@ describe("./vit", () => {
     await saveSafetensors(
       join(dir, "in.safetensors"),
       { "model.w": { dtype: "F32", shape: [3], data: weights } },
-      { vit: JSON.stringify({ config: { model: { preset: "tiny" } } }) },
+      { vit: JSON.stringify({ config: { model: { preset: "tiny" } }, step: 0 }) },
     );
     // A name that cannot exist in the checkout already, so a stray file there is this run's.
     const out = `${basename(dir)}.safetensors`;

@@ -4,7 +4,9 @@
  * 4 layers, 4 heads, MLP 512, batch 64), beside PyTorch CPU (one BLAS thread) training the same model.
  * Also: peak GPU memory, dispatches and new bind groups per step, µs of JS per dispatch, the same step
  * with dawn.node's spin polling instead of timer polling, and the step's GPU time per op (profiled
- * separately with timestamp queries).
+ * separately with timestamp queries). Then the same step in bf16 (precision bf16 + Megatron O2) and fp16
+ * (precision 16 + O2 + NeMo's loss scaler; skipped with the reason on an adapter without shader-f16), each
+ * as a ratio to the f32 step measured in the same run.
  *
  * Options: --set preset=tiny --set batch=64 --set steps=10
  */
@@ -87,6 +89,34 @@ export async function stepSuite(ctx: BenchContext): Promise<BenchCase[]> {
     ratio: s.median / ours.median,
     extra: { poll: "spin" },
   });
+  // Half precision beside f32 (issue 15): the same step built by @vit/trainer as `vit train` builds it.
+  {
+    const device = await Device.create({ seed: 1 });
+    for (const [name, precision] of [
+      ["bf16 (precision=bf16, megatron_amp_O2)", "bf16"],
+      ["fp16 (precision=16, megatron_amp_O2, loss scaler)", 16],
+    ] as const) {
+      const rowName = `${preset} ViT b${batch} ${name} fwd+bwd+AdamW`;
+      if (precision === 16 && !device.hasFeature("shader-f16")) {
+        ctx.log(`step: ${rowName} skipped: the adapter lacks shader-f16`);
+        continue;
+      }
+      ctx.log(`step ${rowName}`);
+      const f = await measureSteps(device, { ...spec, precision, megatronO2: true });
+      const h = stats(f.imagesPerSecond);
+      cases.push({
+        suite: "step",
+        name: rowName,
+        unit: "images/s",
+        ...h,
+        repeats: spec.repeats,
+        peer: { name: "same step in f32 (this run)", median: ours.median },
+        ratio: h.median / ours.median,
+        extra: { peak_MiB: Number((f.peakBytes / 2 ** 20).toFixed(1)), dispatches_per_step: f.dispatchesPerStep },
+      });
+    }
+    device.destroy();
+  }
   // tfjs trains the same tiny ViT on the same adapter (only for the tiny preset it is written for).
   if (preset === "tiny") {
     ctx.log("step: tfjs-backend-webgpu peer (same tiny ViT, tf.train.adam)");
