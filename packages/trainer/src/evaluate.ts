@@ -46,10 +46,15 @@ export function scoreLogits(
   return { loss, top1, top5 };
 }
 
+/**
+ * Scores `model` on up to `maxBatches` batches of `loader`. `onBatch(done, total)` follows progress (total:
+ * the batches this call will run, 0 when the loader's length is unknown).
+ */
 export async function evaluate(
   model: EvalModel,
   loader: DataLoader,
   maxBatches = Infinity,
+  onBatch?: (done: number, total: number) => void,
 ): Promise<EvalResult> {
   const wasTraining = model.training;
   model.eval();
@@ -59,6 +64,7 @@ export async function evaluate(
   let top1 = 0;
   let top5 = 0;
   let b = 0;
+  const total = Math.min(loader.length ?? 0, maxBatches);
   try {
     for await (const batch of loader) {
       if (b++ >= maxBatches) break;
@@ -74,6 +80,7 @@ export async function evaluate(
       top1 += s.top1;
       top5 += s.top5;
       n += batch.labels.length;
+      onBatch?.(b, total);
     }
   } finally {
     model.train(wasTraining);

@@ -1,7 +1,8 @@
 export * from "@vit/optim";
 export { loadConfig, parseConfig, applyOverrides, ConfigError } from "./config/load.js";
+export { resolvedConfig, configYaml } from "./config/resolve.js";
 export { configSchema, type TrainConfig, type ModelSection, type DataSection, type OptimSection } from "./config/schema.js";
-export { buildModel, buildOptimizer, buildLoader, vitConfigOf, attentionFnOf, type TrainOptimizer, type TrainModel } from "./build.js";
+export { buildModel, buildOptimizer, buildLoader, evalTransforms, vitConfigOf, attentionFnOf, type TrainOptimizer, type TrainModel } from "./build.js";
 export { Trainer, NonFiniteLossError, rankShardPath, type FitResult, type TrainerEvents } from "./trainer.js";
 export { evaluate, scoreLogits, type EvalResult, type EvalModel } from "./evaluate.js";
 export {
@@ -13,5 +14,6 @@ export {
   CheckpointError,
   type CheckpointMeta,
 } from "./checkpoint/checkpoint.js";
-export { MetricsLogger, renderCurves } from "./metrics.js";
+export { MetricsLogger } from "./metrics.js";
+export { renderCurves, niceAxis, tickLabel } from "./curves.js";
 export { loadPretrained, readPretrained, inferSourceConfig, PretrainedError, type LoadPretrainedOptions } from "./pretrained.js";

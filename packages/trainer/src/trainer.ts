@@ -52,6 +52,7 @@ import {
   type CheckpointMeta,
   CHECKPOINT_FORMAT,
 } from "./checkpoint/checkpoint.js";
+import { configYaml } from "./config/resolve.js";
 import type { TrainConfig } from "./config/schema.js";
 import { type EvalResult, evaluate } from "./evaluate.js";
 import { MetricsLogger } from "./metrics.js";
@@ -72,6 +73,8 @@ export interface TrainerEvents {
   onLog?: (rec: Record<string, number | string>) => void;
   /** Progress: (step, maxSteps) after every optimizer step. Cheap; no GPU sync. */
   onStep?: (step: number, maxSteps: number) => void;
+  /** Progress of an evaluation: (batches done, batches in the split) after every batch. */
+  onEvalBatch?: (done: number, total: number) => void;
   log?: (msg: string) => void;
   /**
    * The process group of all ranks (one process or Device per rank); omitted for a single device. It is the
@@ -192,6 +195,8 @@ export class Trainer {
     this.ckptDir = join(this.runDir, "checkpoints");
     mkdirSync(this.ckptDir, { recursive: true });
     this.metrics = new MetricsLogger(this.runDir);
+    // The config this run uses, beside its metrics (NeMo's hparams.yaml): `vit train -c hparams.yaml` repeats it.
+    if (this.rank === 0) writeFileSync(join(this.runDir, "hparams.yaml"), configYaml(cfg));
   }
 
   /** Data-parallel ranks: all ranks, divided by the tensor-parallel size. */
@@ -250,8 +255,14 @@ export class Trainer {
     return s as ScheduleConfig;
   }
 
-  /** Runs until max_steps / max_epochs / max_time_seconds; evaluates and checkpoints as configured. */
-  async fit(opts: { resumeFrom?: string | null; stopAtStep?: number } = {}): Promise<FitResult> {
+  /**
+   * Runs until max_steps / max_epochs / max_time_seconds; evaluates and checkpoints as configured.
+   * `dryRun`: everything is built and loaded as for the real run, then one optimizer step and one test
+   * batch run; no checkpoint, plot or result.json is written (`vit train --dry-run`).
+   */
+  async fit(
+    opts: { resumeFrom?: string | null; stopAtStep?: number; dryRun?: boolean } = {},
+  ): Promise<FitResult> {
     const t0 = performance.now();
     const { train, val } = await this.loaders();
     const resume =
@@ -274,7 +285,7 @@ export class Trainer {
     const baseLr = this.cfg.model.optim.lr;
     const smoothing = this.cfg.model.label_smoothing;
     const bf16 = isBf16(this.cfg);
-    const stopAt = Math.min(maxSteps, opts.stopAtStep ?? maxSteps);
+    const stopAt = opts.dryRun ? this.step + 1 : Math.min(maxSteps, opts.stopAtStep ?? maxSteps);
     const device = this.device;
     let running: Tensor = keep(zeros(device, [1]));
     let runningCount = 0;
@@ -401,6 +412,7 @@ export class Trainer {
       }
     }
     running.dispose();
+    if (opts.dryRun) return this.dryRunEnd(train, val, t0, trainTime, trainImages);
     const final = await this.validate(val, t0);
     await this.save(train.state(), final);
     if (this.rank === 0) this.metrics.writePlot();
@@ -422,14 +434,42 @@ export class Trainer {
     return result;
   }
 
+  /** Top-1/top-5/loss of the model on `val` (in the run's precision), reporting progress per batch. */
+  private score(val: DataLoader, maxBatches = Infinity): Promise<EvalResult> {
+    const run = () => evaluate(this.model, val, maxBatches, this.events.onEvalBatch);
+    return isBf16(this.cfg) ? autocast("bf16", run) : run();
+  }
+
+  /** The end of a dry run: one test batch through the evaluation path, nothing recorded or saved. */
+  private async dryRunEnd(
+    train: DataLoader,
+    val: DataLoader,
+    t0: number,
+    trainTime: number,
+    trainImages: number,
+  ): Promise<FitResult> {
+    const final = this.rank !== 0 && this.tp === 1 ? null : await this.score(val, 1);
+    await train.close();
+    await val.close();
+    return {
+      steps: this.step,
+      epochs: this.epoch,
+      wallSeconds: (performance.now() - t0) / 1000,
+      trainSeconds: trainTime,
+      imagesPerSecond: trainTime > 0 ? trainImages / trainTime : 0,
+      final,
+      best: null,
+      checkpoint: null,
+      runDir: this.runDir,
+    };
+  }
+
   async validate(val: DataLoader, t0 = performance.now()): Promise<EvalResult> {
     // Rank 0 evaluates the whole test split; the others go on and meet it at the next collective. With
     // tensor parallelism every rank takes part in each forward, and only rank 0 records the result.
     if (this.rank !== 0 && this.tp === 1)
       return { top1: Number.NaN, top5: Number.NaN, loss: Number.NaN, images: 0 };
-    const r = isBf16(this.cfg)
-      ? await autocast("bf16", () => evaluate(this.model, val))
-      : await evaluate(this.model, val);
+    const r = await this.score(val);
     if (this.rank !== 0) return r;
     const rec = {
       kind: "val",
