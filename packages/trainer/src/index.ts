@@ -2,7 +2,7 @@ export * from "@vit/optim";
 export { loadConfig, parseConfig, applyOverrides, ConfigError } from "./config/load.js";
 export { resolvedConfig, configYaml } from "./config/resolve.js";
 export { configSchema, type TrainConfig, type ModelSection, type DataSection, type OptimSection } from "./config/schema.js";
-export { buildModel, buildOptimizer, buildLoader, evalTransforms, vitConfigOf, attentionFnOf, type TrainOptimizer, type TrainModel } from "./build.js";
+export { buildModel, buildOptimizer, buildLoader, evalTransforms, isBf16, vitConfigOf, attentionFnOf, type TrainOptimizer, type TrainModel } from "./build.js";
 export { Trainer, NonFiniteLossError, rankShardPath, type FitResult, type TrainerEvents } from "./trainer.js";
 export { evaluate, scoreLogits, type EvalResult, type EvalModel } from "./evaluate.js";
 export {
@@ -16,4 +16,4 @@ export {
 } from "./checkpoint/checkpoint.js";
 export { MetricsLogger } from "./metrics.js";
 export { renderCurves, niceAxis, tickLabel } from "./curves.js";
-export { loadPretrained, readPretrained, inferSourceConfig, PretrainedError, type LoadPretrainedOptions } from "./pretrained.js";
+export { loadPretrained, readPretrained, readHfConfigBeside, inferSourceConfig, PretrainedError, type LoadPretrainedOptions } from "./pretrained.js";
