@@ -47,12 +47,12 @@ export async function describeRun(trainer: Trainer, device: Device): Promise<str
   const a = device.adapter;
   return [
     `run    ${cfg.name} → ${trainer.runDir}`,
-    `model  ${m.preset ? `${m.preset} · ` : ""}${humanCount(params)} params · ${vit.img_h}×${vit.img_w}×${vit.num_channels} ` +
-      `patch ${vit.patch_dim} · ${vit.num_layers} layers × ${vit.hidden_size}, ${vit.num_attention_heads} heads · ${vit.num_classes} classes`,
-    `data   ${m.data.dataset}: ${size(train.dataset.length)} train / ${size(val.dataset.length)} test images · ` +
+    `model  ${m.preset ? `${m.preset}: ` : ""}${humanCount(params)} params, ${vit.num_layers} layers × ${vit.hidden_size} ` +
+      `(${vit.num_attention_heads} heads), ${vit.img_h}×${vit.img_w}×${vit.num_channels} patch ${vit.patch_dim}, ${vit.num_classes} classes`,
+    `data   ${m.data.dataset}: ${size(train.dataset.length)} train / ${size(val.dataset.length)} test images, ` +
       `batch ${global} (micro ${m.micro_batch_size}${trainer.accumulation > 1 ? ` × ${trainer.accumulation} accumulated` : ""}${dp > 1 ? ` × ${dp} ranks` : ""})`,
-    `steps  ${steps} · ${m.optim.name} lr ${m.optim.lr} ${m.optim.sched.name}${t.max_time_seconds ? ` · stops after ${t.max_time_seconds} s` : ""}`,
+    `steps  ${steps}, ${m.optim.name} lr ${m.optim.lr} ${m.optim.sched.name}${t.max_time_seconds ? `, at most ${t.max_time_seconds} s` : ""}`,
     `device ${a.description || a.device} (${a.backend})`,
-    `setup  ${precision} · attention ${m.attention} · ${layout}`,
+    `setup  ${precision}, attention ${m.attention}, ${layout}`,
   ];
 }
