@@ -70,7 +70,17 @@ export class Progress {
     return this.enabled && !!this.stream.isTTY;
   }
 
+  /** Ctrl-C / kill while the bars are up: put the cursor back and below them, then die of the signal as usual. */
+  private readonly onSignal = (signal: NodeJS.Signals): void => {
+    this.stop();
+    process.kill(process.pid, signal);
+  };
+
   private bars(): cliProgress.MultiBar {
+    if (!this.multi) {
+      process.once("SIGINT", this.onSignal);
+      process.once("SIGTERM", this.onSignal);
+    }
     this.multi ??= new cliProgress.MultiBar({
       stream: this.stream,
       hideCursor: true,
@@ -148,6 +158,8 @@ export class Progress {
     const multi = this.multi;
     if (!multi) return;
     this.multi = null;
+    process.off("SIGINT", this.onSignal);
+    process.off("SIGTERM", this.onSignal);
     if (this.evalBar && this.trainBar) multi.remove(this.evalBar);
     this.evalBar = null;
     this.trainBar = null;

@@ -28,6 +28,10 @@ export async function describeRun(trainer: Trainer, device: Device): Promise<str
   const { train, val } = await trainer.loaders();
   const size = (n: number | undefined) => (n === undefined ? "?" : n.toLocaleString("en"));
   const global = m.micro_batch_size * trainer.dataParallelSize * trainer.accumulation;
+  const split = [
+    ...(trainer.accumulation > 1 ? [`${trainer.accumulation} accumulated`] : []),
+    ...(trainer.dataParallelSize > 1 ? [`${trainer.dataParallelSize} ranks`] : []),
+  ];
   const maxSteps = trainer.maxSteps(train);
   const perEpoch = Math.floor((train.length ?? 0) / trainer.accumulation);
   const epochs = perEpoch ? maxSteps / perEpoch : Number.NaN;
@@ -48,10 +52,10 @@ export async function describeRun(trainer: Trainer, device: Device): Promise<str
   return [
     `run    ${cfg.name} → ${trainer.runDir}`,
     `model  ${m.preset ? `${m.preset}: ` : ""}${humanCount(params)} params, ${vit.num_layers} layers × ${vit.hidden_size} ` +
-      `(${vit.num_attention_heads} heads), ${vit.img_h}×${vit.img_w}×${vit.num_channels} patch ${vit.patch_dim}, ${vit.num_classes} classes`,
-    `data   ${m.data.dataset}: ${size(train.dataset.length)} train / ${size(val.dataset.length)} test images, ` +
-      `batch ${global} (micro ${m.micro_batch_size}${trainer.accumulation > 1 ? ` × ${trainer.accumulation} accumulated` : ""}${dp > 1 ? ` × ${dp} ranks` : ""})`,
-    `steps  ${steps}, ${m.optim.name} lr ${m.optim.lr} ${m.optim.sched.name}${t.max_time_seconds ? `, at most ${t.max_time_seconds} s` : ""}`,
+      `(${vit.num_attention_heads} heads), patch ${vit.patch_dim}, ${vit.num_classes} classes`,
+    `data   ${m.data.dataset} at ${vit.img_h}×${vit.img_w}×${vit.num_channels}: ${size(train.dataset.length)} train / ` +
+      `${size(val.dataset.length)} test images, batch ${global}${split.length ? ` (micro ${[m.micro_batch_size, ...split].join(" × ")})` : ""}`,
+    `steps  ${steps}, ${m.optim.name} lr ${m.optim.lr} ${m.optim.sched.name}${t.max_time_seconds ? `, max ${t.max_time_seconds} s` : ""}`,
     `device ${a.description || a.device} (${a.backend})`,
     `setup  ${precision}, attention ${m.attention}, ${layout}`,
   ];

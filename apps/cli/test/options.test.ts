@@ -101,9 +101,9 @@ describe("vit options", () => {
     const line = (key: string) => lines.find((l) => l.startsWith(`${key} `)) ?? "";
     expect(line("run")).toMatch(/^run +opts → (.*vit-dry-run-[^/]+)\/opts$/);
     expect(line("model")).toBe(
-      `model  ${(params / 1e3).toFixed(1)}K params, 2 layers × 32 (2 heads), 16×16×3 patch 4, 5 classes`,
+      `model  ${(params / 1e3).toFixed(1)}K params, 2 layers × 32 (2 heads), patch 4, 5 classes`,
     );
-    expect(line("data")).toBe("data   synthetic: 600 train / 600 test images, batch 16 (micro 16)");
+    expect(line("data")).toBe("data   synthetic at 16×16×3: 600 train / 600 test images, batch 16");
     expect(line("steps")).toBe("steps  8 steps (0.22 epochs of 37), adamw lr 0.003 Constant");
     expect(line("device")).toMatch(/^device .+ \((vulkan|metal|d3d12|[a-z0-9]+)\)$/i);
     expect(line("setup")).toBe("setup  fp32, attention naive, 1 device");
