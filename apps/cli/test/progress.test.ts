@@ -4,14 +4,15 @@
  * lines above it in order, nothing overwritten, nothing cut at the right edge.
  */
 import { execFileSync } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 const BIN = new URL("../dist/main.js", import.meta.url).pathname;
 const COLS = 80;
-const SOCKET = `vit-progress-test-${process.pid}`;
+// A private tmux server whose socket lives in a temporary folder (not the user's tmux, no leftovers).
+const SOCKET = join(mkdtempSync(join(tmpdir(), "vit-tmux-")), "socket");
 
 const CONFIG = `
 name: tty
@@ -36,7 +37,10 @@ exp_manager: { exp_dir: runs, name: tty }
 `;
 
 function tmux(...args: string[]): string {
-  return execFileSync("tmux", ["-L", SOCKET, ...args], { encoding: "utf8" });
+  return execFileSync("tmux", ["-S", SOCKET, ...args], {
+    encoding: "utf8",
+    stdio: ["ignore", "pipe", "pipe"],
+  });
 }
 
 const hasTmux = (() => {
@@ -96,6 +100,7 @@ describe.runIf(hasTmux)("progress on a terminal (tmux, 80 columns)", () => {
     } catch {
       // no server left
     }
+    rmSync(dirname(SOCKET), { recursive: true, force: true });
   });
 
   it("train: one bar below the log lines, the result line after it, nothing cut or overwritten", async () => {
