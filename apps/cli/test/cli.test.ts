@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { encodeImage } from "@vit/data";
 import { loadSafetensors, readSafetensorsHeader, saveSafetensors, toFloat32Array } from "@vit/nn";
+import { loadConfig } from "@vit/trainer";
 import { describe, expect, it } from "vitest";
 import { CONFIG, lastJson, vit } from "./helpers.js";
 
@@ -36,6 +37,11 @@ describe("vit CLI", () => {
     for (const k of ["top1", "top5", "loss", "images_per_second", "wall_seconds", "checkpoint"])
       expect(t).toHaveProperty(k);
     expect(t.top5).toBeGreaterThanOrEqual(t.top1);
+    // The resolved config beside the metrics (NeMo's hparams.yaml): the file's keys, defaults filled in.
+    const hp = loadConfig(join(t.run_dir, "hparams.yaml"));
+    expect(hp.trainer).toMatchObject({ max_steps: 8, log_every_n_steps: 4, seed: 3, precision: 32 });
+    expect(hp.model).toMatchObject({ hidden_size: 32, num_layers: 2, class_token_length: 2, layernorm_epsilon: 1e-5 });
+    expect(existsSync(join(t.run_dir, "metrics.jsonl"))).toBe(true);
 
     const ev = await vit(["eval", "--checkpoint", t.checkpoint, "--json"], dir);
     expect(ev.code, ev.stderr).toBe(0);
@@ -50,8 +56,8 @@ describe("vit CLI", () => {
     const pr = await vit(["predict", "--checkpoint", t.checkpoint, "--json", img], dir);
     expect(pr.code, pr.stderr).toBe(0);
     const p = lastJson(pr.stdout);
-    expect(p[0].top5).toHaveLength(5);
-    const total = p[0].top5.reduce((a: number, x: { probability: number }) => a + x.probability, 0);
+    expect(p[0].topk).toHaveLength(5);
+    const total = p[0].topk.reduce((a: number, x: { probability: number }) => a + x.probability, 0);
     expect(total).toBeLessThanOrEqual(1.0001);
 
     const cv = await vit(["convert", t.checkpoint, join(dir, "timm.safetensors"), "--to", "timm"], dir);

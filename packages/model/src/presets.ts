@@ -1,6 +1,7 @@
 /**
  * Named model sizes. The large ones are the seed table's NeMo ViTs (224×224, 1000 classes, NeMo style:
- * 8 class tokens, pretraining MLP head); `tiny` and `small` train on a CPU in minutes.
+ * 8 class tokens, pretraining MLP head); `tiny` and `small` train on a CPU in minutes; timm's names
+ * (`vit_base_patch16_224`, ...) are the same shapes with timm's conventions, for its and HF's weights.
  * Presets hold only the shape keys, so `style` and other overrides pick their own defaults and
  * `encoder_seq_length` is recomputed when the image size changes.
  */
@@ -12,6 +13,45 @@ interface PresetDef {
 }
 
 const imagenet = { img_h: 224, img_w: 224, num_channels: 3, num_classes: 1000, style: "nemo" } as const;
+
+// timm's (and torchvision's, HF's google/vit-*) conventions: 1 class token, a single linear head, LN eps 1e-6,
+// no dropout, 1000 ImageNet classes. `style: "timm"` fills exactly these defaults.
+const timm = { num_channels: 3, num_classes: 1000, style: "timm" } as const;
+const TIMM_SIZES = {
+  tiny: { hidden_size: 192, num_layers: 12, num_attention_heads: 3 },
+  small: { hidden_size: 384, num_layers: 12, num_attention_heads: 6 },
+  base: { hidden_size: 768, num_layers: 12, num_attention_heads: 12 },
+  large: { hidden_size: 1024, num_layers: 24, num_attention_heads: 16 },
+  huge: { hidden_size: 1280, num_layers: 32, num_attention_heads: 16 },
+} as const;
+/** timm model names (`vit_<size>_patch<P>_<resolution>`) that have a plain ViT architecture. */
+const TIMM_NAMES = [
+  ["tiny", 16, 224],
+  ["tiny", 16, 384],
+  ["small", 16, 224],
+  ["small", 32, 224],
+  ["small", 16, 384],
+  ["base", 16, 224],
+  ["base", 32, 224],
+  ["base", 8, 224],
+  ["base", 16, 384],
+  ["large", 16, 224],
+  ["large", 32, 224],
+  ["large", 16, 384],
+  ["huge", 14, 224],
+] as const;
+
+function timmPresets(): Record<`vit_${string}`, PresetDef> {
+  const out: Record<string, PresetDef> = {};
+  for (const [size, patch, res] of TIMM_NAMES) {
+    const s = TIMM_SIZES[size];
+    out[`vit_${size}_patch${patch}_${res}`] = {
+      description: `timm's ViT-${size[0]!.toUpperCase()}${size.slice(1)}/${patch} at ${res}×${res}: 1 class token, linear head, LN eps 1e-6`,
+      config: { ...timm, ...s, ffn_hidden_size: 4 * s.hidden_size, patch_dim: patch, img_h: res, img_w: res },
+    };
+  }
+  return out;
+}
 
 const PRESETS = {
   "B/16": {
@@ -110,6 +150,7 @@ const PRESETS = {
       style: "nemo",
     },
   },
+  ...timmPresets(),
 } satisfies Record<string, PresetDef>;
 
 export type PresetName = keyof typeof PRESETS;

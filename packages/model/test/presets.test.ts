@@ -116,7 +116,21 @@ describe("small presets", () => {
   });
 
   it("lists every preset and rejects unknown names", () => {
-    expect(listPresets()).toEqual(["B/16", "L/16", "H/16", "H/14", "g/14", "G/14", "tiny", "small"]);
+    expect(listPresets().slice(0, 8)).toEqual([
+      "B/16",
+      "L/16",
+      "H/16",
+      "H/14",
+      "g/14",
+      "G/14",
+      "tiny",
+      "small",
+    ]);
+    expect(
+      listPresets()
+        .slice(8)
+        .every((n) => n.startsWith("vit_")),
+    ).toBe(true);
     expect(() => getPreset("B/32")).toThrow(ViTConfigError);
     expect(() => getPreset("B/32")).toThrow(/unknown preset 'B\/32'; available: B\/16/);
   });
@@ -172,4 +186,37 @@ describe("parameterShapes", () => {
     expect(names).not.toContain("blocks.0.attn.qkv.bias");
     expect(names.slice(-2)).toEqual(["head.weight", "head.bias"]);
   });
+});
+
+// Parameter counts of torchvision's VisionTransformer (the same architecture as timm's: conv patch
+// embedding, 1 class token, LN eps 1e-6, linear head, 1000 classes), built with these shapes by
+// python3 -c "from torchvision.models.vision_transformer import VisionTransformer as V; ..." (sum of numel).
+const TORCHVISION_COUNTS = {
+  vit_tiny_patch16_224: 5_717_416,
+  vit_small_patch16_224: 22_050_664,
+  vit_base_patch16_224: 86_567_656,
+  vit_base_patch32_224: 88_224_232,
+  vit_base_patch16_384: 86_859_496,
+  vit_large_patch16_224: 304_326_632,
+  vit_large_patch32_224: 306_535_400,
+  vit_huge_patch14_224: 632_045_800,
+} as const;
+
+describe("timm names", () => {
+  for (const [name, count] of Object.entries(TORCHVISION_COUNTS)) {
+    it(`${name}: ${count.toLocaleString("en")} parameters, timm's head conventions`, () => {
+      expect(listPresets()).toContain(name);
+      const c = getPreset(name);
+      expect(countParameters(c).total).toBe(count);
+      expect(c).toMatchObject({
+        class_token_length: 1,
+        head_type: "linear",
+        layernorm_epsilon: 1e-6,
+        num_classes: 1000,
+        hidden_dropout: 0,
+        qkv_bias: true,
+        activation: "gelu",
+      });
+    });
+  }
 });

@@ -301,6 +301,28 @@ function meanStd(d: DataSection, channels: number): { mean: number[]; std: numbe
     : { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225] };
 }
 
+/** Data sets whose images all have the model's size already (no resize in their pipelines). */
+function fixedSize(d: DataSection): boolean {
+  return d.dataset === "fashion_mnist" || d.dataset === "synthetic" || d.dataset.startsWith("cifar");
+}
+
+/**
+ * The evaluation pipeline of `cfg`: Resize(img / 0.875) + CenterCrop(img) + Normalize for image folders
+ * and shards, Normalize alone for the fixed-size sets. `anySize` (prediction on arbitrary files) resizes for
+ * the fixed-size sets too, with crop fraction 1 so that an image of the set's own size is left as it is.
+ */
+export function evalTransforms(cfg: TrainConfig, opts: { anySize?: boolean } = {}): TransformSpec[] {
+  const d = cfg.model.data;
+  const vit = vitConfigOf(cfg.model);
+  const { mean, std } = meanStd(d, vit.num_channels);
+  const resizeSpecs = !fixedSize(d)
+    ? resizeCenterCrop(vit.img_h)
+    : opts.anySize
+      ? resizeCenterCrop(vit.img_h, { cropFraction: 1 })
+      : [];
+  return [...resizeSpecs, normalize(mean, std)];
+}
+
 export async function buildLoader(
   cfg: TrainConfig,
   split: "train" | "test",
@@ -311,15 +333,12 @@ export async function buildLoader(
   const vit = vitConfigOf(cfg.model);
   const ds = await dataset(cfg.model, split, vit, cfg.trainer.seed);
   checkClasses(ds, d, split, vit.num_classes);
-  const { mean, std } = meanStd(d, vit.num_channels);
   const train = split === "train";
   const t = d.train;
   const specs: TransformSpec[] = [];
-  const fixedSize =
-    d.dataset === "fashion_mnist" || d.dataset === "synthetic" || d.dataset.startsWith("cifar");
   if (train) {
     if (t.random_resized_crop) specs.push(randomResizedCrop(vit.img_h, { scale: t.crop_scale }));
-    else if (!fixedSize) specs.push(...resizeCenterCrop(vit.img_h));
+    else if (!fixedSize(d)) specs.push(...resizeCenterCrop(vit.img_h));
     if (t.horizontal_flip) specs.push(randomHorizontalFlip());
     if (t.auto_augment) specs.push(autoAugment());
     if (t.rand_augment) specs.push(randAugment());
@@ -327,10 +346,9 @@ export async function buildLoader(
       specs.push(
         colorJitter({ brightness: t.color_jitter, contrast: t.color_jitter, saturation: t.color_jitter }),
       );
-  } else if (!fixedSize) {
-    specs.push(...resizeCenterCrop(vit.img_h));
-  }
-  specs.push(normalize(mean, std));
+    const { mean, std } = meanStd(d, vit.num_channels);
+    specs.push(normalize(mean, std));
+  } else specs.push(...evalTransforms(cfg));
   const mix = train && (d.mixup_alpha > 0 || d.cutmix_alpha > 0);
   return new DataLoader(ds, {
     // Validation reads larger batches (forward only), except under NeMo's validation_drop_last, which drops

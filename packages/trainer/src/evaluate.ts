@@ -70,11 +70,14 @@ export function scoreLogits(
 /**
  * Top-1, top-5 and mean loss over `loader`. Throws NonFiniteLogitsError when any logit is NaN or ±Inf:
  * a score over such outputs would measure nothing (the trainer treats a non-finite loss the same way).
+ * Scores up to `maxBatches` batches; `onBatch(done, total)` follows progress (total: the batches this call
+ * will run, 0 when the loader's length is unknown).
  */
 export async function evaluate(
   model: EvalModel,
   loader: DataLoader,
-  maxBatches = Number.POSITIVE_INFINITY,
+  maxBatches = Infinity,
+  onBatch?: (done: number, total: number) => void,
 ): Promise<EvalResult> {
   const wasTraining = model.training;
   model.eval();
@@ -89,6 +92,7 @@ export async function evaluate(
   // rewind the loader after stopping early, or the next evaluation would continue where this one stopped.
   const start = loader.state();
   let stopped = false;
+  const total = Math.min(loader.length ?? 0, maxBatches);
   try {
     for await (const batch of loader) {
       if (b++ >= maxBatches) {
@@ -108,6 +112,7 @@ export async function evaluate(
       top5 += s.top5;
       nonFinite += s.nonFinite;
       n += batch.labels.length;
+      onBatch?.(b, total);
     }
   } finally {
     model.train(wasTraining);

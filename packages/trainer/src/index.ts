@@ -10,6 +10,7 @@ export {
   buildLossScaler,
   halfDtypeOf,
   buildLoader,
+  evalTransforms,
   evalSplitOf,
   vitConfigOf,
   attentionFnOf,
@@ -17,6 +18,7 @@ export {
   type TrainOptimizer,
   type TrainModel,
 } from "./build.js";
+export { resolvedConfig, configYaml } from "./config/resolve.js";
 export { Trainer, NonFiniteLossError, rankShardPath, type FitResult, type TrainerEvents } from "./trainer.js";
 export { evaluate, scoreLogits, NonFiniteLogitsError, type EvalResult, type EvalModel } from "./evaluate.js";
 export {
@@ -29,11 +31,13 @@ export {
   CheckpointError,
   type CheckpointMeta,
 } from "./checkpoint/checkpoint.js";
-export { MetricsLogger, readMetrics, renderCurves, type MetricRecord } from "./metrics.js";
+export { MetricsLogger, readMetrics, type MetricRecord } from "./metrics.js";
+export { renderCurves, niceAxis, tickLabel } from "./curves.js";
 export { openRunDir, runDirOfCheckpoint, sweepStaleTempFiles, type RunDir } from "./run-dir.js";
 export {
   loadPretrained,
   readPretrained,
+  readHfConfigBeside,
   inferSourceConfig,
   PretrainedError,
   type LoadPretrainedOptions,

@@ -1,6 +1,6 @@
 /**
  * Metrics sinks: JSONL (one object per event) and CSV in the run directory, and an SVG of loss,
- * accuracy and learning-rate curves drawn at the end of a run (no plotting dependency needed).
+ * accuracy and learning-rate curves drawn at the end of a run (curves.ts).
  *
  * A resumed run continues the history of the run it resumes: the records up to the resumed step are
  * kept, the later ones (logged by a killed process after its last checkpoint, so not part of the resumed
@@ -8,6 +8,7 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
+import { renderCurves } from "./curves.js";
 
 export type MetricRecord = Record<string, number | string>;
 
@@ -97,46 +98,4 @@ export class MetricsLogger {
     writeFileSync(path, renderCurves(this.records));
     return path;
   }
-}
-
-function polyline(
-  points: Array<[number, number]>,
-  x0: number,
-  y0: number,
-  w: number,
-  h: number,
-  color: string,
-): string {
-  if (points.length === 0) return "";
-  const xs = points.map((p) => p[0]);
-  const ys = points.map((p) => p[1]);
-  const [xmin, xmax] = [Math.min(...xs), Math.max(...xs)];
-  const [ymin, ymax] = [Math.min(...ys), Math.max(...ys)];
-  const sx = (x: number) => x0 + (xmax > xmin ? ((x - xmin) / (xmax - xmin)) * w : w / 2);
-  const sy = (y: number) => y0 + h - (ymax > ymin ? ((y - ymin) / (ymax - ymin)) * h : h / 2);
-  const d = points.map(([x, y]) => `${sx(x).toFixed(1)},${sy(y).toFixed(1)}`).join(" ");
-  return `<polyline fill="none" stroke="${color}" stroke-width="1.5" points="${d}"/>
-<text x="${x0 + w + 4}" y="${sy(ys[ys.length - 1]!).toFixed(1)}" font-size="10" fill="${color}">${ys[ys.length - 1]!.toPrecision(4)}</text>
-<text x="${x0 - 4}" y="${y0 + 10}" font-size="9" text-anchor="end" fill="#555">${ymax.toPrecision(3)}</text>
-<text x="${x0 - 4}" y="${y0 + h}" font-size="9" text-anchor="end" fill="#555">${ymin.toPrecision(3)}</text>`;
-}
-
-export function renderCurves(records: MetricRecord[]): string {
-  const train = records.filter((r) => r.kind === "train");
-  const val = records.filter((r) => r.kind === "val");
-  const pts = (rs: MetricRecord[], key: string) =>
-    rs
-      .filter((r) => typeof r[key] === "number")
-      .map((r) => [r.step as number, r[key] as number] as [number, number]);
-  const W = 300;
-  const H = 150;
-  const panel = (x: number, y: number, title: string, lines: string) =>
-    `<g><rect x="${x}" y="${y}" width="${W}" height="${H}" fill="none" stroke="#ccc"/><text x="${x}" y="${y - 6}" font-size="12">${title}</text>${lines}</g>`;
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="760" height="420" font-family="sans-serif">
-<rect width="100%" height="100%" fill="white"/>
-${panel(50, 30, "loss (blue: train, orange: val) vs step", polyline(pts(train, "loss"), 50, 30, W, H, "#1f77b4") + polyline(pts(val, "val_loss"), 50, 30, W, H, "#ff7f0e"))}
-${panel(420, 30, "val top-1 vs step", polyline(pts(val, "val_top1"), 420, 30, W, H, "#2ca02c"))}
-${panel(50, 240, "learning rate vs step", polyline(pts(train, "lr"), 50, 240, W, H, "#9467bd"))}
-${panel(420, 240, "images/s vs step", polyline(pts(train, "images_per_second"), 420, 240, W, H, "#8c564b"))}
-</svg>`;
 }

@@ -3,7 +3,9 @@ import {
   type ViTConfig,
   type VisionTransformer,
   type WeightFormat,
+  type HfConfigResult,
   detectFormat,
+  fromHfConfig,
   gridSize,
   importWeights,
   parseViTConfig,
@@ -16,8 +18,9 @@ import {
  * (NeMo: bilinear, timm: bicubic), prefix tokens kept; the head is replaced (NeMo's fine-tuning head is a
  * fresh zero-initialised Linear) unless `keepHead` and the class counts match.
  */
-import { type HostTensor, loadSafetensors, toFloat32Array } from "@vit/nn";
-import { readSafetensorsHeader } from "@vit/nn";
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { type HostTensor, loadSafetensors, readSafetensorsHeader, toFloat32Array } from "@vit/nn";
 import { VitError } from "@vit/tensor";
 import { vitConfigOf } from "./build.js";
 import type { TrainConfig } from "./config/schema.js";
@@ -75,11 +78,31 @@ export function inferSourceConfig(sd: StateDict, format: WeightFormat, target: V
   });
 }
 
-/** Reads a checkpoint or foreign file into our names plus the config it was saved with. */
+/**
+ * The Hugging Face config.json in the folder of `weightsPath` (where `vit convert --to hf` and the Hub put
+ * it), or null when there is none.
+ */
+export function readHfConfigBeside(weightsPath: string): (HfConfigResult & { path: string }) | null {
+  const path = join(dirname(weightsPath), "config.json");
+  if (!existsSync(path)) return null;
+  let json: unknown;
+  try {
+    json = JSON.parse(readFileSync(path, "utf8"));
+  } catch (e) {
+    throw new PretrainedError(`${path} is not valid JSON (${(e as Error).message}); fix or remove it.`);
+  }
+  return { ...fromHfConfig(json, path), path };
+}
+
+/**
+ * Reads a checkpoint or foreign file into our names plus the config it was saved with. Hugging Face weights
+ * take their config from the config.json beside them when there is one (that is where layernorm_epsilon,
+ * the activation and the labels are), else it is inferred from the tensor shapes and `target`.
+ */
 export async function readPretrained(
   path: string,
   target: ViTConfig,
-): Promise<{ sd: StateDict; config: ViTConfig; format: WeightFormat }> {
+): Promise<{ sd: StateDict; config: ViTConfig; format: WeightFormat; classes?: string[] }> {
   const header = await readSafetensorsHeader(path);
   const raw = await loadSafetensors(path);
   if (header.metadata?.vit) {
@@ -89,8 +112,16 @@ export async function readPretrained(
     return { sd, config: vitConfigOf(meta.config.model), format: "vit" };
   }
   const format = detectFormat(raw);
-  const config = inferSourceConfig(raw, format, target);
-  return { sd: importWeights(raw, config, format), config, format };
+  const hf = format === "hf" ? readHfConfigBeside(path) : null;
+  // The shapes still decide what the tensors hold (grid, class tokens, head), checked against config.json.
+  const config = inferSourceConfig(raw, format, hf?.config ?? target);
+  if (hf && (config.hidden_size !== target.hidden_size || config.num_layers !== target.num_layers)) {
+    throw new PretrainedError(
+      `${hf.path} describes hidden size ${config.hidden_size} and ${config.num_layers} layers; the config asks for ` +
+        `${target.hidden_size} and ${target.num_layers}. Use the matching preset (e.g. model.preset=vit_base_patch16_224).`,
+    );
+  }
+  return { sd: importWeights(raw, config, format), config, format, ...(hf?.classes ? { classes: hf.classes } : {}) };
 }
 
 /** Loads pretrained weights into `model`, adapting resolution and head. Returns what was done. */
@@ -102,6 +133,12 @@ export async function loadPretrained(
   const target = model.config;
   const { sd, config: src, format } = await readPretrained(path, target);
   const notes = [`loaded ${format} weights from ${path}`];
+  // Known only from a checkpoint or a config.json; they do not show in the shapes.
+  for (const k of ["layernorm_epsilon", "activation", "qkv_bias"] as const) {
+    if (src[k] !== target[k]) {
+      notes.push(`note: the weights were trained with ${k} ${src[k]}, this model uses ${target[k]} (set model.${k}=${src[k]} to match)`);
+    }
+  }
   if (src.class_token_length !== target.class_token_length) {
     throw new PretrainedError(
       `the pretrained model has ${src.class_token_length} class token(s), the config ${target.class_token_length}; set model.class_token_length=${src.class_token_length}.`,

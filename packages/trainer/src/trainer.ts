@@ -60,6 +60,7 @@ import {
 } from "./checkpoint/checkpoint.js";
 import { ConfigError } from "./config/load.js";
 import { configNotes } from "./config/notes.js";
+import { configYaml } from "./config/resolve.js";
 import type { TrainConfig } from "./config/schema.js";
 import { type EvalResult, NonFiniteLogitsError, evaluate } from "./evaluate.js";
 import { MetricsLogger } from "./metrics.js";
@@ -80,6 +81,8 @@ export interface TrainerEvents {
   onLog?: (rec: Record<string, number | string>) => void;
   /** Progress: (step, maxSteps) after every optimizer step. Cheap; no GPU sync. */
   onStep?: (step: number, maxSteps: number) => void;
+  /** Progress of an evaluation: (batches done, batches in the split) after every batch. */
+  onEvalBatch?: (done: number, total: number) => void;
   log?: (msg: string) => void;
   /**
    * The process group of all ranks (one process or Device per rank); omitted for a single device. It is the
@@ -332,8 +335,14 @@ export class Trainer {
     return s as ScheduleConfig;
   }
 
-  /** Runs until max_steps / max_epochs / max_time_seconds; evaluates and checkpoints as configured. */
-  async fit(opts: { resumeFrom?: string | null; stopAtStep?: number } = {}): Promise<FitResult> {
+  /**
+   * Runs until max_steps / max_epochs / max_time_seconds; evaluates and checkpoints as configured.
+   * `dryRun`: everything is built and loaded as for the real run, then one optimizer step and one test
+   * batch run; no checkpoint, plot or result.json is written (`vit train --dry-run`).
+   */
+  async fit(
+    opts: { resumeFrom?: string | null; stopAtStep?: number; dryRun?: boolean } = {},
+  ): Promise<FitResult> {
     const t0 = performance.now();
     if (this.rank === 0) for (const note of configNotes(this.cfg)) this.log(note);
     const { train, val } = await this.loaders();
@@ -351,7 +360,11 @@ export class Trainer {
       this.events.group,
     );
     this.ownCheckpoints = this.run.ownCheckpoints;
-    if (this.rank === 0) this.log(`run folder ${this.run.runDir}`);
+    if (this.rank === 0) {
+      this.log(`run folder ${this.run.runDir}`);
+      // The config this run uses, beside its metrics (NeMo's hparams.yaml): `vit train -c hparams.yaml` repeats it.
+      writeFileSync(join(this.run.runDir, "hparams.yaml"), configYaml(this.cfg));
+    }
     const resume = this.run.resumeFrom;
     if (resume) await this.resume(resume);
     else if (this.model instanceof TensorParallelViT) await this.initTensorParallel();
@@ -377,7 +390,7 @@ export class Trainer {
     const smoothing = this.cfg.model.label_smoothing;
     const half = halfDtypeOf(this.cfg);
     const scaler = this.lossScaler;
-    const stopAt = Math.min(maxSteps, opts.stopAtStep ?? maxSteps);
+    const stopAt = opts.dryRun ? this.step + 1 : Math.min(maxSteps, opts.stopAtStep ?? maxSteps);
     const device = this.device;
     let running: Tensor = keep(zeros(device, [1]));
     let runningCount = 0;
@@ -519,6 +532,7 @@ export class Trainer {
       }
     }
     running.dispose();
+    if (opts.dryRun) return this.dryRunEnd(train, val, t0, trainTime, trainImages);
     const final = await this.validate(val, t0);
     if (saving) await this.save(train.state(), final);
     this.metrics?.writePlot();
@@ -541,18 +555,46 @@ export class Trainer {
     return result;
   }
 
+  /** Top-1/top-5/loss of the model on `val` (in the run's precision), reporting progress per batch. */
+  private score(val: DataLoader, maxBatches = Infinity): Promise<EvalResult> {
+    const run = () => evaluate(this.model, val, maxBatches, this.events.onEvalBatch);
+    const half = halfDtypeOf(this.cfg);
+    return half ? autocast(half, run) : run();
+  }
+
+  /** The end of a dry run: one test batch through the evaluation path, nothing recorded or saved. */
+  private async dryRunEnd(
+    train: DataLoader,
+    val: DataLoader,
+    t0: number,
+    trainTime: number,
+    trainImages: number,
+  ): Promise<FitResult> {
+    const final = this.rank !== 0 && this.tp === 1 ? null : await this.score(val, 1);
+    await train.close();
+    await val.close();
+    return {
+      steps: this.step,
+      epochs: this.epoch,
+      wallSeconds: (performance.now() - t0) / 1000,
+      trainSeconds: trainTime,
+      imagesPerSecond: trainTime > 0 ? trainImages / trainTime : 0,
+      final,
+      best: null,
+      checkpoint: null,
+      runDir: this.runDir,
+      evalOn: evalSplitOf(this.cfg.model.data),
+    };
+  }
+
   async validate(val: DataLoader, t0 = performance.now()): Promise<EvalResult> {
     // Rank 0 evaluates the whole test split; the others go on and meet it at the next collective. With
     // tensor parallelism every rank takes part in each forward, and only rank 0 records the result.
     if (this.rank !== 0 && this.tp === 1)
       return { top1: Number.NaN, top5: Number.NaN, loss: Number.NaN, images: 0 };
-    const limit = this.validationBatches(val);
     let r: EvalResult;
     try {
-      const half = halfDtypeOf(this.cfg);
-      r = half
-        ? await autocast(half, () => evaluate(this.model, val, limit))
-        : await evaluate(this.model, val, limit);
+      r = await this.score(val, this.validationBatches(val));
     } catch (e) {
       if (e instanceof NonFiniteLogitsError)
         throw this.diverged(`the model's logits became NaN or infinite by step ${this.step} (evaluation)`);
@@ -637,6 +679,12 @@ export class Trainer {
   /** Restores model, optimizer, step, RNG and data position from a checkpoint. */
   async resume(path: string): Promise<void> {
     const ck = await loadCheckpoint(path);
+    // `vit convert --to vit` writes weights without optimizer state or a training position.
+    if ((ck.meta as { format?: string }).format === "vit-weights/1") {
+      throw new CheckpointError(`resume: ${path} holds converted weights only (no optimizer state, step or data position)`, {
+        hint: "start a new run from them with model.restore_from_path (or vit finetune --from)",
+      });
+    }
     if (this.tp > 1) {
       const savedTp = (ck.meta.config as TrainConfig).model.tensor_model_parallel_size ?? 1;
       if (savedTp !== this.tp) {
