@@ -12,6 +12,7 @@ cd "$ROOT"
 export VIT_TEST_REPORT_DIR="$ROOT/.cache/test-reports"
 rm -rf "$VIT_TEST_REPORT_DIR" && mkdir -p "$VIT_TEST_REPORT_DIR"
 status=0
+bash tooling/scripts/test-deps.sh
 bash tooling/scripts/check-paths.sh || status=$?
 bash tooling/scripts/check-errors.sh || status=$?
 pnpm exec turbo run typecheck --output-logs=errors-only || status=$?
