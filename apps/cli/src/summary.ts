@@ -3,9 +3,10 @@
  * steps and epochs, device, precision and parallel layout — all from the built Trainer, so it is what will
  * run, not what the YAML file says.
  */
+import { join, resolve } from "node:path";
 import { countParameters } from "@vit/model";
 import type { Device } from "@vit/tensor";
-import { type Trainer, isBf16, vitConfigOf } from "@vit/trainer";
+import { type Trainer, halfDtypeOf, vitConfigOf } from "@vit/trainer";
 
 /** 86,567,656 → "86.6M", 19,525 → "19.5K". */
 export function humanCount(n: number): string {
@@ -38,10 +39,13 @@ export async function describeRun(trainer: Trainer, device: Device): Promise<str
   const steps = t.max_steps
     ? `${maxSteps.toLocaleString("en")} steps${perEpoch ? ` (${epochs < 10 ? epochs.toFixed(2) : epochs.toFixed(0)} epochs of ${perEpoch.toLocaleString("en")})` : ""}`
     : `${t.max_epochs} epochs × ${perEpoch.toLocaleString("en")} steps = ${maxSteps.toLocaleString("en")} steps`;
-  const precision = isBf16(cfg)
-    ? m.megatron_amp_O2
-      ? "bf16 weights, fp32 masters (O2)"
-      : "bf16 matmuls, fp32 weights"
+  const half = halfDtypeOf(cfg);
+  const halfName = half === "f16" ? "fp16" : "bf16";
+  const scaler = half === "f16" ? ", dynamic loss scaling" : "";
+  const precision = half
+    ? m.megatron_amp_O2 || cfg.trainer.precision === "bf16-true"
+      ? `${halfName} weights, fp32 masters (O2)${scaler}`
+      : `${halfName} matmuls, fp32 weights${scaler}`
     : "fp32";
   const dp = trainer.dataParallelSize;
   const layout =
@@ -50,7 +54,8 @@ export async function describeRun(trainer: Trainer, device: Device): Promise<str
       : `${trainer.worldSize} ranks: data ${dp} × tensor ${trainer.tp}${m.optim.name === "distributed_fused_adam" ? ", distributed optimizer" : ""}`;
   const a = device.adapter;
   return [
-    `run    ${cfg.name} → ${trainer.runDir}`,
+    // The version folder is chosen when training starts (and printed then): name the experiment's folder here.
+    `run    ${cfg.name} → ${resolve(cfg.exp_manager.explicit_log_dir ?? join(cfg.exp_manager.exp_dir, cfg.exp_manager.name))}`,
     `model  ${m.preset ? `${m.preset}: ` : ""}${humanCount(params)} params, ${vit.num_layers} layers × ${vit.hidden_size} ` +
       `(${vit.num_attention_heads} heads), patch ${vit.patch_dim}, ${vit.num_classes} classes`,
     `data   ${m.data.dataset} at ${vit.img_h}×${vit.img_w}×${vit.num_channels}: ${size(train.dataset.length)} train / ` +

@@ -23,6 +23,7 @@ describe("run outputs", () => {
       { max_steps: 2 },
     );
     const t = new Trainer(dev, cfg);
+    await t.fit(); // the run folder (a new version_N) is chosen when fit() starts
     const path = join(t.runDir, "hparams.yaml");
     expect(existsSync(path)).toBe(true);
     const back = loadConfig(path);
