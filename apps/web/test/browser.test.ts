@@ -241,7 +241,9 @@ describe("apps/web in Chromium", () => {
     await page.mouse.up();
     const s = await waitFor("the drawing's prediction", (p) => p.predictions > before, 60_000);
     expect(s.lastTop5).toHaveLength(5);
-    const dir = process.env.VIT_TEST_REPORT_DIR ?? join(work, "report");
+    const dir =
+      process.env.VIT_TEST_REPORT_DIR ??
+      fileURLToPath(new URL("../../../.cache/test-reports", import.meta.url));
     mkdirSync(dir, { recursive: true });
     await page.screenshot({ path: join(dir, "web-screenshot.png"), fullPage: true });
     writeFileSync(join(dir, "web-figures.json"), `${JSON.stringify(figures, null, 2)}\n`);
