@@ -23,6 +23,7 @@ const page = {
   lastLogits: null as number[] | null,
   lastTop5: null as Array<{ index: number; name: string; probability: number }> | null,
   predictions: 0,
+  evaluations: 0,
   checkpoint: null as string | null,
   error: null as string | null,
 };
@@ -108,6 +109,7 @@ async function evaluate(): Promise<void> {
       },
     );
     page.lastEval = { top1: r.top1, loss: r.loss, images: r.images };
+    page.evaluations++;
     $("eval-summary").textContent =
       `Test accuracy ${(100 * r.top1).toFixed(2)}% (loss ${r.loss.toFixed(4)}) on ${r.images} Fashion-MNIST test images after ${session.step} steps.`;
     renderConfusion($<HTMLTableElement>("confusion"), r.confusion, session.classes);

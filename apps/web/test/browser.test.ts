@@ -39,6 +39,7 @@ type PageState = {
   lastLogits: number[] | null;
   lastTop5: Array<{ index: number; probability: number }> | null;
   predictions: number;
+  evaluations: number;
   checkpoint: string | null;
   error: string | null;
 };
@@ -189,11 +190,12 @@ describe("apps/web in Chromium", () => {
     await page.fill("#log-every", "5");
     await page.fill("#warmup", "3");
     await page.fill("#eval-images", String(EVAL_IMAGES));
+    const { evaluations } = await vitPage();
     const t0 = Date.now();
     await page.click("#train");
     const s = await waitFor(
       "training and evaluation",
-      (p) => p.state === "ready" && p.lastEval !== null && p.history.length > 0,
+      (p) => p.state === "ready" && p.evaluations > evaluations,
       480_000,
     );
     const wall = (Date.now() - t0) / 1000;
@@ -225,6 +227,25 @@ describe("apps/web in Chromium", () => {
     expect(Math.abs(ev.loss - s.lastEval!.loss)).toBeLessThan(1e-3);
     figures.cliEvalTop1 = ev.top1;
   }, 600_000);
+
+  it("stops training when Stop is pressed", async () => {
+    const { history: before, evaluations } = await vitPage();
+    const start = before[before.length - 1]!.step;
+    await page.fill("#steps", "1000");
+    await page.fill("#log-every", "2");
+    await page.click("#train");
+    await waitFor("the first record", (p) => p.history.length > before.length, 120_000);
+    await page.click("#stop");
+    const s = await waitFor(
+      "training to stop",
+      (p) => p.state === "ready" && p.evaluations > evaluations,
+      120_000,
+    );
+    const end = s.history[s.history.length - 1]!.step;
+    expect(end).toBeGreaterThan(start);
+    expect(end).toBeLessThan(start + 20);
+    expect(Number(await page.textContent("#fig-step"))).toBeLessThan(start + 20);
+  }, 300_000);
 
   it("predicts a drawing and leaves a screenshot", async () => {
     const box = (await page.locator("#pad").boundingBox())!;
