@@ -183,7 +183,7 @@ async function saveCheckpoint(): Promise<void> {
   a.click();
   setTimeout(() => URL.revokeObjectURL(a.href), 10_000);
   $("checkpoint-status").textContent =
-    `Saved ${a.download} (${(blob.size / 1e6).toFixed(2)} MB): \`vit eval --checkpoint ${a.download}\`.`;
+    `Saved ${a.download} (${(blob.size / 1e6).toFixed(2)} MB). Score it with: vit eval --checkpoint ${a.download}`;
 }
 
 function wire(): void {
