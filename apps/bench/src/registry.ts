@@ -1,5 +1,6 @@
 /** Suite name → implementation. */
 import { attentionSuite } from "./suites/attention.js";
+import { browserSuite } from "./suites/browser.js";
 import { dataSuite } from "./suites/data.js";
 import { gpuSuite } from "./suites/gpu.js";
 import { kernelsSuite } from "./suites/kernels.js";
@@ -8,7 +9,7 @@ import { stepSuite } from "./suites/step.js";
 import { trainSuite } from "./suites/train.js";
 import type { Suite } from "./types.js";
 
-/** Suites run by default (no names given); `gpu` and `train` are asked for by name. */
+/** Suites run by default (no names given); `gpu`, `train` and `browser` are asked for by name. */
 export const DEFAULT_SUITES = ["kernels", "step", "attention", "data"];
 
 export const SUITES: Record<string, Suite> = {
@@ -19,4 +20,5 @@ export const SUITES: Record<string, Suite> = {
   train: trainSuite,
   gpu: gpuSuite,
   scaling: scalingSuite,
+  browser: browserSuite,
 };

@@ -7,39 +7,10 @@
  */
 import type { VisionTransformer } from "@vit/model";
 import { type Device, autocast, crossEntropy, mul, randn, scope, tensor } from "@vit/tensor";
+import { type StepFigures, type StepSpec, measureBuilt } from "./step-core.js";
 import { buildLossScaler, buildModel, buildOptimizer, halfDtypeOf, parseConfig, vitConfigOf } from "@vit/trainer";
 
-export interface StepSpec {
-  preset: string;
-  batch: number;
-  /** Steps per timed block (at most, with `targetBlockMs`); the figure is images/s of a block. */
-  steps: number;
-  repeats: number;
-  warmup: number;
-  /** trainer.precision (default 32); 16 is fp16 with NeMo's dynamic loss scaler. */
-  precision?: 32 | "bf16" | 16;
-  /** model.megatron_amp_O2: half-precision matmul weights with fp32 master copies (needs bf16 or 16). */
-  megatronO2?: boolean;
-  /** model.attention (default naive). */
-  attention?: "naive" | "flash";
-  /**
-   * Fewer steps per block when one step is slow: blocks of about this many ms (from a timed warm-up
-   * step), between 1 and `steps` steps. Keeps a large model inside a time budget.
-   */
-  targetBlockMs?: number;
-}
-
-export interface StepFigures {
-  imagesPerSecond: number[];
-  /** Steps per timed block actually used. */
-  stepsPerBlock: number;
-  peakBytes: number;
-  dispatchesPerStep: number;
-  bindGroupsPerStep: number;
-  /** JS time spent recording one step (the GPU does not run during it unless the batch is flushed). */
-  recordMsPerStep: number;
-  params: number;
-}
+export type { StepSpec, StepFigures } from "./step-core.js";
 
 /** The training config of a benchmarked step: torchvision-like ViT (timm style, one class token, no dropout). */
 function trainConfig(spec: StepSpec) {
@@ -101,49 +72,7 @@ function buildStep(device: Device, spec: StepSpec) {
 }
 
 export async function measureSteps(device: Device, spec: StepSpec): Promise<StepFigures> {
-  const { cfg, model, named, opt, scaler, x, y, step } = buildStep(device, spec);
-  for (let i = 0; i < spec.warmup; i++) step();
-  await device.sync();
-  let steps = spec.steps;
-  if (spec.targetBlockMs) {
-    const t0 = performance.now();
-    step();
-    await device.sync();
-    const ms = performance.now() - t0;
-    steps = Math.max(1, Math.min(spec.steps, Math.round(spec.targetBlockMs / ms)));
-  }
-  device.resetPeak();
-  const d0 = device.dispatchCount;
-  const b0 = device.bindGroupsCreated;
-  let recordMs = 0;
-  const ips: number[] = [];
-  for (let r = 0; r < spec.repeats; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < steps; i++) {
-      const s0 = performance.now();
-      step();
-      recordMs += performance.now() - s0;
-    }
-    await device.sync();
-    ips.push((spec.batch * steps) / ((performance.now() - t0) / 1000));
-  }
-  const n = spec.repeats * steps;
-  const figures: StepFigures = {
-    imagesPerSecond: ips,
-    stepsPerBlock: steps,
-    peakBytes: device.memoryStats().peakBytes,
-    dispatchesPerStep: (device.dispatchCount - d0) / n,
-    bindGroupsPerStep: (device.bindGroupsCreated - b0) / n,
-    recordMsPerStep: recordMs / n,
-    params: named.reduce((a, [, p]) => a + p.numel, 0),
-  };
-  opt.zeroGrad();
-  opt.dispose();
-  scaler?.dispose();
-  model.dispose();
-  x.dispose();
-  y.dispose();
-  return figures;
+  return measureBuilt(device, spec, buildStep(device, spec));
 }
 
 /** GPU time per op over one step (timestamp queries), largest first. */

@@ -9,3 +9,5 @@ export { MLP, type MLPOptions } from "./layers/mlp.js";
 export { MultiHeadAttention, type AttentionFn, type AttentionModuleOptions } from "./layers/attention.js";
 export { TransformerLayer, type TransformerLayerOptions } from "./layers/transformer.js";
 export { Sequential, type Forward } from "./layers/sequential.js";
+export * from "./safetensors-fs.js";
+export * from "./safetensors-web.js";

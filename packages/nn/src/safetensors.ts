@@ -10,10 +10,10 @@
  * shape × dtype size. The order of keys inside the JSON is free (writers differ), so "unsorted" is
  * only an error when it makes ranges overlap or leave holes.
  *
- * File functions import `node:fs/promises` lazily so that this module (and @vit/nn) still loads in a
- * browser, where only the buffer functions (`parseSafetensors`, `serializeSafetensors`) apply.
+ * This module holds the format and works on bytes anywhere (Node and browsers); the file functions
+ * (random access, atomic writes) are Node-only and live in ./safetensors-fs.ts, and ArrayBuffer / Blob /
+ * fetch Response sources in ./safetensors-web.ts.
  */
-import type { FileHandle } from "node:fs/promises";
 import { VitError } from "@vit/tensor";
 
 export type SafetensorsDtype = "F32" | "F16" | "BF16" | "I64" | "I32" | "U8" | "F64";
@@ -69,7 +69,7 @@ export class SafetensorsError extends VitError {
 }
 
 /** A file that is not (or no longer) valid safetensors. */
-function corrupt(source: string, problem: string): SafetensorsError {
+export function corrupt(source: string, problem: string): SafetensorsError {
   return new SafetensorsError(source, problem, "the file is damaged or not safetensors: save or download it again");
 }
 
@@ -91,14 +91,12 @@ export function dtypeByteSize(dtype: SafetensorsDtype): number {
 
 /** Same limit as the reference implementation: guards against allocating garbage lengths. */
 const MAX_HEADER_BYTES = 100_000_000;
-/** fs read/write calls take at most 2 GiB; stay well below. */
-const IO_CHUNK = 1 << 30;
 const BUFFER_SOURCE = "<buffer>";
 
 // Data is reinterpreted in place, which is only right on a little-endian host (every current JS
 // platform); refuse rather than silently byte-swap garbage.
 const LITTLE_ENDIAN = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
-function assertLittleEndian(source: string): void {
+export function assertLittleEndian(source: string): void {
   if (!LITTLE_ENDIAN) throw new SafetensorsError(source, "big-endian hosts are not supported");
 }
 
@@ -113,7 +111,7 @@ function numel(shape: readonly number[]): number {
 }
 
 /** Reads the 8-byte prefix; returns N. */
-function headerLengthFromPrefix(prefix: Uint8Array, fileSize: number, source: string): number {
+export function headerLengthFromPrefix(prefix: Uint8Array, fileSize: number, source: string): number {
   if (fileSize < 8) {
     throw corrupt(source, `file is ${fileSize} bytes, shorter than the 8-byte header length`);
   }
@@ -132,7 +130,7 @@ function headerLengthFromPrefix(prefix: Uint8Array, fileSize: number, source: st
 }
 
 /** Parses and validates the JSON header against a data section of `dataLength` bytes. */
-function parseHeaderJson(bytes: Uint8Array, dataLength: number, source: string): SafetensorsHeader {
+export function parseHeaderJson(bytes: Uint8Array, dataLength: number, source: string): SafetensorsHeader {
   const headerLength = bytes.byteLength;
   let text: string;
   try {
@@ -244,7 +242,7 @@ function checkTiling(tensors: Map<string, SafetensorsTensorInfo>, dataLength: nu
   }
 }
 
-function makeTensor(info: SafetensorsTensorInfo, bytes: ArrayBuffer): HostTensor {
+export function makeTensor(info: SafetensorsTensorInfo, bytes: ArrayBuffer): HostTensor {
   const data = new DTYPE_ARRAY[info.dtype](bytes);
   return { dtype: info.dtype, shape: [...info.shape], data } as HostTensor;
 }
@@ -272,7 +270,7 @@ export function parseSafetensors(
 }
 
 /** Header bytes (8-byte prefix + JSON padded with spaces to a multiple of 8) and each tensor's bytes. */
-function planFile(
+export function planFile(
   tensors: Record<string, HostTensor>,
   metadata: Record<string, string> | undefined,
   source: string,
@@ -327,175 +325,6 @@ export function serializeSafetensors(
     at += c.byteLength;
   }
   return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Files
-
-const fs = () => import("node:fs/promises");
-
-async function readExactly(fh: FileHandle, length: number, position: number, source: string) {
-  const out = new Uint8Array(length);
-  let done = 0;
-  while (done < length) {
-    const want = Math.min(IO_CHUNK, length - done);
-    const { bytesRead } = await fh.read(out, done, want, position + done);
-    if (bytesRead === 0) {
-      throw corrupt(source, `unexpected end of file at byte ${position + done} (truncated?)`);
-    }
-    done += bytesRead;
-  }
-  return out;
-}
-
-async function readHeaderFrom(fh: FileHandle, path: string): Promise<SafetensorsHeader> {
-  const st = await fh.stat();
-  // Opening a directory succeeds; reading it fails with an EISDIR that does not say which path.
-  if (st.isDirectory()) {
-    throw new SafetensorsError(path, "a directory, not a safetensors file", "pass the .safetensors file itself");
-  }
-  const size = st.size;
-  const prefix = size >= 8 ? await readExactly(fh, 8, 0, path) : new Uint8Array(8);
-  const n = headerLengthFromPrefix(prefix, size, path);
-  const json = await readExactly(fh, n, 8, path);
-  return parseHeaderJson(json, size - 8 - n, path);
-}
-
-/** Reads and validates only the header of a safetensors file. */
-export async function readSafetensorsHeader(path: string): Promise<SafetensorsHeader> {
-  const fh = await (await fs()).open(path, "r");
-  try {
-    return await readHeaderFrom(fh, path);
-  } finally {
-    await fh.close();
-  }
-}
-
-export interface SafetensorsFile {
-  readonly path: string;
-  readonly metadata: Record<string, string>;
-  readonly header: SafetensorsHeader;
-  keys(): string[];
-  has(name: string): boolean;
-  info(name: string): SafetensorsTensorInfo;
-  /** Reads just this tensor's byte range, in its stored dtype. */
-  read(name: string): Promise<HostTensor>;
-  /** Reads one tensor and converts it to float32 (f16/bf16 exactly, integers by value). */
-  readAsF32(name: string): Promise<HostTensorOf<"F32">>;
-  close(): Promise<void>;
-}
-
-/** Opens a safetensors file for random access: the header is read now, tensors on demand. */
-export async function openSafetensors(path: string): Promise<SafetensorsFile> {
-  assertLittleEndian(path);
-  const fh = await (await fs()).open(path, "r");
-  let header: SafetensorsHeader;
-  try {
-    header = await readHeaderFrom(fh, path);
-  } catch (e) {
-    await fh.close();
-    throw e;
-  }
-  let closed = false;
-  const info = (name: string): SafetensorsTensorInfo => {
-    const i = header.tensors.get(name);
-    if (!i) {
-      const some = [...header.tensors.keys()].slice(0, 8).join(", ");
-      throw new SafetensorsError(
-        path,
-        `no tensor named "${name}" (has: ${some}${header.tensors.size > 8 ? ", …" : ""})`,
-      );
-    }
-    return i;
-  };
-  const read = async (name: string): Promise<HostTensor> => {
-    if (closed) throw new SafetensorsError(path, `read("${name}") after close()`);
-    const i = info(name);
-    const bytes = await readExactly(fh, i.byteLength, i.byteOffset, path);
-    return makeTensor(i, bytes.buffer as ArrayBuffer);
-  };
-  return {
-    path,
-    metadata: header.metadata,
-    header,
-    keys: () => [...header.tensors.keys()],
-    has: (name) => header.tensors.has(name),
-    info,
-    read,
-    async readAsF32(name) {
-      const t = await read(name);
-      return { dtype: "F32", shape: t.shape, data: toFloat32Array(t) };
-    },
-    async close() {
-      if (closed) return;
-      closed = true;
-      await fh.close();
-    },
-  };
-}
-
-/** Loads every tensor, from a path (tensor by tensor, never the whole file at once) or a buffer. */
-export async function loadSafetensors(
-  pathOrBuffer: string | Uint8Array,
-): Promise<Record<string, HostTensor>> {
-  if (typeof pathOrBuffer !== "string") return parseSafetensors(pathOrBuffer).tensors;
-  const file = await openSafetensors(pathOrBuffer);
-  try {
-    const out: Record<string, HostTensor> = {};
-    for (const name of file.keys()) out[name] = await file.read(name);
-    return out;
-  } finally {
-    await file.close();
-  }
-}
-
-/**
- * Writes tensors atomically: a temporary file in the same directory is written tensor by tensor,
- * fsynced, then renamed over `path`, so readers see either the old file or the complete new one.
- */
-export async function saveSafetensors(
-  path: string,
-  tensors: Record<string, HostTensor>,
-  metadata?: Record<string, string>,
-): Promise<void> {
-  assertLittleEndian(path);
-  const { prefix, chunks } = planFile(tensors, metadata, path);
-  const fsp = await fs();
-  const { dirname, basename, join } = await import("node:path");
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${Math.random().toString(36).slice(2)}`);
-  const fh = await fsp.open(tmp, "wx");
-  try {
-    await writeAll(fh, prefix);
-    for (const c of chunks) await writeAll(fh, c);
-    await fh.sync();
-    await fh.close();
-    await fsp.rename(tmp, path);
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await fsp.unlink(tmp).catch(() => {});
-    throw e;
-  }
-  // Persist the rename itself; not every platform can fsync a directory, which is fine.
-  try {
-    const d = await fsp.open(dir, "r");
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
-  } catch {
-    /* best effort */
-  }
-}
-
-async function writeAll(fh: FileHandle, bytes: Uint8Array): Promise<void> {
-  let done = 0;
-  while (done < bytes.byteLength) {
-    const len = Math.min(IO_CHUNK, bytes.byteLength - done);
-    const { bytesWritten } = await fh.write(bytes, done, len);
-    done += bytesWritten;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,10 +1,10 @@
+import { loadDawn } from "./dawn.js";
 /**
- * Where the GPU comes from. In browsers `navigator.gpu`; in Node the `webgpu` package (Dawn). The Node
- * module is imported lazily so that bundling this package for the web never pulls in a native addon.
+ * Where the GPU comes from. In browsers `navigator.gpu`; in Node the `webgpu` package (Dawn), loaded by
+ * ./dawn.ts. The browser build (dist/browser.js, the package's `browser` export) swaps that module for
+ * ./dawn.browser.ts, so a web bundle never references the native addon.
  */
 import { NoAdapterError } from "./errors.js";
-
-let nodeGPU: Promise<GPU> | undefined;
 
 const isNode = typeof process !== "undefined" && !!process.versions?.node;
 
@@ -13,25 +13,11 @@ export async function getGPU(dawnToggles: string[] = []): Promise<GPU> {
   if (!isNode && nav?.gpu) return nav.gpu;
   if (!isNode) {
     throw new NoAdapterError(
-      "WebGPU is not available in this browser (navigator.gpu is undefined). Use a browser with WebGPU enabled.",
+      "WebGPU is not available in this browser (navigator.gpu is undefined). Use a browser with WebGPU " +
+        "enabled, on a page served over https or from localhost (navigator.gpu exists only in secure contexts).",
     );
   }
-  nodeGPU ??= (async () => {
-    let mod: { create: (opts: string[]) => GPU; globals: object };
-    try {
-      mod = (await import("webgpu")) as unknown as typeof mod;
-    } catch (e) {
-      throw new NoAdapterError(
-        `Could not load the npm package "webgpu" (Dawn for Node): ${(e as Error).message}. ` +
-          "Install it with `pnpm add webgpu` on a supported platform (linux/darwin/win32, x64/arm64).",
-      );
-    }
-    // GPUBufferUsage, GPUMapMode, ... must exist as globals for code written against the web API.
-    Object.assign(globalThis, mod.globals);
-    const toggles = dawnToggles.length ? [`enable-dawn-features=${dawnToggles.join(",")}`] : [];
-    return mod.create(toggles);
-  })();
-  return nodeGPU;
+  return loadDawn(dawnToggles);
 }
 
 /**

@@ -23,6 +23,7 @@ export { Trainer, NonFiniteLossError, rankShardPath, type FitResult, type Traine
 export { evaluate, scoreLogits, NonFiniteLogitsError, type EvalResult, type EvalModel } from "./evaluate.js";
 export {
   saveCheckpoint,
+  CHECKPOINT_FORMAT,
   loadCheckpoint,
   readCheckpointMeta,
   latestCheckpoint,

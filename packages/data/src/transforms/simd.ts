@@ -221,7 +221,8 @@ export function simdKernels(): SimdKernels | null {
   if (!enabled) return null;
   if (kernels !== undefined) return kernels;
   kernels = null;
-  if (!wasmApi || process.env.VIT_DATA_SIMD === "0") return null;
+  // `process` is Node's; in a browser the switch does not exist.
+  if (!wasmApi || (typeof process !== "undefined" && process.env.VIT_DATA_SIMD === "0")) return null;
   try {
     const funcs = [vpass(), tochw3()];
     for (let k = 1; k <= MAX_SIMD_TAPS; k++) funcs.push(hpass(k));
