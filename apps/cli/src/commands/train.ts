@@ -1,7 +1,7 @@
 /** `vit train --config FILE [key=value ...]`: fit, evaluate on the test split, print top-1. */
 import { existsSync } from "node:fs";
 import { resolve } from "node:path";
-import { initProcessGroup } from "@vit/parallel";
+import { distributedEnv, initProcessGroup } from "@vit/parallel";
 import { Device } from "@vit/tensor";
 import { DEFAULT_CONFIG_PATH, type FitResult, Trainer, loadConfig } from "@vit/trainer";
 import { Progress } from "../progress.js";
@@ -22,7 +22,7 @@ export async function trainCommand(overrides: string[], opts: TrainOptions): Pro
   const cfg = loadConfig(opts.config, overrides);
   const device = await Device.create({ seed: cfg.trainer.seed });
   // Under `vit launch` (or torchrun/Slurm/mpirun variables) this process is one data-parallel rank.
-  const world = Number(process.env.WORLD_SIZE ?? process.env.SLURM_NTASKS ?? process.env.OMPI_COMM_WORLD_SIZE ?? 1);
+  const world = distributedEnv().worldSize;
   const group = world > 1 ? await initProcessGroup() : undefined;
   const rank = group?.rank ?? 0;
   const progress = new Progress(!opts.json && rank === 0);
@@ -33,7 +33,10 @@ export async function trainCommand(overrides: string[], opts: TrainOptions): Pro
     log: (m) => progress.message(m),
   });
   progress.message(
-    `training ${cfg.name} on ${device.adapter.description || device.adapter.device}: ${trainer.model.parameters().reduce((a, p) => a + p.numel, 0).toLocaleString()} parameters`,
+    `training ${cfg.name} on ${device.adapter.description || device.adapter.device}: ${trainer.model
+      .parameters()
+      .reduce((a, p) => a + p.numel, 0)
+      .toLocaleString()} parameters`,
   );
   const result = await trainer.fit({ resumeFrom: opts.resume ?? null });
   progress.stop();
