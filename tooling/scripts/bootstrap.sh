@@ -61,4 +61,19 @@ if ! have_jpeg_build_deps; then
   fi
 fi
 
+# @vit/parallel compiles a small MPI binding at build time (the `mpi` backend: mpirun, srun --mpi=pmix).
+# Without MPI it still builds and the TCP backend is used; on Debian/Ubuntu as root, install Open MPI so
+# that the backend (and its tests) exist.
+if ! { command -v mpicc >/dev/null && command -v mpirun >/dev/null; }; then
+  if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+    say "installing Open MPI for @vit/parallel's mpi backend"
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null 2>&1 ||
+      { apt-get update -qq && apt-get install -y -qq openmpi-bin libopenmpi-dev >/dev/null; }; } ||
+      say "could not install openmpi-bin/libopenmpi-dev: the mpi backend is unavailable (the tcp backend works)"
+  else
+    say "no MPI (mpicc, mpirun): the mpi backend is unavailable. For it: apt-get install openmpi-bin libopenmpi-dev"
+  fi
+fi
+
 (cd "$ROOT" && pnpm exec turbo run build --output-logs=errors-only >&2)
