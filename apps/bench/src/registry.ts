@@ -1,5 +1,6 @@
 /** Suite name → implementation. */
 import { attentionSuite } from "./suites/attention.js";
+import { commSuite } from "./suites/comm.js";
 import { dataSuite } from "./suites/data.js";
 import { gpuSuite } from "./suites/gpu.js";
 import { kernelsSuite } from "./suites/kernels.js";
@@ -19,4 +20,5 @@ export const SUITES: Record<string, Suite> = {
   train: trainSuite,
   gpu: gpuSuite,
   scaling: scalingSuite,
+  comm: commSuite,
 };
