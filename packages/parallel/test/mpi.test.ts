@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "tsup";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { mpiUnavailableReason } from "../src/index.js";
+import { distBackend, mpiUnavailableReason } from "../src/index.js";
 
 const here = fileURLToPath(new URL(".", import.meta.url));
 const bundleDir = join(here, "..", "node_modules", ".vit-parallel-test", `mpi-${process.pid}`);
@@ -66,9 +66,9 @@ interface Job {
 }
 
 /** Runs `mpirun -np n node mpi-worker.js mode`; kills it (its own child) after limitMs so a hang fails. */
-function mpirun(n: number, mode: string, limitMs = 90_000): Promise<Job> {
+function mpirun(n: number, mode: string, limitMs = 90_000, extraEnv: NodeJS.ProcessEnv = {}): Promise<Job> {
   const t0 = Date.now();
-  const env: NodeJS.ProcessEnv = { ...process.env, VIT_MPI_ADDON: addonPath()! };
+  const env: NodeJS.ProcessEnv = { ...process.env, VIT_MPI_ADDON: addonPath()!, ...extraEnv };
   for (const k of ["RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT", "VIT_DIST_BACKEND"]) delete env[k];
   const child = spawn(
     "mpirun",
@@ -103,6 +103,19 @@ function mpirun(n: number, mode: string, limitMs = 90_000): Promise<Job> {
     });
   });
 }
+
+describe("backend choice (distBackend)", () => {
+  it("VIT_DIST_BACKEND overrides; an MPI launcher's variables pick mpi only when the binding loads; a bad value is refused", () => {
+    expect(distBackend({})).toBe("tcp");
+    expect(distBackend({ VIT_DIST_BACKEND: "tcp", OMPI_COMM_WORLD_SIZE: "2" })).toBe("tcp");
+    expect(distBackend({ VIT_DIST_BACKEND: "mpi" })).toBe("mpi");
+    for (const v of ["OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK"])
+      expect(distBackend({ [v]: "1" })).toBe(mpiUnavailableReason() === null ? "mpi" : "tcp");
+    expect(() => distBackend({ VIT_DIST_BACKEND: "nccl" })).toThrow(
+      'VIT_DIST_BACKEND="nccl" is not a backend',
+    );
+  });
+});
 
 describe.skipIf(skipReason !== null)("mpi backend under mpirun", () => {
   for (const n of [2, 4]) {
@@ -144,6 +157,16 @@ describe.skipIf(skipReason !== null)("mpi backend under mpirun", () => {
     expect(r0!.zeroState + r1!.zeroState).toBe(r0!.repState);
     for (const r of [r0!, r1!]) expect(Math.abs(r.zeroState / r.repState - 0.5)).toBeLessThan(0.02);
   }, 200_000);
+
+  it("-np 2: a rank that stays alive but skips a collective ends the job via VIT_COLLECTIVE_TIMEOUT, naming the collective", async () => {
+    const job = await mpirun(2, "stall", 60_000, { VIT_COLLECTIVE_TIMEOUT: "2" });
+    expect(job.signal, `mpirun was still running after 60 s:\n${job.output}`).toBeNull();
+    expect(job.code).not.toBe(0);
+    expect(job.output).toMatch(
+      /vit: rank 0: allReduce\(sum, f64, 8 B\) #\d+ did not complete within 2000 ms/,
+    );
+    expect(job.output).toMatch(/MPI_ABORT was invoked on rank 0/);
+  });
 
   for (const mode of ["crash", "raise"] as const) {
     it(`-np 2: a rank that ${mode === "crash" ? "is SIGKILLed" : "throws"} ends the job non-zero within 60 s, naming rank 1`, async () => {
