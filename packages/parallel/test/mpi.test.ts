@@ -165,7 +165,7 @@ describe.skipIf(skipReason !== null)("mpi backend under mpirun", () => {
     expect(job.output).toMatch(
       /vit: rank 0: allReduce\(sum, f64, 8 B\) #\d+ did not complete within 2000 ms/,
     );
-    expect(job.output).toMatch(/MPI_ABORT was invoked on rank 0/);
+    expect(job.output).toContain("aborting the MPI job");
   });
 
   for (const mode of ["crash", "raise"] as const) {
@@ -176,7 +176,8 @@ describe.skipIf(skipReason !== null)("mpi backend under mpirun", () => {
       if (mode === "crash") expect(job.output).toMatch(/process rank 1 .*exited on signal 9/);
       else {
         expect(job.output).toContain("vit: rank 1 failed: Error: rank 1 raises on purpose");
-        expect(job.output).toMatch(/MPI_ABORT was invoked on rank 1/);
+        // Our own line (mpirun's "MPI_ABORT was invoked" banner is not always printed before it exits).
+        expect(job.output).toContain("vit: rank 1 is exiting with code 1; aborting the MPI job (MPI_Abort).");
       }
     });
   }
