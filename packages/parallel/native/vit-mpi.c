@@ -10,7 +10,8 @@
  *
  * Reductions run in float64 (f32 payloads are widened first, and rounded once at the end), like the host
  * reference in host-collectives.ts: the f64 sum of a few f32 values is exact, so the result does not depend on
- * the order MPI's algorithm adds them in and is bit-identical on every rank and to the TCP backend.
+ * the order MPI's algorithm adds them in and is bit-identical on every rank and to the TCP backend. Dtype
+ * T_F32_NATIVE (VIT_MPI_REDUCE=f32) reduces f32 as f32 instead: half the bytes, MPI's rounding order.
  * Errors: communicators use MPI_ERRORS_RETURN; an error rejects the promise with MPI_Error_string's text.
  */
 #define NAPI_VERSION 8
@@ -25,7 +26,8 @@
 
 enum { K_ALLREDUCE, K_REDUCESCATTER, K_ALLGATHER, K_BCAST, K_BARRIER, K_SPLIT, K_FINALIZE };
 enum { OP_SUM, OP_MEAN, OP_MAX };
-enum { T_F32, T_F64, T_BYTES };
+/* T_F32_NATIVE: f32 reduced as f32 by MPI (half the bytes of widening; order-dependent rounding). */
+enum { T_F32, T_F64, T_BYTES, T_F32_NATIVE };
 #define MAX_COMMS 1024
 
 typedef struct Job {
@@ -51,12 +53,19 @@ static napi_threadsafe_function tsfn;
 static int pending; /* main thread only: jobs whose promise is unresolved (keeps the loop alive) */
 static int next_comm = 1; /* main thread only: handles are assigned at submit time, in order */
 static MPI_Comm comms[MAX_COMMS]; /* worker thread only */
-static MPI_Op max_nan;
+static MPI_Op max_nan, max_nan_f32;
 
 /* max that propagates NaN, as host-collectives.ts does (MPI_MAX leaves NaN to the implementation). */
 static void max_nan_fn(void *in, void *inout, int *len, MPI_Datatype *dt) {
   const double *a = in;
   double *b = inout;
+  for (int i = 0; i < *len; i++)
+    if (isnan(a[i]) || a[i] > b[i]) b[i] = a[i];
+}
+
+static void max_nan_f32_fn(void *in, void *inout, int *len, MPI_Datatype *dt) {
+  const float *a = in;
+  float *b = inout;
   for (int i = 0; i < *len; i++)
     if (isnan(a[i]) || a[i] > b[i]) b[i] = a[i];
 }
@@ -74,10 +83,19 @@ static int check(Job *j, int rc, const char *what) {
 
 static void reduce(Job *j, MPI_Comm c, int size) {
   int scatter = j->kind == K_REDUCESCATTER;
-  size_t n = j->in_bytes / (j->dtype == T_F32 ? 4 : 8), m = scatter ? n / size : n;
+  size_t n = j->in_bytes / (j->dtype == T_F64 ? 8 : 4), m = scatter ? n / size : n;
   if (n > INT_MAX) {
     snprintf(j->err, sizeof j->err, "a reduction of %zu elements exceeds MPI's int count", n);
     j->failed = 1;
+    return;
+  }
+  if (j->dtype == T_F32_NATIVE) {
+    MPI_Op op = j->op == OP_MAX ? max_nan_f32 : MPI_SUM;
+    float *dst = j->out;
+    int rc = scatter ? MPI_Reduce_scatter_block(j->in, dst, (int)m, MPI_FLOAT, op, c)
+                     : MPI_Allreduce(j->in, dst, (int)n, MPI_FLOAT, op, c);
+    if (!check(j, rc, scatter ? "MPI_Reduce_scatter_block" : "MPI_Allreduce") && j->op == OP_MEAN)
+      for (size_t i = 0; i < m; i++) dst[i] /= (float)size;
     return;
   }
   double *src = (double *)j->in, *dst = j->out, *wide = NULL, *wout = NULL;
@@ -153,6 +171,7 @@ static void run(Job *j) {
     }
     case K_FINALIZE:
       MPI_Op_free(&max_nan);
+      MPI_Op_free(&max_nan_f32);
       check(j, MPI_Finalize(), "MPI_Finalize");
       break;
   }
@@ -164,6 +183,7 @@ static void *worker_main(void *arg) {
   MPI_Comm_rank(MPI_COMM_WORLD, &world_rank);
   MPI_Comm_size(MPI_COMM_WORLD, &world_size);
   MPI_Op_create(max_nan_fn, 1, &max_nan);
+  MPI_Op_create(max_nan_f32_fn, 1, &max_nan_f32);
   for (int i = 0; i < MAX_COMMS; i++) comms[i] = MPI_COMM_NULL;
   comms[0] = MPI_COMM_WORLD;
   pthread_mutex_lock(&mu);

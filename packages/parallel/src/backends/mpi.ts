@@ -30,10 +30,21 @@ import { type MpiBinding, mpiBinding } from "./mpi-native.js";
 const KIND = { allReduce: 0, reduceScatter: 1, allGather: 2, broadcast: 3, barrier: 4 } as const;
 const OP: Record<ReduceOp, number> = { sum: 0, mean: 1, max: 2 };
 const DTYPE = { f32: 0, f64: 1, bytes: 2 } as const;
+/** native/vit-mpi.c's T_F32_NATIVE: f32 reduced as f32 by MPI. */
+const F32_NATIVE = 3;
+
+/** How f32 tensors are reduced: "f64" (default: widened, exact and order-independent) or "f32". */
+export const MPI_REDUCE_ENV = "VIT_MPI_REDUCE";
 
 export interface MpiOptions {
   /** Longest a collective may take before the job is aborted (default 300 s; VIT_COLLECTIVE_TIMEOUT). */
   timeoutMs?: number;
+  /**
+   * How f32 tensors are reduced (VIT_MPI_REDUCE): "f64" (default) widens them, so results are bit-identical
+   * to the host reference and the TCP backend, at twice the bytes on the wire; "f32" lets MPI reduce f32 as
+   * f32 — half the bytes, rounding in MPI's order (still the same on every rank of Open MPI's algorithms).
+   */
+  reduce?: "f64" | "f32";
 }
 
 /** What every group of this process shares: the binding, the submission queue, the world's state. */
@@ -43,6 +54,7 @@ interface MpiProcess {
   threadLevel: string;
   library: string;
   timeoutMs: number;
+  reduceF32: boolean;
   /** Resolves when every collective made before the next one has been submitted to the MPI thread. */
   tail: Promise<unknown>;
   finalized: boolean;
@@ -50,12 +62,21 @@ interface MpiProcess {
 
 let proc: MpiProcess | null = null;
 
+function reduceFromEnv(): "f64" | "f32" {
+  const v = process.env[MPI_REDUCE_ENV];
+  if (v === undefined || v === "" || v === "f64" || v === "f32") return v === "f32" ? "f32" : "f64";
+  throw new ParallelConfigError(`${MPI_REDUCE_ENV}=${JSON.stringify(v)} is not f64 or f32`, {
+    hint: `set ${MPI_REDUCE_ENV}=f32 to reduce f32 gradients as f32 (half the bytes), f64 (the default) for exact sums`,
+    where: MPI_REDUCE_ENV,
+  });
+}
+
 /** Why the mpi backend cannot run in this process, or null when it can. */
 export function mpiUnavailableReason(): string | null {
   return mpiBinding().reason || null;
 }
 
-function start(timeoutMs: number): MpiProcess {
+function start(timeoutMs: number, reduce: "f64" | "f32"): MpiProcess {
   if (proc) return proc;
   const { binding, reason } = mpiBinding();
   if (!binding) {
@@ -70,6 +91,7 @@ function start(timeoutMs: number): MpiProcess {
     threadLevel: info.threadLevel,
     library: info.library,
     timeoutMs,
+    reduceF32: reduce === "f32",
     tail: Promise.resolve(),
     finalized: false,
   };
@@ -116,7 +138,7 @@ export class MpiProcessGroup extends HostStagedGroup {
 
   /** MPI_COMM_WORLD of this process (MPI_Init_thread on first use). */
   static init(opts: MpiOptions = {}): MpiProcessGroup {
-    const p = start(opts.timeoutMs ?? 300_000);
+    const p = start(opts.timeoutMs ?? 300_000, opts.reduce ?? reduceFromEnv());
     if (p.finalized)
       throw new ParallelConfigError("MPI was finalized in this process; it cannot be joined again");
     const info = p.mpi.init();
@@ -204,8 +226,9 @@ export class MpiProcessGroup extends HostStagedGroup {
     }, this.p.timeoutMs);
     timer.unref();
     const root = desc.root ?? 0;
+    const dtype = desc.dtype === "f32" && this.p.reduceF32 ? F32_NATIVE : DTYPE[desc.dtype];
     return this.p.mpi
-      .collective(comm, KIND[desc.kind], OP[desc.op ?? "sum"], DTYPE[desc.dtype], root, payload, out)
+      .collective(comm, KIND[desc.kind], OP[desc.op ?? "sum"], dtype, root, payload, out)
       .then(
         (r) => r ?? new Uint8Array(0),
         (e: unknown) => {
