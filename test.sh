@@ -7,12 +7,13 @@
 # "N passed, N failed" line summed over all packages.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# Test-only system packages first (Open MPI must exist when the build compiles @vit/parallel's addon).
+bash "$ROOT/tooling/scripts/test-deps.sh"
 VIT_SETUP_NEED_PNPM=1 source "$ROOT/tooling/scripts/bootstrap.sh"
 cd "$ROOT"
 export VIT_TEST_REPORT_DIR="$ROOT/.cache/test-reports"
 rm -rf "$VIT_TEST_REPORT_DIR" && mkdir -p "$VIT_TEST_REPORT_DIR"
 status=0
-bash tooling/scripts/test-deps.sh
 bash tooling/scripts/check-paths.sh || status=$?
 bash tooling/scripts/check-errors.sh || status=$?
 pnpm exec turbo run typecheck --output-logs=errors-only || status=$?

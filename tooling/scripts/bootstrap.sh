@@ -40,7 +40,6 @@ if [ ! -f "$stamp" ] || [ "$ROOT/pnpm-lock.yaml" -nt "$stamp" ]; then
 fi
 
 bash "$ROOT/tooling/scripts/setup-webgpu.sh" >&2
-bash "$ROOT/tooling/scripts/setup-chromium.sh" >&2
 
 # @vit/data compiles a small libjpeg-turbo binding at build time (3x less CPU per JPEG than sharp). Without
 # a C compiler and libjpeg's headers it still builds and decodes through sharp; on Debian/Ubuntu as root,

@@ -10,6 +10,7 @@ import { dirname, join } from "node:path";
 import { Command } from "commander";
 import { DEFAULT_SUITES, SUITES } from "./registry.js";
 import { renderTable } from "./report.js";
+import { commWorker, isCommWorker } from "./suites/comm.js";
 import type { BenchCase } from "./types.js";
 
 function versions(): Record<string, string> {
@@ -37,6 +38,12 @@ function versions(): Record<string, string> {
     }
   }
   return out;
+}
+
+// A rank of the comm suite's jobs (mpirun or torchrun-style), not the CLI.
+if (isCommWorker()) {
+  await commWorker();
+  process.exit(0);
 }
 
 const program = new Command();

@@ -1,6 +1,7 @@
 /** Suite name → implementation. */
 import { attentionSuite } from "./suites/attention.js";
 import { browserSuite } from "./suites/browser.js";
+import { commSuite } from "./suites/comm.js";
 import { dataSuite } from "./suites/data.js";
 import { gpuSuite } from "./suites/gpu.js";
 import { kernelsSuite } from "./suites/kernels.js";
@@ -21,4 +22,5 @@ export const SUITES: Record<string, Suite> = {
   gpu: gpuSuite,
   scaling: scalingSuite,
   browser: browserSuite,
+  comm: commSuite,
 };

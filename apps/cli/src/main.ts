@@ -192,6 +192,7 @@ program
   .option("--master-addr <addr>", "rendezvous address; rank 0 listens on it only", "127.0.0.1")
   .option("--grace <seconds>", "after a rank fails: time the others get to report, then to exit after SIGTERM before SIGKILL", String(DEFAULT_GRACE_SECONDS))
   .option("--collective-timeout <seconds>", "longest a collective waits for the other ranks (sets VIT_COLLECTIVE_TIMEOUT; default 300)")
+  .option("--backend <name>", "tcp (this launcher, the TCP star) or mpi (runs mpirun -np N; needs MPI)", "tcp")
   .argument("<command...>", "the vit command and its arguments, after --")
   .allowUnknownOption()
   .addHelpText(

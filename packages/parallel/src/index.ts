@@ -1,7 +1,7 @@
 /**
  * @vit/parallel — data parallelism, Megatron tensor parallelism and the distributed optimizer (ZeRO-1)
  * for @vit models, over one ProcessGroup interface with an in-process backend (several Devices in one
- * process) and a multi-process TCP backend (torchrun's environment conventions). See README.md.
+ * process), a multi-process TCP backend (torchrun's environment conventions) and an MPI backend (mpirun, srun). See README.md.
  */
 export type { ProcessGroup, ReduceOp } from "./process-group.js";
 export { HostStagedGroup, tensorAndDataParallelGroups } from "./process-group.js";
@@ -20,8 +20,11 @@ export {
   type InProcessOptions,
 } from "./backends/in-process.js";
 export { TcpProcessGroup, type TcpOptions } from "./backends/tcp.js";
+export { MPI_REDUCE_ENV, MpiProcessGroup, mpiUnavailableReason, type MpiOptions } from "./backends/mpi.js";
 export {
   COLLECTIVE_TIMEOUT_ENV,
+  DIST_BACKEND_ENV,
+  distBackend,
   collectiveTimeoutMs,
   distributedEnv,
   initProcessGroup,

@@ -23,7 +23,7 @@ export type { ReduceOp } from "./host-collectives.js";
 export interface ProcessGroup {
   readonly rank: number;
   readonly worldSize: number;
-  readonly backend: "in-process" | "tcp";
+  readonly backend: "in-process" | "tcp" | "mpi";
   /** Reduces each tensor over all ranks, in place (f32). */
   allReduce(tensors: Tensor[], op?: ReduceOp): Promise<void>;
   /**
@@ -75,7 +75,7 @@ function fmtShape(t: Tensor): string {
 export abstract class HostStagedGroup implements ProcessGroup {
   abstract readonly rank: number;
   abstract readonly worldSize: number;
-  abstract readonly backend: "in-process" | "tcp";
+  abstract readonly backend: "in-process" | "tcp" | "mpi";
   /** Sequence number of the next collective; assigned when it is called, so calls match by order. */
   private seq = 0;
 

@@ -353,7 +353,7 @@ describe("the collective timeout setting", () => {
     expect(collectiveTimeoutMs({})).toBeUndefined();
     expect(collectiveTimeoutMs({ [COLLECTIVE_TIMEOUT_ENV]: "2.5" })).toBe(2500);
     expect(() => collectiveTimeoutMs({ [COLLECTIVE_TIMEOUT_ENV]: "soon" })).toThrow(
-      'VIT_COLLECTIVE_TIMEOUT="soon" is not a positive number of seconds.',
+      'VIT_COLLECTIVE_TIMEOUT="soon" is not a positive number of seconds (fix: set VIT_COLLECTIVE_TIMEOUT',
     );
     const port = await freePort();
     const env = (rank: number) => ({

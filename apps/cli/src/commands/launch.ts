@@ -14,6 +14,7 @@ import { UsageError } from "../errors.js";
 import { createServer } from "node:net";
 import { constants } from "node:os";
 import { COLLECTIVE_TIMEOUT_ENV, JOB_TOKEN_ENV, newJobToken } from "@vit/parallel";
+import { launchMpi } from "./launch-mpi.js";
 
 export interface LaunchOptions {
   nproc: string;
@@ -23,6 +24,8 @@ export interface LaunchOptions {
   grace?: string;
   /** Seconds a collective may wait for the other ranks (VIT_COLLECTIVE_TIMEOUT; default 300). */
   collectiveTimeout?: string;
+  /** "tcp" (default: this launcher and the TCP star) or "mpi" (hands the job to mpirun). */
+  backend?: string;
 }
 
 export const DEFAULT_GRACE_SECONDS = 10;
@@ -76,6 +79,12 @@ export async function launchCommand(args: string[], opts: LaunchOptions): Promis
     });
   const grace = seconds("--grace", opts.grace, DEFAULT_GRACE_SECONDS)! * 1000;
   const timeout = seconds("--collective-timeout", opts.collectiveTimeout);
+  const backend = opts.backend ?? "tcp";
+  if (backend !== "tcp" && backend !== "mpi")
+    throw new UsageError(`vit launch: --backend ${backend} is not a backend`, {
+      hint: "pass --backend tcp or --backend mpi",
+    });
+  if (backend === "mpi") return launchMpi(n, args, timeout);
   const addr = opts.masterAddr ?? "127.0.0.1";
   const port = opts.masterPort ?? String(await freePort(addr));
   const env = {

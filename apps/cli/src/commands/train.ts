@@ -6,7 +6,7 @@
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
-import { initProcessGroup } from "@vit/parallel";
+import { distributedEnv, initProcessGroup } from "@vit/parallel";
 import { Device } from "@vit/tensor";
 import { DEFAULT_CONFIG_PATH, type FitResult, Trainer, configYaml, loadConfig } from "@vit/trainer";
 import { Progress } from "../progress.js";
@@ -45,9 +45,7 @@ export async function trainCommand(overrides: string[], opts: TrainOptions): Pro
 async function train(cfg: ReturnType<typeof loadConfig>, opts: TrainOptions): Promise<FitResult> {
   const device = await Device.create({ seed: cfg.trainer.seed });
   // Under `vit launch` (or torchrun/Slurm/mpirun variables) this process is one data-parallel rank.
-  const world = Number(
-    process.env.WORLD_SIZE ?? process.env.SLURM_NTASKS ?? process.env.OMPI_COMM_WORLD_SIZE ?? 1,
-  );
+  const world = distributedEnv().worldSize;
   const group = world > 1 ? await initProcessGroup() : undefined;
   const rank = group?.rank ?? 0;
   const progress = new Progress(!opts.json && rank === 0);
