@@ -2,8 +2,10 @@
  * The package arrows (DESIGN.md "Packages"), checked by tooling/scripts/check-deps.sh over packages/*\/src
  * and apps/*\/src:
  *
- *   @vit/errors <- @vit/tensor <- {@vit/nn, @vit/optim} <- @vit/parallel <- @vit/model <- @vit/trainer <- apps
- *   @vit/data is independent and GPU-free: it imports only @vit/errors.
+ *   {@vit/errors, @vit/half} <- @vit/tensor <- {@vit/nn, @vit/optim} <- @vit/parallel <- @vit/model
+ *     <- @vit/trainer <- apps
+ *   @vit/data is independent and GPU-free: it imports only @vit/errors and @vit/half.
+ *   @vit/errors and @vit/half (host float16/bfloat16 conversion) import nothing.
  *
  * (a) no package imports one above it (or a sibling: nn and optim do not know each other);
  * (b) no import cycle inside a package's src (type-only imports are erased by the compiler and cannot
@@ -15,13 +17,14 @@
 /** What each package may import, besides itself and third-party modules. */
 const ALLOWED = {
   errors: [],
-  tensor: ["errors"],
-  nn: ["errors", "tensor"],
-  optim: ["errors", "tensor"],
-  data: ["errors"],
-  parallel: ["errors", "tensor", "nn", "optim"],
-  model: ["errors", "tensor", "nn", "optim", "parallel"],
-  trainer: ["errors", "tensor", "nn", "optim", "parallel", "model", "data"],
+  half: [],
+  tensor: ["errors", "half"],
+  nn: ["errors", "half", "tensor"],
+  optim: ["errors", "half", "tensor"],
+  data: ["errors", "half"],
+  parallel: ["errors", "half", "tensor", "nn", "optim"],
+  model: ["errors", "half", "tensor", "nn", "optim", "parallel"],
+  trainer: ["errors", "half", "tensor", "nn", "optim", "parallel", "model", "data"],
 };
 const PACKAGES = Object.keys(ALLOWED);
 
@@ -39,7 +42,10 @@ const layerRules = PACKAGES.map((p) => {
         ? // issue 10: TP ViT still in @vit/parallel. The tensor-parallel ViT (and its state-dict mapping,
           // which throws @vit/model's WeightMappingError) import @vit/model until the model owns its split;
           // every other file of @vit/parallel keeps the rule.
-          { path: `^packages/${p}/src/`, pathNot: "^packages/parallel/src/tensor-parallel/(vit|state-dict)\\.ts$" }
+          {
+            path: `^packages/${p}/src/`,
+            pathNot: "^packages/parallel/src/tensor-parallel/(vit|state-dict)\\.ts$",
+          }
         : { path: `^packages/${p}/src/` },
     to: { path: forbidden.length ? pkgPath(forbidden) : "^$" },
   };

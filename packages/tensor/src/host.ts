@@ -4,7 +4,7 @@
  * tensors (no import cycle).
  */
 import { type DType, storageBytes } from "./dtype.js";
-import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "./half.js";
+import { bf16BitsToF32, f16BitsToF32, f32ToBf16Bits, f32ToF16Bits } from "@vit/half";
 import type { Tensor } from "./tensor.js";
 
 /** Host values encoded as the bytes a GPU buffer of `dtype` holds. */

@@ -19,7 +19,7 @@ export { checkpoint } from "./checkpoint.js";
 export { autocast, autocastDtype, type AutocastDtype } from "./autocast.js";
 export { tensor, zeros, ones, full, rand, randn, truncNormal, zerosLike, onesLike, type CreateOptions } from "./io.js";
 export { philoxUniform, philoxNormal, philox4x32 } from "./rng.js";
-export { f32ToBf16Bits, bf16BitsToF32, f32ToF16Bits, f16BitsToF32 } from "./half.js";
+export { f32ToBf16Bits, bf16BitsToF32, f32ToF16Bits, f16BitsToF32 } from "@vit/half";
 export {
   elementwise,
   neg,
