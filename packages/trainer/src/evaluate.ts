@@ -2,6 +2,7 @@
 import type { DataLoader } from "@vit/data";
 import type { ViTConfig } from "@vit/model";
 import { type Device, type Tensor, VitError, noGrad, scope, tensor } from "@vit/tensor";
+import { batchToTensor } from "./batch.js";
 import { ConfigError } from "./config/load.js";
 
 /** What evaluation needs of a model: VisionTransformer, or TensorParallelViT whose forward is async. */
@@ -95,10 +96,9 @@ export async function evaluate(
         stopped = true;
         break;
       }
-      const images = batch.images instanceof Float32Array ? batch.images : Float32Array.from(batch.images);
       // Under a tensor-parallel forward every rank of the group runs this loop in step (one process each).
       const logits = await scope(() =>
-        noGrad(() => model.forward(tensor(model.device, images, batch.shape))),
+        noGrad(() => model.forward(batchToTensor(model.device, batch))),
       );
       const host = (await logits.data()) as Float32Array;
       logits.dispose();

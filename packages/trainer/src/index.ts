@@ -18,6 +18,7 @@ export {
   type TrainModel,
 } from "./build.js";
 export { Trainer, NonFiniteLossError, rankShardPath, type FitResult, type TrainerEvents } from "./trainer.js";
+export { batchToTensor, type BatchImages } from "./batch.js";
 export { evaluate, scoreLogits, NonFiniteLogitsError, type EvalResult, type EvalModel } from "./evaluate.js";
 export {
   saveCheckpoint,

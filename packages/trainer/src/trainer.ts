@@ -58,6 +58,7 @@ import {
   saveCheckpoint,
   stepOfCheckpoint,
 } from "./checkpoint/checkpoint.js";
+import { batchToTensor } from "./batch.js";
 import { ConfigError } from "./config/load.js";
 import { configNotes } from "./config/notes.js";
 import type { TrainConfig } from "./config/schema.js";
@@ -398,7 +399,6 @@ export class Trainer {
       let batches = 0;
       for await (const batch of train) {
         batches++;
-        const images = batch.images instanceof Float32Array ? batch.images : Float32Array.from(batch.images);
         const B = batch.labels.length;
         const target = () =>
           batch.targets
@@ -418,7 +418,7 @@ export class Trainer {
         const model = this.model;
         if (model instanceof TensorParallelViT) {
           await scope(async () => {
-            const x = tensor(device, images, batch.shape);
+            const x = batchToTensor(device, batch);
             const y = target();
             const forward = async () => crossEntropy(await model.forward(x), y, ceOpts);
             const loss = half ? await autocast(half, forward) : await forward();
@@ -429,7 +429,7 @@ export class Trainer {
         } else {
           // One device: the synchronous forward and backward, all recorded into one command encoder.
           scope(() => {
-            const x = tensor(device, images, batch.shape);
+            const x = batchToTensor(device, batch);
             const y = target();
             const forward = () => crossEntropy(model.forward(x), y, ceOpts);
             const loss = half ? autocast(half, forward) : forward();
