@@ -1,13 +1,23 @@
 /**
- * One training step of a ViT as the `step` and `gpu` suites time it: forward, cross-entropy, backward,
- * AdamW update, zero_grad — all recorded on the device, no readback inside the step (the loop syncs
- * once per timed block, as a training loop must). The model and optimizer are built by @vit/trainer from
- * a training config, so precision (bf16 autocast, Megatron O2 bf16 weights) and the attention kernel
- * are set up exactly as `vit train` sets them up.
+ * One training step of a ViT as the `step` and `gpu` suites time it: @vit/trainer's trainStep, the step
+ * Trainer.fit runs (forward, cross-entropy, backward, clipping, AdamW update, zero_grad), all recorded on
+ * the device with no readback inside the step (the loop syncs once per timed block, as a training loop
+ * must). The model and optimizer are built by @vit/trainer from a training config, so precision (bf16
+ * autocast, Megatron O2 bf16 weights) and the attention kernel are set up exactly as `vit train` sets them
+ * up. The batch is a fixed one already on the device (no upload per step).
  */
 import type { VisionTransformer } from "@vit/model";
-import { type Device, autocast, crossEntropy, randn, scope, tensor } from "@vit/tensor";
-import { buildModel, buildOptimizer, isBf16, parseConfig, vitConfigOf } from "@vit/trainer";
+import { type Device, randn, tensor } from "@vit/tensor";
+import {
+  type TrainStepSetup,
+  buildLossScaler,
+  buildModel,
+  buildOptimizer,
+  halfDtypeOf,
+  parseConfig,
+  trainStep,
+  vitConfigOf,
+} from "@vit/trainer";
 
 export interface StepSpec {
   preset: string;
@@ -45,7 +55,8 @@ export interface StepFigures {
 function trainConfig(spec: StepSpec) {
   return parseConfig(
     {
-      trainer: { precision: spec.precision ?? 32 },
+      // max_steps only bounds the config (a config must have one); the suites count their own steps.
+      trainer: { precision: spec.precision ?? 32, max_steps: 1 },
       model: {
         preset: spec.preset,
         style: "timm",
@@ -74,34 +85,37 @@ function buildStep(device: Device, spec: StepSpec) {
   const model = buildModel(device, tc) as VisionTransformer;
   model.train();
   const named = model.namedParameters();
-  const opt = buildOptimizer(model, tc);
-  const bf16 = isBf16(tc);
+  const scaler = buildLossScaler(device, tc);
+  const opt = buildOptimizer(model, tc, undefined, scaler);
   const x = randn(device, [spec.batch, cfg.num_channels, cfg.img_h, cfg.img_w]);
   const y = tensor(
     device,
     Int32Array.from({ length: spec.batch }, (_, i) => i % cfg.num_classes),
     [spec.batch],
   );
-  const step = () => {
-    scope(() => {
-      // As the Trainer's step: the forward (and loss) under autocast("bf16") when training in bf16.
-      const forward = () => crossEntropy(model.forward(x), y);
-      (bf16 ? autocast("bf16", forward) : forward()).backward();
-    });
-    void opt.step({ lr: 1e-3 });
-    opt.zeroGrad();
+  const setup: TrainStepSetup = {
+    device,
+    model,
+    optimizer: opt,
+    half: halfDtypeOf(tc),
+    scaler,
+    gradientClipVal: tc.trainer.gradient_clip_val,
+    labelSmoothing: tc.model.label_smoothing,
+  };
+  const step = async () => {
+    for (const l of (await trainStep(setup, [{ x, y }], { lr: 1e-3 })).losses) l.dispose();
   };
   return { cfg, model, named, opt, x, y, step };
 }
 
 export async function measureSteps(device: Device, spec: StepSpec): Promise<StepFigures> {
   const { cfg, model, named, opt, x, y, step } = buildStep(device, spec);
-  for (let i = 0; i < spec.warmup; i++) step();
+  for (let i = 0; i < spec.warmup; i++) await step();
   await device.sync();
   let steps = spec.steps;
   if (spec.targetBlockMs) {
     const t0 = performance.now();
-    step();
+    await step();
     await device.sync();
     const ms = performance.now() - t0;
     steps = Math.max(1, Math.min(spec.steps, Math.round(spec.targetBlockMs / ms)));
@@ -115,7 +129,7 @@ export async function measureSteps(device: Device, spec: StepSpec): Promise<Step
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) {
       const s0 = performance.now();
-      step();
+      await step();
       recordMs += performance.now() - s0;
     }
     await device.sync();
@@ -145,11 +159,11 @@ export async function profileStep(
   spec: StepSpec,
 ): Promise<Array<{ name: string; count: number; ms: number }>> {
   const { cfg, model, named, opt, x, y, step } = buildStep(device, spec);
-  step();
-  step();
+  await step();
+  await step();
   await device.sync();
   device.startProfile();
-  step();
+  await step();
   const prof = await device.stopProfile();
   opt.dispose();
   model.dispose();

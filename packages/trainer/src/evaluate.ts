@@ -1,7 +1,7 @@
 /** Evaluation: top-1, top-5 and mean cross-entropy over a loader, forward only. */
 import type { DataLoader } from "@vit/data";
 import type { ViTConfig } from "@vit/model";
-import { type Device, type Tensor, VitError, noGrad, scope, tensor } from "@vit/tensor";
+import { type Device, type Tensor, VitError, noGrad, scope } from "@vit/tensor";
 import { batchToTensor } from "./batch.js";
 import { ConfigError } from "./config/load.js";
 

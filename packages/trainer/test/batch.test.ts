@@ -1,8 +1,7 @@
 import { type Batch, DataLoader, fromBfloat16, normalize, synthetic, toBfloat16 } from "@vit/data";
-import type { VisionTransformer } from "@vit/model";
-import { Device, crossEntropy, scope, tensor } from "@vit/tensor";
+import { Device } from "@vit/tensor";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { batchToTensor, buildModel, buildOptimizer } from "../src/index.js";
+import { batchToTensor, buildModel, buildOptimizer, trainStep } from "../src/index.js";
 import { tinyConfig } from "./helpers.js";
 
 let dev: Device;
@@ -26,24 +25,25 @@ async function firstBatch(dtype: "float32" | "bfloat16"): Promise<Batch> {
   throw new Error("empty loader"); // bug, not user input
 }
 
-/** One training step from the same initial weights: forward, cross-entropy, backward, AdamW. */
+/** One training step (the Trainer's trainStep) from the same initial weights: forward, CE, backward, AdamW. */
 async function step(batch: Batch): Promise<{ loss: number; params: Float32Array[] }> {
   dev.rng = { seed: 7, offset: 0 };
-  const model = buildModel(dev, cfg) as VisionTransformer; // one device: the synchronous forward
-  const opt = buildOptimizer(model, cfg);
-  const loss = scope(() => {
-    const l = crossEntropy(
-      model.forward(batchToTensor(dev, batch)),
-      tensor(dev, batch.labels, [batch.labels.length]),
-    );
-    l.backward();
-    return l;
-  });
-  await opt.step({ lr: 1e-2 });
-  const out = { loss: ((await loss.data()) as Float32Array)[0]!, params: [] as Float32Array[] };
+  const model = buildModel(dev, cfg);
+  const optimizer = buildOptimizer(model, cfg);
+  const setup = {
+    device: dev,
+    model,
+    optimizer,
+    half: null,
+    scaler: null,
+    gradientClipVal: 0,
+    labelSmoothing: 0,
+  };
+  const [loss] = (await trainStep(setup, [batch], { lr: 1e-2 })).losses;
+  const out = { loss: ((await loss!.data()) as Float32Array)[0]!, params: [] as Float32Array[] };
   for (const p of model.parameters()) out.params.push((await p.data()) as Float32Array);
-  loss.dispose();
-  opt.dispose();
+  loss!.dispose();
+  optimizer.dispose();
   model.dispose();
   return out;
 }
