@@ -35,6 +35,11 @@ switch (name) {
     expect(lines[0] === "true ConfigError trainer.devices", "the subclass is not a VitError named ConfigError");
     expect(/^trainer\.devices=3 but 1 rank is running \(fix: launch 3 ranks .*\)$/.test(lines[1] ?? ""), "the message lacks '(fix: ...)'");
     break;
+  case "half":
+    // 1/3 rounds to the f16 0x3555 = 0.333251953125; a bf16 tie goes to even, 3.4e38 overflows, NaN stays NaN.
+    expect(lines[0] === "3555 0.333251953125", "1/3 did not round to the f16 0x3555");
+    expect(lines[1] === "3f80 7f80 7fc0 1", "bf16 rounding (tie to even, overflow to Inf, NaN) is off");
+    break;
   case "tensor": {
     // Cross-entropy of near-zero logits over 10 classes is ln 10 = 2.3026; dL/dw has 784 × 10 entries.
     const [loss, grads] = numbers(/^(\d+\.\d+) (\d+)$/, "loss and gradient size");

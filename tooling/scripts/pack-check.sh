@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Proves the packages install and run as their READMEs say, as a registry user would get them: packs the
-# eight libraries and the CLI, installs the tarballs together into an empty project, typechecks the first
+# nine libraries and the CLI, installs the tarballs together into an empty project, typechecks the first
 # ```ts block of every package README with tsc --strict (skipLibCheck false: the published .d.ts files must
 # compile), runs each one there and checks what it prints (tooling/scripts/pack-check-expect.mjs), then runs
 # the installed `vit` bin. Third-party dependencies come from pnpm's store (the workspace install filled
 # it) through registry metadata written from pnpm-lock.yaml, so no network is needed.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-LIBS=(errors tensor nn optim model parallel data trainer)
+LIBS=(errors half tensor nn optim model parallel data trainer)
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/xdg-runtime-$(id -u)}"
 tmp=$(mktemp -d)
 trap '[ -n "${PACK_CHECK_KEEP:-}" ] || rm -rf "$tmp"' EXIT

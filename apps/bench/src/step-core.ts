@@ -48,7 +48,8 @@ export interface BuiltStep {
   scaler?: { dispose(): void } | null;
   x: Tensor;
   y: Tensor;
-  step: () => void;
+  /** One step; the trainer's trainStep is async (tensor-parallel collectives), the page's plain one is not. */
+  step: () => void | Promise<void>;
 }
 
 /**
@@ -73,12 +74,12 @@ export function buildPlainStep(device: Device, spec: StepSpec): BuiltStep {
 
 export async function measureBuilt(device: Device, spec: StepSpec, built: BuiltStep): Promise<StepFigures> {
   const { model, named, opt, scaler, x, y, step } = built;
-  for (let i = 0; i < spec.warmup; i++) step();
+  for (let i = 0; i < spec.warmup; i++) await step();
   await device.sync();
   let steps = spec.steps;
   if (spec.targetBlockMs) {
     const t0 = performance.now();
-    step();
+    await step();
     await device.sync();
     const ms = performance.now() - t0;
     steps = Math.max(1, Math.min(spec.steps, Math.round(spec.targetBlockMs / ms)));
@@ -92,7 +93,7 @@ export async function measureBuilt(device: Device, spec: StepSpec, built: BuiltS
     const t0 = performance.now();
     for (let i = 0; i < steps; i++) {
       const s0 = performance.now();
-      step();
+      await step();
       recordMs += performance.now() - s0;
     }
     await device.sync();

@@ -1,14 +1,24 @@
 /**
- * One training step of a ViT as the `step` and `gpu` suites time it: forward, cross-entropy, backward,
- * AdamW update, zero_grad — all recorded on the device, no readback inside the step (the loop syncs
- * once per timed block, as a training loop must). The model and optimizer are built by @vit/trainer from
- * a training config, so precision (bf16 autocast, Megatron O2 bf16 weights) and the attention kernel
- * are set up exactly as `vit train` sets them up.
+ * One training step of a ViT as the `step` and `gpu` suites time it: @vit/trainer's trainStep, the step
+ * Trainer.fit runs (forward, cross-entropy, backward, clipping, AdamW update, zero_grad), all recorded on
+ * the device with no readback inside the step (the loop syncs once per timed block, as a training loop
+ * must). The model and optimizer are built by @vit/trainer from a training config, so precision (bf16
+ * autocast, Megatron O2 bf16 weights) and the attention kernel are set up exactly as `vit train` sets them
+ * up. The batch is a fixed one already on the device (no upload per step).
  */
 import type { VisionTransformer } from "@vit/model";
-import { type Device, autocast, crossEntropy, mul, randn, scope, tensor } from "@vit/tensor";
+import { type Device, randn, tensor } from "@vit/tensor";
+import {
+  type TrainStepSetup,
+  buildLossScaler,
+  buildModel,
+  buildOptimizer,
+  halfDtypeOf,
+  parseConfig,
+  trainStep,
+  vitConfigOf,
+} from "@vit/trainer";
 import { type StepFigures, type StepSpec, measureBuilt } from "./step-core.js";
-import { buildLossScaler, buildModel, buildOptimizer, halfDtypeOf, parseConfig, vitConfigOf } from "@vit/trainer";
 
 export type { StepSpec, StepFigures } from "./step-core.js";
 
@@ -16,7 +26,8 @@ export type { StepSpec, StepFigures } from "./step-core.js";
 function trainConfig(spec: StepSpec) {
   return parseConfig(
     {
-      trainer: { precision: spec.precision ?? 32 },
+      // max_steps only bounds the config (a config must have one); the suites count their own steps.
+      trainer: { precision: spec.precision ?? 32, max_steps: 1 },
       model: {
         preset: spec.preset,
         style: "timm",
@@ -47,26 +58,25 @@ function buildStep(device: Device, spec: StepSpec) {
   const model = buildModel(device, tc) as VisionTransformer;
   model.train();
   const named = model.namedParameters();
-  // fp16: the loss scaler as the Trainer builds it.
   const scaler = buildLossScaler(device, tc);
   const opt = buildOptimizer(model, tc, undefined, scaler);
-  const half = halfDtypeOf(tc);
   const x = randn(device, [spec.batch, cfg.num_channels, cfg.img_h, cfg.img_w]);
   const y = tensor(
     device,
     Int32Array.from({ length: spec.batch }, (_, i) => i % cfg.num_classes),
     [spec.batch],
   );
-  const step = () => {
-    scope(() => {
-      // As the Trainer's step: the forward (and loss) under autocast in bf16/fp16; under fp16 the backward
-      // starts from the loss times the scale (the optimizer unscales and skips on overflow on the GPU).
-      const forward = () => crossEntropy(model.forward(x), y);
-      const loss = half ? autocast(half, forward) : forward();
-      (scaler ? mul(loss, scaler.scale) : loss).backward();
-    });
-    void opt.step({ lr: 1e-3 });
-    opt.zeroGrad();
+  const setup: TrainStepSetup = {
+    device,
+    model,
+    optimizer: opt,
+    half: halfDtypeOf(tc),
+    scaler,
+    gradientClipVal: tc.trainer.gradient_clip_val,
+    labelSmoothing: tc.model.label_smoothing,
+  };
+  const step = async () => {
+    for (const l of (await trainStep(setup, [{ x, y }], { lr: 1e-3 })).losses) l.dispose();
   };
   return { cfg, model, named, opt, scaler, x, y, step };
 }
@@ -80,12 +90,12 @@ export async function profileStep(
   device: Device,
   spec: StepSpec,
 ): Promise<Array<{ name: string; count: number; ms: number }>> {
-  const { cfg, model, named, opt, scaler, x, y, step } = buildStep(device, spec);
-  step();
-  step();
+  const { model, opt, scaler, x, y, step } = buildStep(device, spec);
+  await step();
+  await step();
   await device.sync();
   device.startProfile();
-  step();
+  await step();
   const prof = await device.stopProfile();
   opt.dispose();
   scaler?.dispose();

@@ -1,6 +1,6 @@
 import { readFileSync } from "node:fs";
+import { f32ArrayToBf16 } from "@vit/half";
 import { decodeImage, decodeImageBox, encodedImageSize } from "./decode.js";
-import { toBfloat16 } from "./dtype.js";
 import { DataError, DecodeError, LabelRangeError, ShapeMismatchError, TransformError } from "./errors.js";
 import { type Image, toChannels } from "./image.js";
 import { Rng, Stream } from "./rng.js";
@@ -271,7 +271,7 @@ export async function processBatch(ctx: BatchContext, task: BatchTask): Promise<
   } else if (cfg.labelSmoothing > 0) {
     result.targets = softTargets(result.labels, cfg.numClasses, cfg.labelSmoothing, 1);
   }
-  if (cfg.dtype === "bfloat16") result.images = toBfloat16(images);
+  if (cfg.dtype === "bfloat16") result.images = f32ArrayToBf16(images);
   return result;
 }
 

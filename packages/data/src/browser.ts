@@ -8,7 +8,7 @@ export * as T from "./transforms/index.js";
 export * from "./transforms/index.js";
 export * as F from "./transforms/functional.js";
 export type { Image } from "./image.js";
-export { toBfloat16, fromBfloat16 } from "./dtype.js";
+export { f32ArrayToBf16 as toBfloat16, bf16ArrayToF32 as fromBfloat16 } from "@vit/half";
 export { Rng, hashSeed } from "./rng.js";
 export {
   DataError,

@@ -57,7 +57,8 @@ export { writeSyntheticImageFolder, type SyntheticFolderOptions } from "./source
 export type { Image } from "./image.js";
 export { decodeImage, encodeImage, IMAGE_EXTENSIONS } from "./decode.js";
 export { jpegDecoderInfo } from "./jpeg-native.js";
-export { toBfloat16, fromBfloat16 } from "./dtype.js";
+// bfloat16 batches: the one host conversion, @vit/half, under the names this package has exported.
+export { f32ArrayToBf16 as toBfloat16, bf16ArrayToF32 as fromBfloat16 } from "@vit/half";
 export { Rng, hashSeed } from "./rng.js";
 export { cacheDir } from "./cache.js";
 export {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { toBfloat16 } from "../src/dtype.js";
+import { f32ArrayToBf16 as toBfloat16 } from "@vit/half";
 import { ConfigError } from "../src/errors.js";
 import { type Batch, DataLoader } from "../src/loader.js";
 import { InMemoryDataset } from "../src/sources/memory.js";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { fromBfloat16, toBfloat16 } from "../src/dtype.js";
+import { bf16ArrayToF32 as fromBfloat16, f32ArrayToBf16 as toBfloat16 } from "@vit/half";
 import type { Image } from "../src/image.js";
 import { Rng } from "../src/rng.js";
 import { FASHION_MNIST_MEAN, FASHION_MNIST_STD } from "../src/sources/fashion-mnist.js";

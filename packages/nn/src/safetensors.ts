@@ -14,6 +14,7 @@
  * (random access, atomic writes) are Node-only and live in ./safetensors-fs.ts, and ArrayBuffer / Blob /
  * fetch Response sources in ./safetensors-web.ts.
  */
+import { bf16ArrayToF32, f16ArrayToF32 } from "@vit/half";
 import { VitError } from "@vit/tensor";
 
 export type SafetensorsDtype = "F32" | "F16" | "BF16" | "I64" | "I32" | "U8" | "F64";
@@ -328,108 +329,17 @@ export function serializeSafetensors(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Float conversions (round to nearest, ties to even)
-
-const f32Scratch = new Float32Array(1);
-const u32Scratch = new Uint32Array(f32Scratch.buffer);
-
-/** f32 bit pattern → f16 bit pattern, round to nearest even; overflow → ±Inf, NaN stays (quiet) NaN. */
-function f32BitsToF16(x: number): number {
-  const sign = (x >>> 16) & 0x8000;
-  const exp = (x >>> 23) & 0xff;
-  const mant = x & 0x7fffff;
-  if (exp === 0xff) return sign | 0x7c00 | (mant !== 0 ? 0x200 | (mant >>> 13) : 0);
-  const e = exp - 112; // rebias 127 → 15
-  if (e >= 0x1f) return sign | 0x7c00;
-  if (e <= 0) {
-    // Subnormal f16 (units of 2^-24); below half the smallest subnormal rounds to zero.
-    if (e < -10) return sign;
-    const m = mant | 0x800000;
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    const rem = m & ((1 << shift) - 1);
-    let r = m >>> shift;
-    if (rem > half || (rem === half && (r & 1) !== 0)) r++;
-    return sign | r;
-  }
-  let r = (e << 10) | (mant >>> 13);
-  const rem = mant & 0x1fff;
-  if (rem > 0x1000 || (rem === 0x1000 && (r & 1) !== 0)) r++; // a carry rolls into the exponent/Inf
-  return sign | r;
-}
-
-function f16BitsToF32Value(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >>> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * mant * 2 ** -24;
-  if (exp === 0x1f) return mant !== 0 ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * (1024 + mant) * 2 ** (exp - 25);
-}
-
-function f32BitsToBf16(x: number): number {
-  if ((x & 0x7fffffff) > 0x7f800000) return ((x >>> 16) | 0x40) & 0xffff; // keep NaN a quiet NaN
-  return ((x + 0x7fff + ((x >>> 16) & 1)) >>> 16) & 0xffff;
-}
-
-/** Rounds a number to float32 and then to an IEEE half; returns the 16-bit pattern. */
-export function f32ToF16(value: number): number {
-  f32Scratch[0] = value;
-  return f32BitsToF16(u32Scratch[0]!);
-}
-/** 16-bit IEEE half pattern → its exact value. */
-export function f16ToF32(bits: number): number {
-  return f16BitsToF32Value(bits & 0xffff);
-}
-/** Rounds a number to float32 and then to bfloat16; returns the 16-bit pattern. */
-export function f32ToBf16(value: number): number {
-  f32Scratch[0] = value;
-  return f32BitsToBf16(u32Scratch[0]!);
-}
-/** 16-bit bfloat16 pattern → its exact value. */
-export function bf16ToF32(bits: number): number {
-  u32Scratch[0] = (bits & 0xffff) << 16;
-  return f32Scratch[0]!;
-}
-
-export function f32ArrayToF16(src: Float32Array): Uint16Array {
-  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
-  const out = new Uint16Array(src.length);
-  for (let i = 0; i < out.length; i++) out[i] = f32BitsToF16(bits[i]!);
-  return out;
-}
-export function f16ArrayToF32(src: Uint16Array): Float32Array {
-  // Only 65536 patterns: a table is both exact and fast for large tensors.
-  const out = new Float32Array(src.length);
-  if (src.length > 4096) {
-    const table = f16Table();
-    for (let i = 0; i < out.length; i++) out[i] = table[src[i]!]!;
-  } else {
-    for (let i = 0; i < out.length; i++) out[i] = f16BitsToF32Value(src[i]!);
-  }
-  return out;
-}
-export function f32ArrayToBf16(src: Float32Array): Uint16Array {
-  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
-  const out = new Uint16Array(src.length);
-  for (let i = 0; i < out.length; i++) out[i] = f32BitsToBf16(bits[i]!);
-  return out;
-}
-export function bf16ArrayToF32(src: Uint16Array): Float32Array {
-  const out = new Float32Array(src.length);
-  const bits = new Uint32Array(out.buffer);
-  for (let i = 0; i < out.length; i++) bits[i] = src[i]! << 16;
-  return out;
-}
-
-let f16TableCache: Float32Array | undefined;
-function f16Table(): Float32Array {
-  if (!f16TableCache) {
-    f16TableCache = new Float32Array(65536);
-    for (let h = 0; h < 65536; h++) f16TableCache[h] = f16BitsToF32Value(h);
-  }
-  return f16TableCache;
-}
+// Float conversions: the one host implementation, @vit/half, under the names this module has exported.
+export {
+  bf16BitsToF32 as bf16ToF32,
+  bf16ArrayToF32,
+  f16BitsToF32 as f16ToF32,
+  f16ArrayToF32,
+  f32ArrayToBf16,
+  f32ArrayToF16,
+  f32ToBf16Bits as f32ToBf16,
+  f32ToF16Bits as f32ToF16,
+} from "@vit/half";
 
 /** Any host tensor's values as float32 (f16/bf16 decoded; integers converted by value). */
 export function toFloat32Array(t: HostTensor): Float32Array {

@@ -3,7 +3,8 @@
  * recompute them during backward. The device RNG offset is replayed so dropout masks are identical, so
  * gradients match the un-checkpointed run exactly.
  */
-import { backwardFrom, enableGrad, isGradEnabled, noGrad, record } from "./autograd.js";
+import { enableGrad, isGradEnabled, noGrad, record } from "./autograd.js";
+import { backwardFrom } from "./backward.js";
 import { scope } from "./scope.js";
 import type { Tensor } from "./tensor.js";
 

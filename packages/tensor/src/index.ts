@@ -10,15 +10,16 @@ export type { DType, HostArray } from "./dtype.js";
 export { DTYPES, bytesPerElement } from "./dtype.js";
 export * from "./errors.js";
 export { scope, keep } from "./scope.js";
-export { noGrad, enableGrad, isGradEnabled, backwardFrom as backward, needsGrad, record } from "./autograd.js";
+export { noGrad, enableGrad, isGradEnabled, needsGrad, record } from "./autograd.js";
+export { backwardFrom as backward } from "./backward.js";
 // The backward engine's steps, for engines that await some nodes (tensor-parallel collectives).
-export { beginBackward, takeGradient, applyNodeGradients, accumulate as accumulateGradient, topoOrder, type BackwardState } from "./autograd.js";
+export { beginBackward, takeGradient, applyNodeGradients, accumulate as accumulateGradient, topoOrder, type BackwardState } from "./backward.js";
 export type { GradNode } from "./autograd.js";
 export { checkpoint } from "./checkpoint.js";
 export { autocast, autocastDtype, type AutocastDtype } from "./autocast.js";
 export { tensor, zeros, ones, full, rand, randn, truncNormal, zerosLike, onesLike, type CreateOptions } from "./io.js";
 export { philoxUniform, philoxNormal, philox4x32 } from "./rng.js";
-export { f32ToBf16Bits, bf16BitsToF32, f32ToF16Bits, f16BitsToF32 } from "./half.js";
+export { f32ToBf16Bits, bf16BitsToF32, f32ToF16Bits, f16BitsToF32 } from "@vit/half";
 export {
   elementwise,
   neg,
@@ -47,8 +48,8 @@ export {
 } from "./ops/elementwise.js";
 export { sum, mean, max, sumTo } from "./ops/reduce.js";
 export { countNonFinite } from "./ops/finite.js";
+export { matmul } from "./ops/matmul-dispatch.js";
 export {
-  matmul,
   matmulKernelFor,
   setMatmulKernelOverride,
   setMatmulAutocast,

@@ -1,27 +1,18 @@
-/** Creating tensors from host data, constants and random draws, and reading them back. */
-import { needsGrad } from "./autograd.js";
+/** Creating tensors from host data, constants and random draws (reading back: host.ts). */
 import type { Device } from "./device.js";
-import { type DType, storageBytes } from "./dtype.js";
-import { DTypeError, FeatureError, ShapeError, fmtShape } from "./errors.js";
+import type { DType } from "./dtype.js";
+import { ShapeError, fmtShape } from "./errors.js";
+import { checkDType } from "./checks.js";
+import { encode } from "./host.js";
 import { grid1D, main1D, wgslType, declareBindings } from "./kernels/wgsl.js";
 import { cast } from "./ops/cast.js";
 import { PHILOX_WGSL, nextOffset } from "./rng.js";
 import { Tensor } from "./tensor.js";
-import { f16BitsToF32, f32ToBf16Bits, f32ToF16Bits, bf16BitsToF32 } from "./half.js";
 
 export interface CreateOptions {
   dtype?: DType;
   requiresGrad?: boolean;
   name?: string;
-}
-
-export function checkDType(device: Device, dtype: DType, op: string): void {
-  if (dtype === "f16" && !device.hasFeature("shader-f16")) {
-    throw new FeatureError(
-      `${op}: dtype f16 needs the adapter feature "shader-f16", which ${device.adapter.description || device.adapter.device} ` +
-        "lacks. Use f32 or bf16 (storage) instead.",
-    );
-  }
 }
 
 function checkShape(shape: readonly number[], op: string): void {
@@ -49,54 +40,6 @@ export function tensor(
   if (opts.requiresGrad) t.requiresGrad = true;
   if (opts.name) t.name = opts.name;
   return t;
-}
-
-/** Host values encoded as the bytes a GPU buffer of `dtype` holds. */
-export function encode(values: ArrayLike<number>, dtype: DType): ArrayBufferView {
-  const n = values.length;
-  switch (dtype) {
-    case "f32":
-      return values instanceof Float32Array ? values : Float32Array.from(values);
-    case "i32":
-      return values instanceof Int32Array ? values : Int32Array.from(values);
-    case "u32":
-      return values instanceof Uint32Array ? values : Uint32Array.from(values);
-    case "f16": {
-      const out = new Uint16Array(n + (n & 1));
-      for (let i = 0; i < n; i++) out[i] = f32ToF16Bits(values[i]!);
-      return out;
-    }
-    case "bf16": {
-      const out = new Uint16Array(n + (n & 1));
-      for (let i = 0; i < n; i++) out[i] = f32ToBf16Bits(values[i]!);
-      return out;
-    }
-  }
-}
-
-export async function readTensor(t: Tensor): Promise<Float32Array | Int32Array | Uint32Array> {
-  const bytes = storageBytes(t.dtype, t.numel);
-  const buf = await t.device.read(t.buffer, bytes, `data() of ${t.describe()}`);
-  switch (t.dtype) {
-    case "f32":
-      return new Float32Array(buf, 0, t.numel);
-    case "i32":
-      return new Int32Array(buf, 0, t.numel);
-    case "u32":
-      return new Uint32Array(buf, 0, t.numel);
-    case "f16": {
-      const h = new Uint16Array(buf);
-      const out = new Float32Array(t.numel);
-      for (let i = 0; i < t.numel; i++) out[i] = f16BitsToF32(h[i]!);
-      return out;
-    }
-    case "bf16": {
-      const h = new Uint16Array(buf);
-      const out = new Float32Array(t.numel);
-      for (let i = 0; i < t.numel; i++) out[i] = bf16BitsToF32(h[i]!);
-      return out;
-    }
-  }
 }
 
 const FILL_FIELDS = [
@@ -223,25 +166,3 @@ export function onesLike(t: Tensor, opts: CreateOptions = {}): Tensor {
   return ones(t.device, t.shape, { dtype: t.dtype, ...opts });
 }
 
-/** Throws unless every tensor is on `device`. */
-export function sameDevice(op: string, ...ts: Tensor[]): Device {
-  const d = ts[0]!.device;
-  for (const t of ts) {
-    if (t.device !== d) {
-      throw new ShapeError(`${op}: tensors live on different devices (#${d.id} and #${t.device.id}); copy one first.`);
-    }
-    void t.storage; // throws DisposedError naming the tensor
-  }
-  return d;
-}
-
-export function requireFloat(op: string, t: Tensor, allowed: DType[] = ["f32", "f16"]): void {
-  if (!allowed.includes(t.dtype)) {
-    throw new DTypeError(
-      `${op}: got ${t.describe()}, but this op takes ${allowed.join(" or ")}. ` +
-        (t.dtype === "bf16" ? "bf16 is a storage type: cast(t, 'f32') first." : "Cast it first (cast(t, 'f32'))."),
-    );
-  }
-}
-
-export { needsGrad };

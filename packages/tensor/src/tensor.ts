@@ -3,11 +3,12 @@
  * shares storage, every other op writes a new buffer. Storage is reference-counted so that views and the
  * autograd graph can hold it after the tensor that made it is disposed.
  */
-import { backwardFrom, type GradNode } from "./autograd.js";
+import type { GradNode } from "./autograd.js";
+import { backwardFrom } from "./backward.js";
 import type { Device } from "./device.js";
 import { type DType, type HostArray, storageBytes } from "./dtype.js";
 import { DisposedError, fmtShape } from "./errors.js";
-import { readTensor } from "./io.js";
+import { readTensor } from "./host.js";
 import { track } from "./scope.js";
 
 export class Storage {
@@ -109,6 +110,14 @@ export class Tensor {
   /** Back-propagates from this tensor (a scalar unless `grad` is given). */
   backward(grad?: Tensor): void {
     backwardFrom([this], [grad]);
+  }
+
+  /**
+   * A new uninitialised tensor on this tensor's device (torch's new_empty). Ops that must not import this
+   * module (the backward engine and the kernels it uses) make their outputs through it.
+   */
+  newEmpty(shape: readonly number[], dtype: DType = this.dtype): Tensor {
+    return new Tensor(this.device, shape, dtype);
   }
 
   /** A view with a new shape sharing this tensor's storage (no copy). Not differentiable: use ops.reshape. */

@@ -1,7 +1,8 @@
 /** Evaluation: top-1, top-5 and mean cross-entropy over a loader, forward only. */
 import type { DataLoader } from "@vit/data";
 import type { ViTConfig } from "@vit/model";
-import { type Device, type Tensor, VitError, noGrad, scope, tensor } from "@vit/tensor";
+import { type Device, type Tensor, VitError, noGrad, scope } from "@vit/tensor";
+import { batchToTensor } from "./batch.js";
 import { ConfigError } from "./config/load.js";
 
 /** What evaluation needs of a model: VisionTransformer, or TensorParallelViT whose forward is async. */
@@ -99,10 +100,9 @@ export async function evaluate(
         stopped = true;
         break;
       }
-      const images = batch.images instanceof Float32Array ? batch.images : Float32Array.from(batch.images);
       // Under a tensor-parallel forward every rank of the group runs this loop in step (one process each).
       const logits = await scope(() =>
-        noGrad(() => model.forward(tensor(model.device, images, batch.shape))),
+        noGrad(() => model.forward(batchToTensor(model.device, batch))),
       );
       const host = (await logits.data()) as Float32Array;
       logits.dispose();

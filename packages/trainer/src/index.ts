@@ -20,6 +20,8 @@ export {
 } from "./build.js";
 export { resolvedConfig, configYaml } from "./config/resolve.js";
 export { Trainer, NonFiniteLossError, rankShardPath, type FitResult, type TrainerEvents } from "./trainer.js";
+export { batchToTensor, type BatchImages } from "./batch.js";
+export { trainStep, type TrainStepSetup, type StepInput, type StepBatch, type TrainStepResult } from "./train-step.js";
 export { evaluate, scoreLogits, NonFiniteLogitsError, type EvalResult, type EvalModel } from "./evaluate.js";
 export {
   saveCheckpoint,

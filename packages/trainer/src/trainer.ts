@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { DataLoader, LoaderState } from "@vit/data";
+import type { Batch, DataLoader, LoaderState } from "@vit/data";
 import { VisionTransformer } from "@vit/model";
 import type { HostTensor } from "@vit/nn";
 import { type LossScaler, type ScheduleConfig, lrAt } from "@vit/optim";
@@ -13,8 +13,6 @@ import {
   DataParallel,
   type ProcessGroup,
   TensorParallelViT,
-  backwardAsync,
-  clipGradNormTensorParallel,
   mergeTensorParallelStateDicts,
   splitTensorParallelStateDict,
   tensorAndDataParallelGroups,
@@ -27,13 +25,8 @@ import {
   autocast,
   cast,
   countNonFinite,
-  crossEntropy,
   keep,
-  mul,
-  mulScalar,
   noGrad,
-  scope,
-  tensor,
   zeros,
 } from "@vit/tensor";
 import {
@@ -66,6 +59,7 @@ import { type EvalResult, NonFiniteLogitsError, evaluate } from "./evaluate.js";
 import { MetricsLogger } from "./metrics.js";
 import { loadPretrained } from "./pretrained.js";
 import { type RunDir, openRunDir } from "./run-dir.js";
+import { type TrainStepSetup, trainStep } from "./train-step.js";
 import { VitError } from "@vit/tensor";
 
 /** `step-N.safetensors` → `step-N.rank-R.safetensors` (a data-parallel rank's optimizer shard). */
@@ -398,7 +392,18 @@ export class Trainer {
     let intervalImages = 0;
     let trainImages = 0;
     let trainTime = 0;
-    let micro = 0;
+    let pending: Batch[] = [];
+    const setup: TrainStepSetup = {
+      device,
+      model: this.model,
+      optimizer: this.optimizer,
+      half,
+      scaler,
+      gradientClipVal: tc.gradient_clip_val,
+      labelSmoothing: smoothing,
+      dp: this.dp,
+      tpGroup: this.tp > 1 ? this.tpGroup : null,
+    };
     let done = this.step >= stopAt;
     const timeLimit = tc.max_time_seconds > 0 ? tc.max_time_seconds * 1000 : Number.POSITIVE_INFINITY;
     if (this.epochEvalPending && !done && tc.val_check_interval === 0) {
@@ -411,64 +416,23 @@ export class Trainer {
       let batches = 0;
       for await (const batch of train) {
         batches++;
-        const images = batch.images instanceof Float32Array ? batch.images : Float32Array.from(batch.images);
-        const B = batch.labels.length;
-        const target = () =>
-          batch.targets
-            ? tensor(device, batch.targets, [B, batch.targets.length / B])
-            : tensor(device, batch.labels, [B]);
-        const ceOpts = batch.targets ? {} : { labelSmoothing: smoothing };
-        // The loss backward starts from: averaged over the micro-batches, times the loss scale under fp16.
-        const scaled = (loss: Tensor) => {
-          const l = accum > 1 ? mulScalar(loss, 1 / accum) : loss;
-          return scaler ? mul(l, scaler.scale) : l;
-        };
-        const addToRunning = (loss: Tensor) => {
-          const next = noGrad(() => add(running, loss));
-          running.dispose();
-          running = keep(next);
-        };
-        const model = this.model;
-        if (model instanceof TensorParallelViT) {
-          await scope(async () => {
-            const x = tensor(device, images, batch.shape);
-            const y = target();
-            const forward = async () => crossEntropy(await model.forward(x), y, ceOpts);
-            const loss = half ? await autocast(half, forward) : await forward();
-            // Collectives inside the graph: the asynchronous backward awaits them.
-            await backwardAsync(scaled(loss));
-            addToRunning(loss);
-          });
-        } else {
-          // One device: the synchronous forward and backward, all recorded into one command encoder.
-          scope(() => {
-            const x = tensor(device, images, batch.shape);
-            const y = target();
-            const forward = () => crossEntropy(model.forward(x), y, ceOpts);
-            const loss = half ? autocast(half, forward) : forward();
-            scaled(loss).backward();
-            addToRunning(loss);
-          });
-        }
-        runningCount++;
-        intervalImages += B;
-        if (++micro % accum !== 0) continue;
+        // A global batch is `accum` micro-batches (it may span an epoch boundary, as before).
+        pending.push(batch);
+        intervalImages += batch.labels.length;
+        if (pending.length < accum) continue;
         const lr = lrAt(this.step, baseLr, sched);
-        if (this.dp) await this.dp.allReduceGradients(this.model);
         // The norm is only needed when clipping, or for the log line this step will write.
         const logging = (this.step + 1) % tc.log_every_n_steps === 0 || this.step + 1 >= stopAt;
-        if (this.tp > 1) {
-          // The optimizer sees only this rank's shards: the global norm sums them over the group.
-          if (tc.gradient_clip_val > 0 || logging) {
-            this.tpGradNorm = await clipGradNormTensorParallel(
-              this.tpGroup!,
-              this.model,
-              tc.gradient_clip_val,
-            );
-          }
-          await this.optimizer.step({ lr, maxGradNorm: 0, computeNorm: false });
-        } else await this.optimizer.step({ lr, maxGradNorm: tc.gradient_clip_val, computeNorm: logging });
-        this.optimizer.zeroGrad();
+        const stepped = await trainStep(setup, pending, { lr, computeNorm: logging });
+        pending = [];
+        if (stepped.tpGradNorm !== undefined) this.tpGradNorm = stepped.tpGradNorm;
+        for (const loss of stepped.losses) {
+          const next = noGrad(() => add(running, loss));
+          running.dispose();
+          loss.dispose();
+          running = keep(next);
+          runningCount++;
+        }
         this.step++;
         // Bound the work queued ahead of the GPU (the loop itself never reads back between logs).
         await device.throttle();

@@ -7,7 +7,7 @@
  * of 4 the output, bias, residual and pre-activation are bound as vec4 arrays and each call is one
  * vector store; otherwise the columns are stored one by one with bounds checks.
  */
-import { MATH_WGSL } from "../ops/elementwise.js";
+import { MATH_WGSL } from "../ops/elementwise-kernel.js";
 import type { BindingDecl } from "./wgsl.js";
 
 export type MatmulActivation = "none" | "gelu" | "gelu_tanh" | "relu";

@@ -5,7 +5,7 @@
 import { needsGrad, record } from "../autograd.js";
 import type { DType } from "../dtype.js";
 import { DTypeError } from "../errors.js";
-import { checkDType, sameDevice } from "../io.js";
+import { checkDType, sameDevice } from "../checks.js";
 import { BF16_HELPERS, declareBindings, grid1D, main1D, wgslType } from "../kernels/wgsl.js";
 import { Tensor } from "../tensor.js";
 

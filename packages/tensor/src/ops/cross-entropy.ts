@@ -5,7 +5,7 @@
  */
 import { needsGrad, record } from "../autograd.js";
 import { DTypeError, ShapeError } from "../errors.js";
-import { sameDevice } from "../io.js";
+import { sameDevice } from "../checks.js";
 import { declareBindings, grid1D, main1D } from "../kernels/wgsl.js";
 import { Tensor } from "../tensor.js";
 import { mean } from "./reduce.js";

@@ -7,7 +7,7 @@
 import { needsGrad, record } from "../autograd.js";
 import type { Device, ProgramDesc } from "../device.js";
 import { DTypeError, ShapeError } from "../errors.js";
-import { requireFloat, sameDevice } from "../io.js";
+import { requireFloat, sameDevice } from "../checks.js";
 import {
   FLASH_FIELDS,
   type FlashKernelConfig,

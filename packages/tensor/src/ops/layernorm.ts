@@ -4,7 +4,7 @@
  */
 import { needsGrad, record } from "../autograd.js";
 import { ShapeError } from "../errors.js";
-import { requireFloat, sameDevice } from "../io.js";
+import { requireFloat, sameDevice } from "../checks.js";
 import { declareBindings, grid1D, main1D } from "../kernels/wgsl.js";
 import { Tensor } from "../tensor.js";
 

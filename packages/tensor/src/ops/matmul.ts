@@ -1,4 +1,3 @@
-import { autocastDtype } from "../autocast.js";
 /**
  * Matrix multiplication with transposed operands, batching, broadcasting of a 2-D operand over a batch,
  * and a fused epilogue: C = act(alpha·op(A)·op(B) + bias) + residual in one dispatch (a Linear layer,
@@ -8,10 +7,10 @@ import { autocastDtype } from "../autocast.js";
  * (lavapipe), the subgroup-matrix kernel where that feature exists, the shared-memory tiled kernel on
  * other GPUs, and the generic one as the fallback for whatever the others do not cover.
  */
-import { needsGrad, noGrad, record } from "../autograd.js";
+import { noGrad } from "../autograd.js";
 import type { Device } from "../device.js";
 import { DTypeError, ShapeError, fmtShape } from "../errors.js";
-import { requireFloat, sameDevice } from "../io.js";
+import { requireFloat, sameDevice } from "../checks.js";
 import {
   type MatmulKernelKind,
   type MatmulTuning,
@@ -32,8 +31,7 @@ import { TILE, TILED_MATMUL_FIELDS, tiledMatmulKey, tiledMatmulWGSL } from "../k
 import { maxOperandTexels, operandTexture, packOperand } from "../kernels/operand-textures.js";
 import { Tensor } from "../tensor.js";
 import { cast } from "./cast.js";
-import { elementwise } from "./elementwise.js";
-import { matmulHalf } from "./matmul-half.js";
+import { elementwise } from "./elementwise-kernel.js";
 import { subgroupMatrixFor } from "./matmul-subgroup.js";
 import { sumTo } from "./reduce.js";
 
@@ -440,33 +438,7 @@ function runTexture(
   });
 }
 
-// ---- autograd ----
-
-/**
- * C = act(alpha · op(A) · op(B) + bias) + residual, op = transpose when the flag is set.
- * A: [..., M, K], B: [..., K, N] or [K, N] shared across A's batch.
- */
-export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-  // bf16 operands (O2 weights) or autocast take the half-precision path (matmul-half.ts); so do f16
-  // weights (fp16 O2) multiplying f32 activations.
-  const ac = autocastDtype();
-  if (a.dtype === "bf16" || b.dtype === "bf16") return matmulHalf(a, b, "bf16", opts);
-  if (ac && (a.dtype === "f32" || b.dtype === "f32")) return matmulHalf(a, b, ac, opts);
-  if (a.dtype !== b.dtype && (a.dtype === "f16" || b.dtype === "f16")) return matmulHalf(a, b, "f16", opts);
-  const activation = opts.activation ?? "none";
-  const grad = needsGrad(a, b, opts.bias, opts.residual);
-  const { out: c, pre } = matmulKernelWithPre(a, b, { ...opts, savePre: grad && activation !== "none" });
-  if (grad) {
-    record(c, {
-      name: "matmul",
-      inputs: [a, b, opts.bias ?? null, opts.residual ?? null],
-      backward: (g) => matmulBackward(g, a, b, pre, opts, { a: a.requiresGrad, b: b.requiresGrad }),
-    });
-  } else if (pre) {
-    pre.dispose();
-  }
-  return c;
-}
+// ---- autograd (the differentiable op is in matmul-dispatch.ts) ----
 
 /**
  * Gradients of C = act(alpha·op(A)·op(B) + bias) + residual w.r.t. [A, B, bias, residual], from the

@@ -5,7 +5,8 @@
  */
 import { needsGrad, record } from "../autograd.js";
 import { DTypeError, ShapeError, fmtShape } from "../errors.js";
-import { sameDevice, zeros } from "../io.js";
+import { sameDevice } from "../checks.js";
+import { zeros } from "../io.js";
 import { sliceGradKernel, stridedCopyKernel, stridedWriteKernel } from "../kernels/strided-copy.js";
 import { type UniformType, declareBindings, grid1D, main1D, wgslType } from "../kernels/wgsl.js";
 import { MAX_RANK, normAxis, numelOf, stridesOf } from "../shape.js";

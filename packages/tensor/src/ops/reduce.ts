@@ -5,11 +5,11 @@
  */
 import { needsGrad, record } from "../autograd.js";
 import { ShapeError, fmtShape } from "../errors.js";
-import { requireFloat, sameDevice } from "../io.js";
+import { requireFloat, sameDevice } from "../checks.js";
 import { type UniformType, declareBindings, grid1D, main1D, wgslType } from "../kernels/wgsl.js";
 import { normAxis, stridesOf } from "../shape.js";
 import { Tensor } from "../tensor.js";
-import { elementwise } from "./elementwise.js";
+import { elementwise } from "./elementwise-kernel.js";
 
 export type ReduceKind = "sum" | "max";
 

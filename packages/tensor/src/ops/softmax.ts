@@ -1,6 +1,6 @@
 /** Numerically stable softmax over the last axis, and its backward: dx = y ⊙ (g − Σ g⊙y). */
 import { needsGrad, record } from "../autograd.js";
-import { requireFloat, sameDevice } from "../io.js";
+import { requireFloat, sameDevice } from "../checks.js";
 import { declareBindings, grid1D, main1D, wgslType } from "../kernels/wgsl.js";
 import { Tensor } from "../tensor.js";
 import { ShapeError } from "../errors.js";

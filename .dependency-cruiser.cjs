@@ -1,0 +1,111 @@
+/**
+ * The package arrows (DESIGN.md "Packages"), checked by tooling/scripts/check-deps.sh over packages/*\/src
+ * and apps/*\/src:
+ *
+ *   {@vit/errors, @vit/half} <- @vit/tensor <- {@vit/nn, @vit/optim} <- @vit/parallel <- @vit/model
+ *     <- @vit/trainer <- apps
+ *   @vit/data is independent and GPU-free: it imports only @vit/errors and @vit/half.
+ *   @vit/errors and @vit/half (host float16/bfloat16 conversion) import nothing.
+ *
+ * (a) no package imports one above it (or a sibling: nn and optim do not know each other);
+ * (b) no import cycle inside a package's src (type-only imports are erased by the compiler and cannot
+ *     change the order modules evaluate in, so they do not count);
+ * (c) another package is imported by its name only, never a path into its src or dist.
+ * Tests are not cruised: a strategy's test compares against the single-device model above it.
+ */
+
+/** What each package may import, besides itself and third-party modules. */
+const ALLOWED = {
+  errors: [],
+  half: [],
+  tensor: ["errors", "half"],
+  nn: ["errors", "half", "tensor"],
+  optim: ["errors", "half", "tensor"],
+  data: ["errors", "half"],
+  parallel: ["errors", "half", "tensor", "nn", "optim"],
+  model: ["errors", "half", "tensor", "nn", "optim", "parallel"],
+  trainer: ["errors", "half", "tensor", "nn", "optim", "parallel", "model", "data"],
+};
+const PACKAGES = Object.keys(ALLOWED);
+
+/** A package's modules, whether resolved through its built dist or (not built yet) left as its name. */
+const pkgPath = (names) => `^(packages/(${names.join("|")})/|@vit/(${names.join("|")})(/|$))`;
+
+const layerRules = PACKAGES.map((p) => {
+  const forbidden = PACKAGES.filter((q) => q !== p && !ALLOWED[p].includes(q));
+  return {
+    name: `layers-${p}`,
+    comment: `@vit/${p} may import only ${ALLOWED[p].map((q) => `@vit/${q}`).join(", ") || "no other @vit package"}.`,
+    severity: "error",
+    from:
+      p === "parallel"
+        ? // issue 10: TP ViT still in @vit/parallel. The tensor-parallel ViT (and its state-dict mapping,
+          // which throws @vit/model's WeightMappingError) import @vit/model until the model owns its split;
+          // every other file of @vit/parallel keeps the rule.
+          {
+            path: `^packages/${p}/src/`,
+            pathNot: "^packages/parallel/src/tensor-parallel/(vit|state-dict)\\.ts$",
+          }
+        : { path: `^packages/${p}/src/` },
+    to: { path: forbidden.length ? pkgPath(forbidden) : "^$" },
+  };
+});
+
+/** issue 10: TP ViT still in @vit/parallel — the only exception: those two files may import @vit/model. */
+const tpException = {
+  name: "layers-parallel-tensor-parallel-vit",
+  comment: "issue 10: TP ViT still in @vit/parallel. Only @vit/model is excepted, nothing else above.",
+  severity: "error",
+  from: { path: "^packages/parallel/src/tensor-parallel/(vit|state-dict)\\.ts$" },
+  to: { path: pkgPath(["data", "trainer"]) },
+};
+
+module.exports = {
+  forbidden: [
+    ...layerRules,
+    tpException,
+    {
+      name: "packages-not-apps",
+      comment: "No package imports an app.",
+      severity: "error",
+      from: { path: "^packages/" },
+      to: { path: "^apps/" },
+    },
+    {
+      name: "apps-not-apps",
+      comment: "An app does not import another app.",
+      severity: "error",
+      from: { path: "^apps/([^/]+)/" },
+      to: { path: "^apps/", pathNot: "^apps/$1/" },
+    },
+    {
+      name: "no-cycles",
+      comment: "No import cycle inside a package's src (type-only imports excepted: they are erased).",
+      severity: "error",
+      from: { path: "^(packages|apps)/[^/]+/src/" },
+      to: { circular: true, viaOnly: { dependencyTypesNot: ["type-only"] } },
+    },
+    {
+      name: "no-deep-imports",
+      comment: "Import another package by its name only (its index), never a path into its src or dist.",
+      severity: "error",
+      from: { path: "^(packages|apps)/([^/]+)/" },
+      to: {
+        path: "^(packages|apps)/[^/]+/",
+        pathNot: ["^$1/$2/", "^packages/[^/]+/dist/index\\.js$"],
+      },
+    },
+    {
+      name: "no-deep-imports-by-name",
+      comment: "Import @vit packages by their name only, not a subpath.",
+      severity: "error",
+      from: {},
+      to: { path: "^@vit/[^/]+/." },
+    },
+  ],
+  options: {
+    // Another package resolves to its built dist (or stays its bare name before a build): seen, not cruised.
+    doNotFollow: { path: "(^|/)(node_modules|dist)/" },
+    tsPreCompilationDeps: true,
+  },
+};

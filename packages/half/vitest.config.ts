@@ -1,0 +1,3 @@
+import { vitConfig } from "@vit/vitest-config";
+
+export default vitConfig();
