@@ -145,7 +145,7 @@ describe("check-gpu-report.mjs", () => {
   it("rejects a skipped row that --measured requires", () => {
     const r = check(soundReport(), "--measured", "step:fp16");
     expect(r.status).toBe(1);
-    expect(r.err).toMatch(/step:fp16: must be measured here, but was skipped: fp16 training not implemented/);
+    expect(r.err).toMatch(/step:fp16: must be measured here, but was skipped: the adapter lacks shader-f16/);
   });
 
   it("rejects a file that is not JSON, in one line", () => {

@@ -34,7 +34,7 @@ describe("./vit", () => {
       expect("code" in r ? r.code : 0, r.stderr).toBe(0);
       expect(existsSync(join(REPO, out))).toBe(false);
       const back = await loadSafetensors(join(dir, out));
-      expect(Array.from(back.w!.data as Float32Array)).toEqual(Array.from(weights));
+      expect(Array.from(back["model.w"]!.data as Float32Array)).toEqual(Array.from(weights));
     } finally {
       rmSync(join(REPO, out), { force: true });
       rmSync(dir, { recursive: true, force: true });

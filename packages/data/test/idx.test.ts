@@ -103,7 +103,7 @@ describe("IDX source", () => {
     ); // null (not the 17 MB data set) if it loads
     expect(err).toBeInstanceOf(FormatError);
     expect(err.message).toContain(`Bad data file ${p}: gzip stream inflates to more than`);
-    expect(err.message).toContain(`Fix: if the file is genuine, decompress it once (gunzip -k ${p})`);
+    expect(err.message).toContain(`(fix: if the file is genuine, decompress it once (gunzip -k ${p})`);
     expect(err.message).not.toContain("\n");
   });
 

@@ -39,6 +39,8 @@ function foreignTrainConfig(name: string, config: ViTConfig): TrainConfig {
   const channels = config.num_channels;
   return parseConfig({
     name,
+    // A config must bound its run; these weights were not trained by vit, so there is no run to describe.
+    trainer: { max_steps: 1 },
     model: {
       ...config,
       optim: { name: "adamw", lr: 1e-3 },
