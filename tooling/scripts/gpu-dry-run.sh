@@ -18,9 +18,10 @@ kib=$(du -sk .device | cut -f1)
 OUT="$tmp/out" VIT_GPU_NODE_DIR="$tmp/node" VK_DRIVER_FILES=/usr/share/vulkan/icd.d/lvp_icd.json \
   bash apps/bench/scripts/gpu.sh smoke=1 preset=tiny batch=8 steps=1 > "$tmp/run.log" 2>&1 ||
   { cat "$tmp/run.log" >&2; echo "gpu-dry-run: gpu.sh failed" >&2; exit 1; }
-# On lavapipe these paths must run, not be skipped: f32, bf16 O2, flash attention and f16-autocast steps,
-# and the f32 matmul kernels a CPU adapter has.
-measured=step:f32,step:bf16,step:flash,step:f16-matmuls-tiled
+# On lavapipe these paths must run, not be skipped: f32, bf16 O2, fp16 (lavapipe has shader-f16), flash
+# attention and f16-autocast steps, and the f32 matmul kernels a CPU adapter has.
+measured=step:f32,step:bf16,step:fp16,step:flash,step:f16-matmuls-tiled
 measured+=,matmul:f32:tiled:256³,matmul:f32:texture:256³,matmul:f32:generic:256³
 node apps/bench/scripts/check-gpu-report.mjs "$tmp/out/gpu.json" --measured "$measured" ||
   { cat "$tmp/out/gpu.md" >&2; exit 1; }
+cat "$tmp/out/gpu.md"
