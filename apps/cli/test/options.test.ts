@@ -3,26 +3,13 @@
  * config (no GPU, no files), `train --dry-run` prints the run summary, takes one step and leaves nothing
  * behind, and `model --list` knows timm's names.
  */
-import { execFile } from "node:child_process";
 import { existsSync, mkdtempSync, readdirSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { countParameters } from "@vit/model";
 import { loadConfig, resolvedConfig, vitConfigOf } from "@vit/trainer";
 import { describe, expect, it } from "vitest";
-
-const run = promisify(execFile);
-const BIN = new URL("../dist/main.js", import.meta.url).pathname;
-
-async function vit(args: string[], cwd: string): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    return { ...(await run(process.execPath, [BIN, ...args], { cwd, maxBuffer: 1 << 24 })), code: 0 };
-  } catch (e) {
-    const x = e as { stdout: string; stderr: string; code: number };
-    return { stdout: x.stdout, stderr: x.stderr, code: x.code };
-  }
-}
+import { vit } from "./helpers.js";
 
 const CONFIG = `
 name: opts

@@ -3,26 +3,13 @@
  * round trip of `vit convert` (config.json written and read back, a `--to vit` file accepted by predict,
  * eval and finetune), on one tiny trained checkpoint.
  */
-import { execFile } from "node:child_process";
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { encodeImage } from "@vit/data";
 import { loadSafetensors, toFloat32Array } from "@vit/nn";
 import { beforeAll, describe, expect, it } from "vitest";
-
-const run = promisify(execFile);
-const BIN = new URL("../dist/main.js", import.meta.url).pathname;
-
-async function vit(args: string[], cwd: string): Promise<{ stdout: string; stderr: string; code: number }> {
-  try {
-    return { ...(await run(process.execPath, [BIN, ...args], { cwd, maxBuffer: 1 << 24 })), code: 0 };
-  } catch (e) {
-    const x = e as { stdout: string; stderr: string; code: number };
-    return { stdout: x.stdout, stderr: x.stderr, code: x.code };
-  }
-}
+import { vit } from "./helpers.js";
 
 // One class token and a linear head, so that Hugging Face's ViT can hold it.
 const CONFIG = `

@@ -9,7 +9,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
-const BIN = new URL("../dist/main.js", import.meta.url).pathname;
+import { BIN } from "./helpers.js";
 const COLS = 80;
 // A private tmux server whose socket lives in a temporary folder (not the user's tmux, no leftovers).
 const SOCKET = join(mkdtempSync(join(tmpdir(), "vit-tmux-")), "socket");
