@@ -60,7 +60,7 @@ export { jpegDecoderInfo } from "./jpeg-native.js";
 // bfloat16 batches: the one host conversion, @vit/half, under the names this package has exported.
 export { f32ArrayToBf16 as toBfloat16, bf16ArrayToF32 as fromBfloat16 } from "@vit/half";
 export { Rng, hashSeed } from "./rng.js";
-export { cacheDir } from "./cache.js";
+export { cacheDir, writeFileAtomic } from "./cache.js";
 export {
   DataError,
   NotFoundError,

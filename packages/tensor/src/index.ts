@@ -18,6 +18,7 @@ export type { GradNode } from "./autograd.js";
 export { checkpoint } from "./checkpoint.js";
 export { autocast, autocastDtype, type AutocastDtype } from "./autocast.js";
 export { tensor, zeros, ones, full, rand, randn, truncNormal, zerosLike, onesLike, type CreateOptions } from "./io.js";
+export { hostCpuKey } from "./host-cpu.js";
 export { philoxUniform, philoxNormal, philox4x32 } from "./rng.js";
 export { f32ToBf16Bits, bf16BitsToF32, f32ToF16Bits, f16BitsToF32 } from "@vit/half";
 export {
@@ -58,7 +59,7 @@ export {
 } from "./ops/matmul.js";
 export { autotuneMatmul, type AutotuneResult } from "./ops/matmul-tune.js";
 export { probeSubgroupMatrix, subgroupMatrixStatus } from "./ops/matmul-subgroup.js";
-export { matmulTuning, shapeClass, autotuneCachePath, type MatmulKernelKind, type MatmulTuning } from "./kernels/matmul-config.js";
+export { adapterKey, matmulTuning, shapeClass, autotuneCachePath, type MatmulKernelKind, type MatmulTuning } from "./kernels/matmul-config.js";
 export { reshape, permute, transpose, slice, concat, indexSelect } from "./ops/movement.js";
 export { cast } from "./ops/cast.js";
 export { softmax } from "./ops/softmax.js";

@@ -45,3 +45,4 @@ export {
   PretrainedError,
   type LoadPretrainedOptions,
 } from "./pretrained.js";
+export { stepsWithinBudget, timePlanCachePath, type TimePlanMode, type PlanInputs } from "./time-plan.js";

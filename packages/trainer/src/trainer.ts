@@ -59,8 +59,9 @@ import { type EvalResult, NonFiniteLogitsError, evaluate } from "./evaluate.js";
 import { MetricsLogger } from "./metrics.js";
 import { loadPretrained } from "./pretrained.js";
 import { type RunDir, openRunDir } from "./run-dir.js";
+import { type TimePlan, openTimePlan, stepsWithinBudget } from "./time-plan.js";
 import { type TrainStepSetup, trainStep } from "./train-step.js";
-import { VitError } from "@vit/tensor";
+import { VitError, adapterKey } from "@vit/tensor";
 
 /** `step-N.safetensors` → `step-N.rank-R.safetensors` (a data-parallel rank's optimizer shard). */
 export function rankShardPath(path: string, rank: number): string {
@@ -329,15 +330,62 @@ export class Trainer {
     return s as ScheduleConfig;
   }
 
+  /** The log line that says how the time limit shaped the run. */
+  private planLine(steps: number, maxSteps: number, how: string): string {
+    const budget = this.cfg.trainer.max_time_seconds;
+    return steps < maxSteps
+      ? `time plan: ${steps} of ${Number.isFinite(maxSteps) ? maxSteps : "unbounded"} steps fit the ${budget} s limit on this host (${how}); the schedule anneals over them`
+      : `time plan: all ${maxSteps} steps fit the ${budget} s limit on this host (${how})`;
+  }
+
+  /**
+   * Steps that fit the time limit, from the measured seconds per step; every replica takes the smallest
+   * (all must run the same schedule), and rank 0 caches it for the next run on this host.
+   */
+  private async planWithinBudget(
+    plan: TimePlan,
+    secondsPerStep: number,
+    elapsedSeconds: number,
+    train: DataLoader,
+    val: DataLoader,
+    evalEvery: number,
+  ): Promise<number> {
+    const perEpoch = this.stepsPerEpoch(train);
+    const every = evalEvery > 0 ? evalEvery : perEpoch;
+    // Per replica: its share of the global batch, and its share of the validation set (the loader's).
+    const imagesPerStep = this.cfg.model.micro_batch_size * this.accumulation;
+    let steps = stepsWithinBudget({
+      step: this.step,
+      elapsedSeconds,
+      secondsPerStep,
+      budgetSeconds: this.cfg.trainer.max_time_seconds,
+      validationsBetween: (from, to) => (every > 0 ? Math.floor((to - 1) / every) - Math.floor(from / every) : 0),
+      // A validation is forward only: about a third of a training step per image.
+      validationSeconds: (((val.length ?? 0) * val.batchSize) / imagesPerStep) * (secondsPerStep / 3),
+    });
+    const group = this.events.group;
+    if (group && this.worldSize > 1) steps = -(await group.allReduceValues([-steps], "max"))[0]!;
+    if (this.rank === 0) await plan.save(steps, secondsPerStep);
+    return steps;
+  }
+
   /**
    * Runs until max_steps / max_epochs / max_time_seconds; evaluates and checkpoints as configured.
    * `dryRun`: everything is built and loaded as for the real run, then one optimizer step and one test
    * batch run; no checkpoint, plot or result.json is written (`vit train --dry-run`).
    */
   async fit(
-    opts: { resumeFrom?: string | null; stopAtStep?: number; dryRun?: boolean } = {},
+    opts: {
+      resumeFrom?: string | null;
+      stopAtStep?: number;
+      dryRun?: boolean;
+      /** The clock (ms) the time limit and its plan read; tests drive it (default performance.now). */
+      clock?: () => number;
+    } = {},
   ): Promise<FitResult> {
+    const clock = opts.clock ?? (() => performance.now());
     const t0 = performance.now();
+    const budgetStart = clock();
     if (this.rank === 0) for (const note of configNotes(this.cfg)) this.log(note);
     const { train, val } = await this.loaders();
     if (train.length === 0) throw this.tooFewSamples(train);
@@ -373,7 +421,12 @@ export class Trainer {
       await new DataParallel(this.events.group).broadcastParameters(this.model as VisionTransformer, 0);
     }
     const maxSteps = this.maxSteps(train);
-    const sched = this.schedule(maxSteps);
+    // A time limit plans the schedule over the steps it allows (time-plan.ts); until measured, the
+    // schedule runs over the run's own length (or an unbounded one), which warm-up does not depend on.
+    const plan = openTimePlan(this.cfg, adapterKey(this.device.adapter));
+    let planned = Math.min(maxSteps, plan?.cachedSteps ?? Number.POSITIVE_INFINITY);
+    let sched = this.schedule(Number.isFinite(planned) ? planned : plan ? Number.MAX_SAFE_INTEGER : planned);
+    if (plan?.cachedSteps != null && this.rank === 0) this.log(this.planLine(plan.cachedSteps, maxSteps, "cached"));
     const evalEvery = this.validationInterval(train);
     this.validationBatches(val); // a bad limit_val_batches fails now, not after training
     // NeMo's create_checkpoint_callback: false writes no checkpoint at all.
@@ -384,7 +437,8 @@ export class Trainer {
     const smoothing = this.cfg.model.label_smoothing;
     const half = halfDtypeOf(this.cfg);
     const scaler = this.lossScaler;
-    const stopAt = opts.dryRun ? this.step + 1 : Math.min(maxSteps, opts.stopAtStep ?? maxSteps);
+    let stopAt = opts.dryRun ? this.step + 1 : Math.min(planned, opts.stopAtStep ?? planned);
+    const firstStep = this.step;
     const device = this.device;
     let running: Tensor = keep(zeros(device, [1]));
     let runningCount = 0;
@@ -436,8 +490,24 @@ export class Trainer {
         this.step++;
         // Bound the work queued ahead of the GPU (the loop itself never reads back between logs).
         await device.throttle();
-        this.events.onStep?.(this.step, maxSteps);
-        const atEnd = this.step >= stopAt || performance.now() - t0 > timeLimit;
+        this.events.onStep?.(this.step, planned);
+        if (plan?.measuring && !opts.dryRun) {
+          const perStep = plan.observe(this.step, clock() / 1000, firstStep);
+          if (perStep !== null) {
+            const steps = await this.planWithinBudget(plan, perStep, (clock() - budgetStart) / 1000, train, val, evalEvery);
+            planned = Math.min(maxSteps, steps);
+            if (Number.isFinite(planned)) sched = this.schedule(planned);
+            stopAt = Math.min(stopAt, planned);
+            if (this.rank === 0) this.log(this.planLine(steps, maxSteps, `measured ${perStep.toFixed(3)} s/step`));
+          }
+        }
+        const timeUp = clock() - budgetStart > timeLimit;
+        const atEnd = this.step >= stopAt || timeUp;
+        if (timeUp && plan && this.step < stopAt && this.rank === 0) {
+          this.log(
+            `warning: the time limit stopped training at step ${this.step} of the ${planned} planned: this run was slower than the one that planned it (trainer.time_plan=measure plans again)`,
+          );
+        }
         if (this.step % tc.log_every_n_steps === 0 || atEnd) {
           let lossMean = (await running.data())[0]! / runningCount;
           // Each replica summed the loss of its own share of the batches: log the mean over replicas

@@ -334,6 +334,12 @@ export const trainerSchema = z
     seed: z.number().int().default(1234),
     /** Stop after this many seconds of training (0: no limit); the run still evaluates and saves. */
     max_time_seconds: z.number().min(0).default(0),
+    /**
+     * How a time limit meets a length-based schedule (CosineAnnealing without its own max_steps): `auto`
+     * plans the schedule over the steps the budget allows (measured once per host and config, then cached,
+     * so runs on one host are identical), `measure` re-measures, `off` stops at the limit as Lightning does.
+     */
+    time_plan: z.enum(["auto", "measure", "off"]).default("auto"),
     // Lightning switches vit has its own answer to (listed by configNotes).
     logger: noEffectFlag,
     enable_checkpointing: noEffectFlag,
@@ -451,13 +457,15 @@ export const configSchema = z
       s.name === "CosineAnnealing" &&
       s.max_steps === undefined &&
       t.max_steps === undefined &&
-      t.max_epochs === undefined
+      t.max_epochs === undefined &&
+      // A time limit with time_plan auto/measure gives the schedule its length (time-plan.ts).
+      (t.time_plan === "off" || !(t.max_time_seconds > 0))
     ) {
       ctx.addIssue({
         code: z.ZodIssueCode.custom,
         path: ["model", "optim", "sched", "max_steps"],
         message:
-          "CosineAnnealing needs a length and the run is bounded by time only: set model.optim.sched.max_steps",
+          "CosineAnnealing needs a length and the run has none: set model.optim.sched.max_steps, or trainer.max_time_seconds with trainer.time_plan=auto",
       });
     }
     if (c.model.precision !== undefined) {
