@@ -48,17 +48,12 @@ export {
 } from "./ops/elementwise.js";
 export { sum, mean, max, sumTo } from "./ops/reduce.js";
 export { countNonFinite } from "./ops/finite.js";
-export { matmul } from "./ops/matmul-dispatch.js";
-export {
-  matmulKernelFor,
-  setMatmulKernelOverride,
-  setMatmulAutocast,
-  type MatmulOptions,
-  type MatmulActivation,
-} from "./ops/matmul.js";
-export { autotuneMatmul, type AutotuneResult } from "./ops/matmul-tune.js";
-export { probeSubgroupMatrix, subgroupMatrixStatus } from "./ops/matmul-subgroup.js";
-export { matmulTuning, shapeClass, autotuneCachePath, type MatmulKernelKind, type MatmulTuning } from "./kernels/matmul-config.js";
+export { matmul } from "./matmul/dispatch.js";
+export type { MatmulOptions, MatmulActivation } from "./matmul/plan.js";
+export { matmulKernelFor, setMatmulKernelOverride, setMatmulAutocast } from "./matmul/select.js";
+export { autotuneMatmul, type AutotuneResult } from "./matmul/tune.js";
+export { probeSubgroupMatrix, subgroupMatrixStatus } from "./matmul/subgroup.js";
+export { matmulTuning, shapeClass, autotuneCachePath, type MatmulKernelKind, type MatmulTuning } from "./matmul/config.js";
 export { reshape, permute, transpose, slice, concat, indexSelect } from "./ops/movement.js";
 export { cast } from "./ops/cast.js";
 export { softmax } from "./ops/softmax.js";
@@ -70,4 +65,5 @@ export { flashAttention } from "./ops/flash-attention.js";
 export { patchify } from "./ops/patchify.js";
 // Kernel-authoring helpers for packages that add fused GPU ops of their own (optimizers, collectives).
 export { declareBindings, grid1D, main1D, wgslType, type UniformFields, type BindingDecl } from "./kernels/wgsl.js";
+export { defineKernel, type Kernel } from "./kernels/kernel.js";
 export { PHILOX_WGSL, nextOffset } from "./rng.js";

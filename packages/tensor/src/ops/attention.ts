@@ -6,7 +6,7 @@
 import { ShapeError, fmtShape } from "../errors.js";
 import { Tensor } from "../tensor.js";
 import { dropout } from "./dropout.js";
-import { matmul } from "./matmul-dispatch.js";
+import { matmul } from "../matmul/dispatch.js";
 import { softmax } from "./softmax.js";
 
 export interface AttentionOptions {

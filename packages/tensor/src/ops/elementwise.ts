@@ -9,7 +9,8 @@ import { ShapeError, fmtShape } from "../errors.js";
 import { requireFloat } from "../checks.js";
 import { sameShape } from "../shape.js";
 import type { Tensor } from "../tensor.js";
-import { MATH_WGSL, elementwise } from "./elementwise-kernel.js";
+import { MATH_WGSL } from "../kernels/math.js";
+import { elementwise } from "./elementwise-kernel.js";
 import { sumTo } from "./reduce.js";
 
 export { MATH_WGSL, elementwise };

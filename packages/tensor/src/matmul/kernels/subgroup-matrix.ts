@@ -9,13 +9,14 @@
  * UNTESTED HERE: no adapter this project's CI or development machine has (lavapipe) exposes the feature.
  * It is written from the Dawn/Tint definitions (subgroup_matrix_left<T, C, R>: C columns, R rows;
  * loads take an element offset and a row/column stride) and is used only after `probeSubgroupMatrix`
- * (ops/matmul.ts) has compiled it and checked one product against the tiled kernel on the device
+ * (matmul/subgroup.ts) has compiled it and checked one product against the tiled kernel on the device
  * itself; until then, or if that fails, the tiled kernel runs. Two spellings of the load/store builtins
  * exist across Dawn versions (a `row_major`/`col_major` template argument, or a bool argument); the
  * probe tries both.
  */
-import { type EpilogueSpec, epilogueBindings, epilogueKey, epilogueWGSL } from "./matmul-epilogue.js";
-import { declareBindings } from "./wgsl.js";
+import { declareBindings } from "../../kernels/wgsl.js";
+import { defineKernel } from "../../kernels/kernel.js";
+import { type EpilogueSpec, epilogueBindings, epilogueWGSL } from "./epilogue.js";
 
 export interface SubgroupMatrixShape {
   /** Input component type (f16 or f32) and result (accumulator) type. */
@@ -51,12 +52,7 @@ export const SGMAT_FIELDS = [
   ["alpha", "f32"],
 ] as const;
 
-export function subgroupMatrixKey(v: SubgroupMatrixVariant): string {
-  const s = v.shape;
-  return `matmul|sgmat|${v.transA}|${v.transB}|${s.component}>${s.result}|${s.M}x${s.N}x${s.K}|${v.tm}x${v.tn}|sg${v.sg}|${v.syntax}|${epilogueKey(v.epilogue)}`;
-}
-
-export function subgroupMatrixWGSL(v: SubgroupMatrixVariant): string {
+export const subgroupMatrixKernel = defineKernel("matmul_subgroup_matrix", (v: SubgroupMatrixVariant): string => {
   const { shape: s, tm, tn, sg, epilogue: e } = v;
   const T = s.component;
   const R = s.result;
@@ -137,4 +133,4 @@ ${stores.join("\n")}
     }
   }
 }`;
-}
+});

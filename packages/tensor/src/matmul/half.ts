@@ -13,8 +13,11 @@
  */
 import { needsGrad, noGrad, record } from "../autograd.js";
 import type { Tensor } from "../tensor.js";
-import { cast } from "./cast.js";
-import { type MatmulOptions, f16OperandKernel, matmulBackward, matmulKernelWithPre } from "./matmul.js";
+import { cast } from "../ops/cast.js";
+import { matmulBackward } from "./backward.js";
+import type { MatmulOptions } from "./plan.js";
+import { matmulKernelWithPre } from "./run.js";
+import { f16OperandKernel } from "./select.js";
 
 export type HalfDType = "bf16" | "f16";
 

@@ -1,0 +1,71 @@
+/**
+ * A kernel is a WGSL generator with a name: `wgsl(variant)` returns the shader for one variant (a plain
+ * data object: dtypes, flags, tile sizes, an expression), and nothing else may shape it — sizes that vary
+ * per call are uniforms. The Device caches one pipeline per `pipelineKey(kernel, variant)`, a canonical
+ * serialisation of the kernel's id and the whole variant object. So a field that changes the WGSL is
+ * necessarily part of the key: a cached pipeline cannot go stale the way a hand-written key string could
+ * when a generator grew a new option (the old keys carried that risk as a comment). Pure: no Device here.
+ */
+
+export interface Kernel<V> {
+  /** Unique among all kernels (defineKernel refuses a second one). */
+  readonly id: string;
+  /** The shader for one variant; must depend on nothing but `variant` (and module constants). */
+  wgsl(variant: V): string;
+}
+
+const defined = new Set<string>();
+
+/**
+ * Declares a kernel. Call it once, at module scope: a kernel made per call could close over values its
+ * variant does not hold, which is exactly what the key derivation rules out.
+ */
+export function defineKernel<V>(id: string, wgsl: (variant: V) => string): Kernel<V> {
+  if (defined.has(id)) {
+    // bug, not user input
+    throw new Error(`internal: two kernels are named "${id}" (define each once, at module scope)`);
+  }
+  defined.add(id);
+  return Object.freeze({ id, wgsl });
+}
+
+/**
+ * The pipeline cache key of (kernel, variant): the kernel's id and a canonical serialisation of the
+ * variant (object keys sorted, so field order does not matter; strings quoted, so no two values collide).
+ * Runs once per dispatch: a few µs for the largest variants (matmul's, with its nested epilogue).
+ */
+export function pipelineKey<V>(kernel: Kernel<V>, variant: V): string {
+  return `${kernel.id}${canonical(variant)}`;
+}
+
+function canonical(v: unknown): string {
+  switch (typeof v) {
+    case "string":
+      return JSON.stringify(v);
+    case "number":
+      return Object.is(v, -0) ? "-0" : String(v);
+    case "boolean":
+      return v ? "T" : "F";
+    case "undefined":
+      return "U";
+    case "object": {
+      if (v === null) return "N";
+      if (Array.isArray(v)) {
+        let s = "[";
+        for (let i = 0; i < v.length; i++) s += (i ? "," : "") + canonical(v[i]);
+        return `${s}]`;
+      }
+      const proto = Object.getPrototypeOf(v);
+      if (proto === Object.prototype || proto === null) {
+        const o = v as Record<string, unknown>;
+        const keys = Object.keys(o).sort();
+        let s = "{";
+        for (let i = 0; i < keys.length; i++) s += `${i ? "," : ""}${JSON.stringify(keys[i])}:${canonical(o[keys[i]!])}`;
+        return `${s}}`;
+      }
+      break;
+    }
+  }
+  // bug, not user input: a function or class instance could change the WGSL without changing its key.
+  throw new Error(`internal: a kernel variant holds a ${typeof v} (${String(v)}); variants are plain data`);
+}
