@@ -18,12 +18,12 @@ const COEF_FIELDS = [
 const gradSqSumKernel = defineKernel(
   "grad_sq_sum",
   (_: Record<string, never>) => `${declareBindings(
-          [
-            { name: "g", type: "f32", access: "read" },
-            { name: "out", type: "f32", access: "read_write" },
-          ],
-          SQ_FIELDS,
-        )}
+    [
+      { name: "g", type: "f32", access: "read" },
+      { name: "out", type: "f32", access: "read_write" },
+    ],
+    SQ_FIELDS,
+  )}
 var<workgroup> part: array<f32, 256>;
 @compute @workgroup_size(256)
 fn main(@builtin(local_invocation_id) lid: vec3u) {

@@ -27,14 +27,14 @@ const FIELDS = [
 const sgdKernel = defineKernel(
   "sgd_update",
   (_: Record<string, never>) => `${declareBindings(
-        [
-          { name: "p", type: "f32", access: "read_write" },
-          { name: "g", type: "f32", access: "read" },
-          { name: "b", type: "f32", access: "read_write" },
-          { name: "coef", type: "f32", access: "read" },
-        ],
-        FIELDS,
-      )}
+    [
+      { name: "p", type: "f32", access: "read_write" },
+      { name: "g", type: "f32", access: "read" },
+      { name: "b", type: "f32", access: "read_write" },
+      { name: "coef", type: "f32", access: "read" },
+    ],
+    FIELDS,
+  )}
 ${main1D()}
   // coef[2]: the loss scaler found an overflow; the step is skipped.
   if (idx >= P.n || coef[2] != 0.0) { return; }

@@ -7,9 +7,9 @@
  * read (`Tensor.data()`), an explicit `flush()`, or the batch growing past `maxBatch` dispatches.
  */
 import { BufferAllocator, type MemoryStats } from "./allocator.js";
+import { layoutEntries, parseBindings } from "./bind-layout.js";
 import { FeatureError, GPUError, NoAdapterError } from "./errors.js";
 import { type PollMode, awaitGPU, getGPU } from "./gpu.js";
-import { layoutEntries, parseBindings } from "./bind-layout.js";
 import { type Kernel, pipelineKey } from "./kernels/kernel.js";
 import type { UniformFields } from "./kernels/wgsl.js";
 import { packUniformsInto, uniformBlockBytes } from "./uniforms.js";

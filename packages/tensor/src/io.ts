@@ -1,8 +1,8 @@
+import { checkDType } from "./checks.js";
 /** Creating tensors from host data, constants and random draws (reading back: host.ts). */
 import type { Device } from "./device.js";
 import type { DType } from "./dtype.js";
 import { ShapeError, fmtShape } from "./errors.js";
-import { checkDType } from "./checks.js";
 import { encode } from "./host.js";
 import { FILL_FIELDS, type FillKind, fillKernel } from "./kernels/fill.js";
 import { grid1D } from "./kernels/wgsl.js";
@@ -30,11 +30,14 @@ export function tensor(
   opts: CreateOptions = {},
 ): Tensor {
   checkShape(shape, "tensor");
-  const dtype = opts.dtype ?? (values instanceof Int32Array ? "i32" : values instanceof Uint32Array ? "u32" : "f32");
+  const dtype =
+    opts.dtype ?? (values instanceof Int32Array ? "i32" : values instanceof Uint32Array ? "u32" : "f32");
   checkDType(device, dtype, "tensor");
   const n = shape.reduce((a, b) => a * b, 1);
   if (values.length !== n) {
-    throw new ShapeError(`tensor: ${values.length} values do not fill shape ${fmtShape(shape)} (${n} elements).`);
+    throw new ShapeError(
+      `tensor: ${values.length} values do not fill shape ${fmtShape(shape)} (${n} elements).`,
+    );
   }
   const t = new Tensor(device, shape, dtype);
   device.upload(t.buffer, encode(values, dtype));
@@ -43,7 +46,16 @@ export function tensor(
   return t;
 }
 
-function fill(device: Device, shape: readonly number[], kind: FillKind, opts: CreateOptions, value = 0, a = 0, b = 1, hi = 0): Tensor {
+function fill(
+  device: Device,
+  shape: readonly number[],
+  kind: FillKind,
+  opts: CreateOptions,
+  value = 0,
+  a = 0,
+  b = 1,
+  hi = 0,
+): Tensor {
   checkShape(shape, kind);
   const dtype = opts.dtype ?? "f32";
   checkDType(device, dtype, kind);
@@ -71,7 +83,12 @@ function fill(device: Device, shape: readonly number[], kind: FillKind, opts: Cr
   return t;
 }
 
-export function full(device: Device, shape: readonly number[], value: number, opts: CreateOptions = {}): Tensor {
+export function full(
+  device: Device,
+  shape: readonly number[],
+  value: number,
+  opts: CreateOptions = {},
+): Tensor {
   return fill(device, shape, "const", opts, value);
 }
 export function zeros(device: Device, shape: readonly number[], opts: CreateOptions = {}): Tensor {
@@ -81,11 +98,23 @@ export function ones(device: Device, shape: readonly number[], opts: CreateOptio
   return fill(device, shape, "const", opts, 1);
 }
 /** Uniform in [low, high) from the device's Philox stream (seed, next offset). */
-export function rand(device: Device, shape: readonly number[], low = 0, high = 1, opts: CreateOptions = {}): Tensor {
+export function rand(
+  device: Device,
+  shape: readonly number[],
+  low = 0,
+  high = 1,
+  opts: CreateOptions = {},
+): Tensor {
   return fill(device, shape, "uniform", opts, 0, low, high);
 }
 /** Normal(mean, std) from the device's Philox stream. */
-export function randn(device: Device, shape: readonly number[], mean = 0, std = 1, opts: CreateOptions = {}): Tensor {
+export function randn(
+  device: Device,
+  shape: readonly number[],
+  mean = 0,
+  std = 1,
+  opts: CreateOptions = {},
+): Tensor {
   return fill(device, shape, "normal", opts, 0, mean, std);
 }
 /**
@@ -108,7 +137,11 @@ export function truncNormal(
 /** erf on the host (Abramowitz & Stegun 7.1.26; only bounds the sampling interval). */
 function erfHost(x: number): number {
   const t = 1 / (1 + 0.3275911 * Math.abs(x));
-  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  const y =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
+      t *
+      Math.exp(-x * x);
   return x >= 0 ? y : -y;
 }
 
@@ -118,4 +151,3 @@ export function zerosLike(t: Tensor, opts: CreateOptions = {}): Tensor {
 export function onesLike(t: Tensor, opts: CreateOptions = {}): Tensor {
   return ones(t.device, t.shape, { dtype: t.dtype, ...opts });
 }
-

@@ -24,7 +24,10 @@ function mulhilo(a: number, b: number): [number, number] {
   return [hi, lo];
 }
 
-export function philox4x32(c: [number, number, number, number], key: [number, number]): [number, number, number, number] {
+export function philox4x32(
+  c: [number, number, number, number],
+  key: [number, number],
+): [number, number, number, number] {
   let [c0, c1, c2, c3] = c;
   let [k0, k1] = key;
   for (let r = 0; r < 10; r++) {

@@ -19,7 +19,13 @@ export interface DropoutVariant {
 export const dropoutKernel = defineKernel("dropout", ({ dtype }: DropoutVariant) => {
   const ty = wgslType(dtype);
   return `${dtype === "f16" ? "enable f16;" : ""}
-${declareBindings([{ name: "x", type: ty, access: "read" }, { name: "y", type: ty, access: "read_write" }], DROPOUT_FIELDS)}
+${declareBindings(
+  [
+    { name: "x", type: ty, access: "read" },
+    { name: "y", type: ty, access: "read_write" },
+  ],
+  DROPOUT_FIELDS,
+)}
 ${PHILOX_WGSL}
 ${main1D()}
   if (idx >= P.n) { return; }

@@ -58,7 +58,9 @@ export interface ElementwiseVariant {
 
 export const elementwiseKernel = defineKernel("elementwise", (v: ElementwiseVariant) => {
   const f16 = v.inputs.includes("f16") || v.out === "f16";
-  const loads = v.inputs.map((_, k) => `let ${NAMES[k]} = f32(in${k}[${v.rank === null ? "idx" : `off${k}`}]);`);
+  const loads = v.inputs.map(
+    (_, k) => `let ${NAMES[k]} = f32(in${k}[${v.rank === null ? "idx" : `off${k}`}]);`,
+  );
   return `${f16 ? "enable f16;" : ""}
 ${declareBindings(
   [

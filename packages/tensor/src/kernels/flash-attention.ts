@@ -1,3 +1,4 @@
+import { defineKernel } from "./kernel.js";
 /**
  * WGSL generators for FlashAttention-2 (Dao, 2023): a forward pass with an online softmax that keeps only
  * O and the per-row log-sum-exp L, and a backward pass that recomputes the probabilities block by block
@@ -40,7 +41,6 @@
  *   dS_ij = P_ij (Z_ij dO_i·V_j − Δ_i)     (Δ_i = Σ_j P_ij Z_ij dO_i·V_j = dO_i·O_i, so it covers dropout)
  */
 import { PHILOX_WGSL } from "./philox.js";
-import { defineKernel } from "./kernel.js";
 import { declareBindings } from "./wgsl.js";
 
 export type FlashVariant = "direct" | "tiled" | "subgroup";

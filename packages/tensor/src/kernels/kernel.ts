@@ -31,19 +31,23 @@ export function defineKernel<V>(id: string, wgsl: (variant: V) => string): Kerne
 
 /**
  * The pipeline cache key of (kernel, variant): the kernel's id and a canonical serialisation of the
- * variant (object keys sorted, so field order does not matter; strings quoted, so no two values collide).
- * Runs once per dispatch: a few µs for the largest variants (matmul's, with its nested epilogue).
+ * variant (object keys sorted, so field order does not matter). Runs once per dispatch.
  */
 export function pipelineKey<V>(kernel: Kernel<V>, variant: V): string {
   return `${kernel.id}${canonical(variant)}`;
 }
 
+/**
+ * Injective and cheap: strings are length-prefixed (no escaping), object keys sorted (an insertion-sorted
+ * copy: variants have a handful of fields) and length-prefixed too, so no two distinct variants share a
+ * serialisation.
+ */
 function canonical(v: unknown): string {
   switch (typeof v) {
     case "string":
-      return JSON.stringify(v);
+      return `${v.length}"${v}`;
     case "number":
-      return Object.is(v, -0) ? "-0" : String(v);
+      return Object.is(v, -0) ? "-0" : `${v}`;
     case "boolean":
       return v ? "T" : "F";
     case "undefined":
@@ -52,18 +56,25 @@ function canonical(v: unknown): string {
       if (v === null) return "N";
       if (Array.isArray(v)) {
         let s = "[";
-        for (let i = 0; i < v.length; i++) s += (i ? "," : "") + canonical(v[i]);
+        for (let i = 0; i < v.length; i++) s += `${canonical(v[i])},`;
         return `${s}]`;
       }
       const proto = Object.getPrototypeOf(v);
-      if (proto === Object.prototype || proto === null) {
-        const o = v as Record<string, unknown>;
-        const keys = Object.keys(o).sort();
-        let s = "{";
-        for (let i = 0; i < keys.length; i++) s += `${i ? "," : ""}${JSON.stringify(keys[i])}:${canonical(o[keys[i]!])}`;
-        return `${s}}`;
+      if (proto !== Object.prototype && proto !== null) break;
+      const o = v as Record<string, unknown>;
+      const keys = Object.keys(o);
+      for (let i = 1; i < keys.length; i++) {
+        const k = keys[i]!;
+        let j = i - 1;
+        while (j >= 0 && keys[j]! > k) {
+          keys[j + 1] = keys[j]!;
+          j--;
+        }
+        keys[j + 1] = k;
       }
-      break;
+      let s = "{";
+      for (const k of keys) s += `${k.length}"${k}:${canonical(o[k])},`;
+      return `${s}}`;
     }
   }
   // bug, not user input: a function or class instance could change the WGSL without changing its key.

@@ -103,17 +103,19 @@ export interface LayerNormParamsVariant {
 }
 
 /** Partial dγ, dβ of one chunk of rows for one column group: part[idx] and part[groups·chunks + idx]. */
-export const layerNormParamsKernel = defineKernel("layer_norm_backward_params", ({ vec }: LayerNormParamsVariant) => {
-  const V = vec ? "vec4f" : "f32";
-  return `${declareBindings(
-    [
-      { name: "x", type: V, access: "read" },
-      { name: "g", type: V, access: "read" },
-      { name: "st", type: "f32", access: "read" },
-      { name: "part", type: V, access: "read_write" },
-    ],
-    LN_PARAM_FIELDS,
-  )}
+export const layerNormParamsKernel = defineKernel(
+  "layer_norm_backward_params",
+  ({ vec }: LayerNormParamsVariant) => {
+    const V = vec ? "vec4f" : "f32";
+    return `${declareBindings(
+      [
+        { name: "x", type: V, access: "read" },
+        { name: "g", type: V, access: "read" },
+        { name: "st", type: "f32", access: "read" },
+        { name: "part", type: V, access: "read_write" },
+      ],
+      LN_PARAM_FIELDS,
+    )}
 ${main1D(64)}
   if (idx >= P.groups * P.chunks) { return; }
   let c = idx % P.groups;
@@ -128,7 +130,8 @@ ${main1D(64)}
   part[idx] = sw;
   part[P.groups * P.chunks + idx] = sb;
 }`;
-});
+  },
+);
 
 /** dγ, dβ: the chunks' partial sums added up. */
 export const layerNormParamsFinalKernel = defineKernel(

@@ -15,7 +15,13 @@ export interface SoftmaxVariant {
 export const softmaxKernel = defineKernel("softmax", ({ dtype }: SoftmaxVariant) => {
   const ty = wgslType(dtype);
   return `${dtype === "f16" ? "enable f16;" : ""}
-${declareBindings([{ name: "x", type: ty, access: "read" }, { name: "y", type: ty, access: "read_write" }], SOFTMAX_FIELDS)}
+${declareBindings(
+  [
+    { name: "x", type: ty, access: "read" },
+    { name: "y", type: ty, access: "read_write" },
+  ],
+  SOFTMAX_FIELDS,
+)}
 ${main1D(64)}
   if (idx >= P.rows) { return; }
   let base = idx * P.d;
@@ -32,7 +38,14 @@ ${main1D(64)}
 export const softmaxBackwardKernel = defineKernel("softmax_backward", ({ dtype }: SoftmaxVariant) => {
   const ty = wgslType(dtype);
   return `${dtype === "f16" ? "enable f16;" : ""}
-${declareBindings([{ name: "y", type: ty, access: "read" }, { name: "g", type: ty, access: "read" }, { name: "dx", type: ty, access: "read_write" }], SOFTMAX_FIELDS)}
+${declareBindings(
+  [
+    { name: "y", type: ty, access: "read" },
+    { name: "g", type: ty, access: "read" },
+    { name: "dx", type: ty, access: "read_write" },
+  ],
+  SOFTMAX_FIELDS,
+)}
 ${main1D(64)}
   if (idx >= P.rows) { return; }
   let base = idx * P.d;

@@ -1,9 +1,9 @@
+import { elementwise } from "../ops/elementwise-kernel.js";
+import { sumTo } from "../ops/reduce.js";
 /**
  * Gradients of the fused matmul, as products of the same kernels (transposes are flags, never copies).
  */
 import type { Tensor } from "../tensor.js";
-import { elementwise } from "../ops/elementwise-kernel.js";
-import { sumTo } from "../ops/reduce.js";
 import type { MatmulActivation } from "./kernels/epilogue.js";
 import type { MatmulOptions } from "./plan.js";
 import { matmulKernel } from "./run.js";

@@ -12,8 +12,8 @@
  * (@vit/optim LossScaler). bf16 has f32's range, so its backward keeps the f32 gradient.
  */
 import { needsGrad, noGrad, record } from "../autograd.js";
-import type { Tensor } from "../tensor.js";
 import { cast } from "../ops/cast.js";
+import type { Tensor } from "../tensor.js";
 import { matmulBackward } from "./backward.js";
 import type { MatmulOptions } from "./plan.js";
 import { matmulKernelWithPre } from "./run.js";

@@ -46,7 +46,13 @@ export interface Choice {
   tuning: MatmulTuning;
 }
 
-export function choose(device: Device, p: Plan, transA: boolean, transB: boolean, dtype: "f32" | "f16"): Choice {
+export function choose(
+  device: Device,
+  p: Plan,
+  transA: boolean,
+  transB: boolean,
+  dtype: "f32" | "f16",
+): Choice {
   const base = matmulTuning(device, shapeClass(p.M, p.N));
   const tuning = forcedTuning ? { ...base, ...forcedTuning } : base;
   const want = forcedKernel ?? tuning.kind;

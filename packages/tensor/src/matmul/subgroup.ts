@@ -1,3 +1,4 @@
+import { layoutEntries, parseBindings } from "../bind-layout.js";
 /**
  * When the subgroup-matrix matmul may run on a device. The feature cannot be exercised on the machines
  * this project is developed and tested on (lavapipe has no cooperative matrices), so the kernel is never
@@ -9,7 +10,7 @@
 import type { Device, SubgroupMatrixConfig } from "../device.js";
 import { FeatureError } from "../errors.js";
 import { tensor } from "../io.js";
-import { layoutEntries, parseBindings } from "../bind-layout.js";
+import { Tensor } from "../tensor.js";
 import { fixedSubgroupSize } from "./config.js";
 import type { EpilogueSpec } from "./kernels/epilogue.js";
 import {
@@ -19,7 +20,6 @@ import {
   type SubgroupMatrixVariant,
   subgroupMatrixKernel,
 } from "./kernels/subgroup-matrix.js";
-import { Tensor } from "../tensor.js";
 
 export interface SubgroupMatrixChoice {
   shape: SubgroupMatrixShape;

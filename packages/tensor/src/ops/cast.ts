@@ -1,8 +1,8 @@
 /** dtype conversion (the kernel, and why bf16 is written a word at a time: kernels/cast.ts). */
 import { needsGrad, record } from "../autograd.js";
+import { checkDType, sameDevice } from "../checks.js";
 import type { DType } from "../dtype.js";
 import { DTypeError } from "../errors.js";
-import { checkDType, sameDevice } from "../checks.js";
 import { CAST_FIELDS, castKernel } from "../kernels/cast.js";
 import { grid1D } from "../kernels/wgsl.js";
 import { Tensor } from "../tensor.js";

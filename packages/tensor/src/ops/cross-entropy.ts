@@ -4,8 +4,8 @@
  * per-row log-sum-exp so backward is one element-wise kernel: (softmax − q)·g/B.
  */
 import { needsGrad, record } from "../autograd.js";
-import { DTypeError, ShapeError } from "../errors.js";
 import { sameDevice } from "../checks.js";
+import { DTypeError, ShapeError } from "../errors.js";
 import { CE_FIELDS, crossEntropyBackwardKernel, crossEntropyKernel } from "../kernels/cross-entropy.js";
 import { grid1D } from "../kernels/wgsl.js";
 import { Tensor } from "../tensor.js";
@@ -26,12 +26,17 @@ export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyO
   }
   const [B, C] = logits.shape as [number, number];
   const soft = target.dtype === "f32";
-  if (soft ? target.rank !== 2 || target.shape[0] !== B || target.shape[1] !== C : target.rank !== 1 || target.shape[0] !== B) {
+  if (
+    soft
+      ? target.rank !== 2 || target.shape[0] !== B || target.shape[1] !== C
+      : target.rank !== 1 || target.shape[0] !== B
+  ) {
     throw new ShapeError(
       `cross_entropy: target ${target.describe()} does not fit logits [${B}, ${C}]: pass labels [${B}] i32 or soft targets [${B}, ${C}] f32.`,
     );
   }
-  if (!soft && target.dtype !== "i32") throw new DTypeError(`cross_entropy: labels ${target.describe()} must be i32.`);
+  if (!soft && target.dtype !== "i32")
+    throw new DTypeError(`cross_entropy: labels ${target.describe()} must be i32.`);
   if (!(eps >= 0 && eps < 1)) throw new ShapeError(`cross_entropy: labelSmoothing ${eps} must be in [0, 1).`);
   const rowLoss = new Tensor(device, [B], "f32");
   const lse = new Tensor(device, [B], "f32");

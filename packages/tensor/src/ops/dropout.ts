@@ -4,8 +4,8 @@
  * replaying the device's RNG offset.
  */
 import { needsGrad, record } from "../autograd.js";
-import { ShapeError } from "../errors.js";
 import { requireFloat, sameDevice } from "../checks.js";
+import { ShapeError } from "../errors.js";
 import { DROPOUT_FIELDS, dropoutKernel } from "../kernels/dropout.js";
 import { grid1D } from "../kernels/wgsl.js";
 import { nextOffset } from "../rng.js";
@@ -37,7 +37,11 @@ export function dropout(x: Tensor, p: number, training = true): Tensor {
   const offset = nextOffset(x.device.rng);
   const y = maskKernel(x, p, seed, offset, "dropout");
   if (needsGrad(x)) {
-    record(y, { name: "dropout", inputs: [x], backward: (g) => [maskKernel(g, p, seed, offset, "dropout_backward")] });
+    record(y, {
+      name: "dropout",
+      inputs: [x],
+      backward: (g) => [maskKernel(g, p, seed, offset, "dropout_backward")],
+    });
   }
   return y;
 }

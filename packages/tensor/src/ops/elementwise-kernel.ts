@@ -1,10 +1,10 @@
+import { requireFloat, sameDevice } from "../checks.js";
 /**
  * Dispatching the element-wise kernel (kernels/elementwise.ts). Kept apart from the differentiable ops
  * (elementwise.ts) so that reduce.ts can run it while elementwise.ts uses reduce.ts's sumTo for
  * broadcast gradients, without an import cycle between the two.
  */
 import { ShapeError, fmtShape } from "../errors.js";
-import { requireFloat, sameDevice } from "../checks.js";
 import {
   EW4_HEAD,
   EW_HEAD,

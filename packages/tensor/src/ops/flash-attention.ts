@@ -5,9 +5,9 @@
  * Memory: forward keeps O and one f32 per query row (L); backward adds one more (Δ) and the gradients.
  */
 import { needsGrad, record } from "../autograd.js";
+import { requireFloat, sameDevice } from "../checks.js";
 import type { Device, ProgramDesc } from "../device.js";
 import { DTypeError, ShapeError } from "../errors.js";
-import { requireFloat, sameDevice } from "../checks.js";
 import {
   FLASH_FIELDS,
   type FlashKernelConfig,

@@ -3,8 +3,8 @@
  * recomputation of the statistics; backward is two kernels: dx per row, dγ/dβ per column.
  */
 import { needsGrad, record } from "../autograd.js";
-import { ShapeError } from "../errors.js";
 import { requireFloat, sameDevice } from "../checks.js";
+import { ShapeError } from "../errors.js";
 import {
   LN_FIELDS,
   LN_PARAM_CHUNK,

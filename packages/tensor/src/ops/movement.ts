@@ -4,14 +4,18 @@
  * backward are its mirror, a strided write into a region of a larger tensor.
  */
 import { needsGrad, record } from "../autograd.js";
-import { DTypeError, ShapeError, fmtShape } from "../errors.js";
 import { sameDevice } from "../checks.js";
+import { DTypeError, ShapeError, fmtShape } from "../errors.js";
 import { zeros } from "../io.js";
-import { sliceGrad, stridedCopyInto, stridedWriteFrom } from "./strided-copy.js";
-import { INDEX_SELECT_FIELDS, indexSelectBackwardKernel, indexSelectKernel } from "../kernels/index-select.js";
+import {
+  INDEX_SELECT_FIELDS,
+  indexSelectBackwardKernel,
+  indexSelectKernel,
+} from "../kernels/index-select.js";
 import { grid1D, wgslType } from "../kernels/wgsl.js";
 import { MAX_RANK, normAxis, numelOf, stridesOf } from "../shape.js";
 import { Tensor } from "../tensor.js";
+import { sliceGrad, stridedCopyInto, stridedWriteFrom } from "./strided-copy.js";
 
 /** out[i] = src[base + Σ coord_d(i)·strides_d], coords of i in `shape`. */
 function stridedCopy(

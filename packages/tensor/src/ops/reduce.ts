@@ -4,8 +4,8 @@
  * (the common case: layernorm, softmax, losses) takes the same path with unit stride.
  */
 import { needsGrad, record } from "../autograd.js";
-import { ShapeError, fmtShape } from "../errors.js";
 import { requireFloat, sameDevice } from "../checks.js";
+import { ShapeError, fmtShape } from "../errors.js";
 import {
   REDUCE_COLS_FIELDS,
   REDUCE_ROWS_FIELDS,

@@ -1,10 +1,10 @@
 /** Numerically stable softmax over the last axis, and its backward: dx = y ⊙ (g − Σ g⊙y). */
 import { needsGrad, record } from "../autograd.js";
 import { requireFloat, sameDevice } from "../checks.js";
+import { ShapeError } from "../errors.js";
 import { SOFTMAX_FIELDS, softmaxBackwardKernel, softmaxKernel } from "../kernels/softmax.js";
 import { grid1D } from "../kernels/wgsl.js";
 import { Tensor } from "../tensor.js";
-import { ShapeError } from "../errors.js";
 
 export function softmax(x: Tensor): Tensor {
   const device = sameDevice("softmax", x);

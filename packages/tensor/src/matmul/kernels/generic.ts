@@ -1,3 +1,4 @@
+import { defineKernel } from "../../kernels/kernel.js";
 /**
  * Portable batched matmul: each invocation computes a 4×4 block of C in registers from bounds-checked
  * storage loads, an 8×8 workgroup covers a 32×32 tile. Sizes are uniforms, so every shape shares one
@@ -5,7 +6,6 @@
  * back to it for shapes they do not cover.
  */
 import { declareBindings } from "../../kernels/wgsl.js";
-import { defineKernel } from "../../kernels/kernel.js";
 import { type EpilogueSpec, epilogueBindings, epilogueWGSL } from "./epilogue.js";
 
 export interface MatmulVariant {

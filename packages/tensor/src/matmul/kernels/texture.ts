@@ -1,3 +1,4 @@
+import { defineKernel } from "../../kernels/kernel.js";
 /**
  * Matmul for CPU adapters (Mesa lavapipe/llvmpipe): operands read through textures, A shared across the
  * subgroup with subgroupBroadcast, register-blocked R×4 outputs per lane, f32 accumulation.
@@ -20,7 +21,6 @@
  * so x·Wᵀ, dY·W and dYᵀ·X all need no transposing copy.
  */
 import { declareBindings } from "../../kernels/wgsl.js";
-import { defineKernel } from "../../kernels/kernel.js";
 import { type EpilogueSpec, epilogueBindings, epilogueWGSL } from "./epilogue.js";
 
 export type OperandMode = "row" | "col";

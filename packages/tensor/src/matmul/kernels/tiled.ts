@@ -1,3 +1,4 @@
+import { defineKernel } from "../../kernels/kernel.js";
 /**
  * Classic shared-memory tiled matmul for real GPUs: a 16×16 workgroup computes a 64×64 tile of C, each
  * invocation a 4×4 block in registers; A and B tiles of depth TK are staged through workgroup memory
@@ -6,7 +7,6 @@
  * is why the adapter table picks the texture kernel there and this one on GPUs.
  */
 import { declareBindings } from "../../kernels/wgsl.js";
-import { defineKernel } from "../../kernels/kernel.js";
 import { type EpilogueSpec, epilogueBindings, epilogueWGSL } from "./epilogue.js";
 
 export interface TiledMatmulVariant {
