@@ -10,7 +10,8 @@
  * (a) no package imports one above it (or a sibling: nn and optim do not know each other);
  * (b) no import cycle inside a package's src (type-only imports are erased by the compiler and cannot
  *     change the order modules evaluate in, so they do not count);
- * (c) another package is imported by its name only, never a path into its src or dist.
+ * (c) another package is imported by its name only, never a path into its src or dist;
+ * (d) @vit/tensor's WGSL generators (src/kernels/, src/matmul/kernels/) import nothing that runs on a Device.
  * Tests are not cruised: a strategy's test compares against the single-device model above it.
  */
 
@@ -84,6 +85,15 @@ module.exports = {
       severity: "error",
       from: { path: "^(packages|apps)/[^/]+/src/" },
       to: { circular: true, viaOnly: { dependencyTypesNot: ["type-only"] } },
+    },
+    {
+      name: "tensor-kernels-pure",
+      comment:
+        "@vit/tensor's kernels/ and matmul/kernels/ hold WGSL generators only: they import each other and " +
+        "types (dtype.ts), never the Device, the GPU, the allocator, tensors or the ops that dispatch them.",
+      severity: "error",
+      from: { path: "^packages/tensor/src/(matmul/)?kernels/" },
+      to: { path: "^packages/tensor/src/", pathNot: "^packages/tensor/src/((matmul/)?kernels/|dtype\\.ts$)" },
     },
     {
       name: "no-deep-imports",

@@ -3,7 +3,7 @@
  * (AdamW, the default), L2 added to the gradient otherwise (Adam). Bias-corrected. One dispatch per
  * parameter updates p, m and v in place; the gradient is scaled by the clip coefficient on the GPU.
  */
-import { type Tensor, declareBindings, grid1D, main1D } from "@vit/tensor";
+import { type Tensor, declareBindings, defineKernel, grid1D, main1D } from "@vit/tensor";
 import { Optimizer } from "./optimizer.js";
 import type { ParamGroup } from "./param-groups.js";
 
@@ -27,35 +27,18 @@ const FIELDS = [
   ["gpuStep", "u32"],
 ] as const;
 
-export class AdamW extends Optimizer {
-  readonly stateNames = ["exp_avg", "exp_avg_sq"];
-  readonly betas: [number, number];
-  readonly eps: number;
-  readonly decoupled: boolean;
-
-  constructor(groups: ParamGroup[], opts: AdamWOptions = {}) {
-    super(groups);
-    this.betas = opts.betas ?? [0.9, 0.999];
-    this.eps = opts.eps ?? 1e-8;
-    this.decoupled = opts.decoupled ?? true;
-  }
-
-  protected update(p: Tensor, g: Tensor, [m, v]: Tensor[], lr: number, wd: number): void {
-    const [b1, b2] = this.betas;
-    const t = this.stepCount;
-    this.device.run({
-      name: "adamw",
-      key: "adamw_update",
-      code: () => `${declareBindings(
-        [
-          { name: "p", type: "f32", access: "read_write" },
-          { name: "g", type: "f32", access: "read" },
-          { name: "m", type: "f32", access: "read_write" },
-          { name: "v", type: "f32", access: "read_write" },
-          { name: "coef", type: "f32", access: "read" },
-        ],
-        FIELDS,
-      )}
+const adamwKernel = defineKernel(
+  "adamw_update",
+  (_: Record<string, never>) => `${declareBindings(
+    [
+      { name: "p", type: "f32", access: "read_write" },
+      { name: "g", type: "f32", access: "read" },
+      { name: "m", type: "f32", access: "read_write" },
+      { name: "v", type: "f32", access: "read_write" },
+      { name: "coef", type: "f32", access: "read" },
+    ],
+    FIELDS,
+  )}
 ${main1D()}
   // coef[2]: the loss scaler found an overflow; the step is skipped (p, m, v unchanged).
   if (idx >= P.n || coef[2] != 0.0) { return; }
@@ -75,6 +58,28 @@ ${main1D()}
   v[idx] = vt;
   p[idx] = w - P.lr * (mt / bc1) / (sqrt(vt / bc2) + P.eps);
 }`,
+);
+
+export class AdamW extends Optimizer {
+  readonly stateNames = ["exp_avg", "exp_avg_sq"];
+  readonly betas: [number, number];
+  readonly eps: number;
+  readonly decoupled: boolean;
+
+  constructor(groups: ParamGroup[], opts: AdamWOptions = {}) {
+    super(groups);
+    this.betas = opts.betas ?? [0.9, 0.999];
+    this.eps = opts.eps ?? 1e-8;
+    this.decoupled = opts.decoupled ?? true;
+  }
+
+  protected update(p: Tensor, g: Tensor, [m, v]: Tensor[], lr: number, wd: number): void {
+    const [b1, b2] = this.betas;
+    const t = this.stepCount;
+    this.device.run({
+      name: "adamw",
+      kernel: adamwKernel,
+      variant: {},
       buffers: [p.buffer, g.buffer, m!.buffer, v!.buffer, this.coefBuffer],
       uniforms: {
         fields: FIELDS,

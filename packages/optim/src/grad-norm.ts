@@ -3,7 +3,7 @@
  * small GPU buffer, a one-invocation kernel turns them into the clip coefficient min(1, max/‖g‖), and
  * the optimizer kernels read that coefficient from the buffer. The norm itself is read only when asked.
  */
-import { type Device, Tensor, declareBindings, grid1D, main1D } from "@vit/tensor";
+import { type Device, Tensor, declareBindings, defineKernel, grid1D, main1D } from "@vit/tensor";
 import type { LossScaler } from "./loss-scaler.js";
 
 const SQ_FIELDS = [
@@ -14,6 +14,70 @@ const COEF_FIELDS = [
   ["count", "u32"],
   ["maxNorm", "f32"],
 ] as const;
+
+const gradSqSumKernel = defineKernel(
+  "grad_sq_sum",
+  (_: Record<string, never>) => `${declareBindings(
+    [
+      { name: "g", type: "f32", access: "read" },
+      { name: "out", type: "f32", access: "read_write" },
+    ],
+    SQ_FIELDS,
+  )}
+var<workgroup> part: array<f32, 256>;
+@compute @workgroup_size(256)
+fn main(@builtin(local_invocation_id) lid: vec3u) {
+  // One workgroup strides over the whole tensor; tree-reduce in shared memory (deterministic order).
+  var s = 0.0;
+  for (var i = lid.x; i < P.n; i += 256u) { let v = g[i]; s += v * v; }
+  part[lid.x] = s;
+  workgroupBarrier();
+  for (var w = 128u; w > 0u; w = w >> 1u) {
+    if (lid.x < w) { part[lid.x] += part[lid.x + w]; }
+    workgroupBarrier();
+  }
+  if (lid.x == 0u) { out[P.slot] = part[0]; }
+}`,
+);
+
+/**
+ * The clip coefficient from the partial sums. `scalerUpdate` (LossScaler.updateWGSL, or null without a
+ * loss scaler) is spliced in after the overflow test.
+ */
+const clipCoefKernel = defineKernel("grad_clip_coef", ({ scalerUpdate }: { scalerUpdate: string | null }) => {
+  const bindings = [
+    { name: "part", type: "f32", access: "read" } as const,
+    { name: "coef", type: "f32", access: "read_write" } as const,
+    ...(scalerUpdate !== null
+      ? [
+          { name: "scale", type: "f32", access: "read_write" } as const,
+          { name: "st", type: "f32", access: "read_write" } as const,
+        ]
+      : []),
+  ];
+  return `${declareBindings(bindings, COEF_FIELDS)}
+${main1D(1)}
+  if (idx > 0u) { return; }
+  var s = 0.0;
+  for (var i = 0u; i < P.count; i++) { s += part[i]; }
+  ${
+    scalerUpdate !== null
+      ? `// Overflow: the scaled gradients' sum of squares is Inf or NaN (a bit test, safe under fast-math).
+  let bad = (bitcast<u32>(s) & 0x7f800000u) == 0x7f800000u;
+  let inv = 1.0 / scale[0];
+  let norm = sqrt(s) * inv;
+  coef[0] = select(1.0, min(1.0, P.maxNorm / (norm + 1e-6)), P.maxNorm > 0.0) * inv;
+  coef[1] = norm;
+  coef[2] = select(0.0, 1.0, bad);
+  ${scalerUpdate}
+  coef[3] = st[2];`
+      : `let norm = sqrt(s);
+  coef[1] = norm;
+  coef[0] = select(1.0, min(1.0, P.maxNorm / (norm + 1e-6)), P.maxNorm > 0.0);
+  coef[2] = 0.0;`
+  }
+}`;
+});
 
 export class GradNorm {
   /** [count] partial sums of squares. */
@@ -44,28 +108,8 @@ export class GradNorm {
     grads.forEach((g, slot) => {
       this.device.run({
         name: "grad_sq_sum",
-        key: "grad_sq_sum",
-        code: () => `${declareBindings(
-          [
-            { name: "g", type: "f32", access: "read" },
-            { name: "out", type: "f32", access: "read_write" },
-          ],
-          SQ_FIELDS,
-        )}
-var<workgroup> part: array<f32, 256>;
-@compute @workgroup_size(256)
-fn main(@builtin(local_invocation_id) lid: vec3u) {
-  // One workgroup strides over the whole tensor; tree-reduce in shared memory (deterministic order).
-  var s = 0.0;
-  for (var i = lid.x; i < P.n; i += 256u) { let v = g[i]; s += v * v; }
-  part[lid.x] = s;
-  workgroupBarrier();
-  for (var w = 128u; w > 0u; w = w >> 1u) {
-    if (lid.x < w) { part[lid.x] += part[lid.x + w]; }
-    workgroupBarrier();
-  }
-  if (lid.x == 0u) { out[P.slot] = part[0]; }
-}`,
+        kernel: gradSqSumKernel,
+        variant: {},
         buffers: [g.buffer, this.partial.buffer],
         uniforms: { fields: SQ_FIELDS, values: [g.numel, slot] },
         workgroups: [1],
@@ -85,41 +129,10 @@ fn main(@builtin(local_invocation_id) lid: vec3u) {
   }
 
   private coefficient(count: number, maxNorm: number, scaler?: LossScaler): void {
-    const bindings = [
-      { name: "part", type: "f32", access: "read" } as const,
-      { name: "coef", type: "f32", access: "read_write" } as const,
-      ...(scaler
-        ? [
-            { name: "scale", type: "f32", access: "read_write" } as const,
-            { name: "st", type: "f32", access: "read_write" } as const,
-          ]
-        : []),
-    ];
     this.device.run({
       name: "grad_clip_coef",
-      key: scaler ? `grad_clip_coef_scaled|${scaler.updateWGSL()}` : "grad_clip_coef",
-      code: () => `${declareBindings(bindings, COEF_FIELDS)}
-${main1D(1)}
-  if (idx > 0u) { return; }
-  var s = 0.0;
-  for (var i = 0u; i < P.count; i++) { s += part[i]; }
-  ${
-    scaler
-      ? `// Overflow: the scaled gradients' sum of squares is Inf or NaN (a bit test, safe under fast-math).
-  let bad = (bitcast<u32>(s) & 0x7f800000u) == 0x7f800000u;
-  let inv = 1.0 / scale[0];
-  let norm = sqrt(s) * inv;
-  coef[0] = select(1.0, min(1.0, P.maxNorm / (norm + 1e-6)), P.maxNorm > 0.0) * inv;
-  coef[1] = norm;
-  coef[2] = select(0.0, 1.0, bad);
-  ${scaler.updateWGSL()}
-  coef[3] = st[2];`
-      : `let norm = sqrt(s);
-  coef[1] = norm;
-  coef[0] = select(1.0, min(1.0, P.maxNorm / (norm + 1e-6)), P.maxNorm > 0.0);
-  coef[2] = 0.0;`
-  }
-}`,
+      kernel: clipCoefKernel,
+      variant: { scalerUpdate: scaler ? scaler.updateWGSL() : null },
       buffers: [
         this.partial.buffer,
         this.coef.buffer,

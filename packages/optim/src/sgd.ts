@@ -2,7 +2,7 @@
  * SGD with momentum (PyTorch semantics: buf ← μ·buf + (1−dampening)·g; Nesterov uses g + μ·buf), L2
  * weight decay added to the gradient. One fused dispatch per parameter.
  */
-import { type Tensor, declareBindings, grid1D, main1D } from "@vit/tensor";
+import { type Tensor, declareBindings, defineKernel, grid1D, main1D } from "@vit/tensor";
 import { OptimizerError } from "./errors.js";
 import { Optimizer } from "./optimizer.js";
 import type { ParamGroup } from "./param-groups.js";
@@ -23,6 +23,33 @@ const FIELDS = [
   ["first", "u32"],
   ["gpuStep", "u32"],
 ] as const;
+
+const sgdKernel = defineKernel(
+  "sgd_update",
+  (_: Record<string, never>) => `${declareBindings(
+    [
+      { name: "p", type: "f32", access: "read_write" },
+      { name: "g", type: "f32", access: "read" },
+      { name: "b", type: "f32", access: "read_write" },
+      { name: "coef", type: "f32", access: "read" },
+    ],
+    FIELDS,
+  )}
+${main1D()}
+  // coef[2]: the loss scaler found an overflow; the step is skipped.
+  if (idx >= P.n || coef[2] != 0.0) { return; }
+  // With a loss scaler the applied-step count is coef[3] (skipped steps do not count).
+  let first = select(P.first == 1u, coef[3] == 1.0, P.gpuStep == 1u);
+  var d = g[idx] * coef[0] + P.wd * p[idx];
+  if (P.mu != 0.0) {
+    // PyTorch initialises the buffer with the first gradient (no dampening on step 1).
+    let bt = select(P.mu * b[idx] + (1.0 - P.damp) * d, d, first);
+    b[idx] = bt;
+    d = select(bt, d + P.mu * bt, P.nesterov == 1u);
+  }
+  p[idx] = p[idx] - P.lr * d;
+}`,
+);
 
 export class SGD extends Optimizer {
   readonly stateNames = ["momentum_buffer"];
@@ -46,30 +73,8 @@ export class SGD extends Optimizer {
   protected update(p: Tensor, g: Tensor, [buf]: Tensor[], lr: number, wd: number): void {
     this.device.run({
       name: "sgd",
-      key: "sgd_update",
-      code: () => `${declareBindings(
-        [
-          { name: "p", type: "f32", access: "read_write" },
-          { name: "g", type: "f32", access: "read" },
-          { name: "b", type: "f32", access: "read_write" },
-          { name: "coef", type: "f32", access: "read" },
-        ],
-        FIELDS,
-      )}
-${main1D()}
-  // coef[2]: the loss scaler found an overflow; the step is skipped.
-  if (idx >= P.n || coef[2] != 0.0) { return; }
-  // With a loss scaler the applied-step count is coef[3] (skipped steps do not count).
-  let first = select(P.first == 1u, coef[3] == 1.0, P.gpuStep == 1u);
-  var d = g[idx] * coef[0] + P.wd * p[idx];
-  if (P.mu != 0.0) {
-    // PyTorch initialises the buffer with the first gradient (no dampening on step 1).
-    let bt = select(P.mu * b[idx] + (1.0 - P.damp) * d, d, first);
-    b[idx] = bt;
-    d = select(bt, d + P.mu * bt, P.nesterov == 1u);
-  }
-  p[idx] = p[idx] - P.lr * d;
-}`,
+      kernel: sgdKernel,
+      variant: {},
       buffers: [p.buffer, g.buffer, buf!.buffer, this.coefBuffer],
       uniforms: {
         fields: FIELDS,

@@ -7,10 +7,12 @@
  * read (`Tensor.data()`), an explicit `flush()`, or the batch growing past `maxBatch` dispatches.
  */
 import { BufferAllocator, type MemoryStats } from "./allocator.js";
+import { layoutEntries, parseBindings } from "./bind-layout.js";
 import { FeatureError, GPUError, NoAdapterError } from "./errors.js";
 import { type PollMode, awaitGPU, getGPU } from "./gpu.js";
-import { layoutEntries, parseBindings } from "./kernels/bind-layout.js";
-import { type UniformFields, packUniformsInto, uniformBlockBytes } from "./kernels/wgsl.js";
+import { type Kernel, pipelineKey } from "./kernels/kernel.js";
+import type { UniformFields } from "./kernels/wgsl.js";
+import { packUniformsInto, uniformBlockBytes } from "./uniforms.js";
 
 export interface DeviceOptions {
   /** "high-performance" | "low-power"; or pick by index among adapters with VIT_ADAPTER / `adapterIndex`. */
@@ -55,12 +57,13 @@ export interface SubgroupMatrixConfig {
   K: number;
 }
 
-export interface ProgramDesc {
+export interface ProgramDesc<V = unknown> {
   /** Op name: pipeline label, and what error messages name. */
   name: string;
-  /** Cache key; must fully determine the WGSL returned by `code`. */
-  key: string;
-  code: () => string;
+  /** The WGSL generator (kernels/kernel.ts) and the variant it is compiled for. */
+  kernel: Kernel<V>;
+  /** Everything the WGSL depends on; the pipeline cache key is derived from it (pipelineKey). */
+  variant: V;
   /** Storage buffers in binding order (the uniform block, if any, is bound after them). */
   buffers: GPUBuffer[];
   /** Finer name for the profiler (e.g. the matmul's shape); evaluated only while profiling. */
@@ -251,13 +254,14 @@ export class Device {
     this.allocator.resetPeak();
   }
 
-  /** Records one compute dispatch. The pipeline is compiled once per `key` and cached. */
-  run(p: ProgramDesc): void {
+  /** Records one compute dispatch. The pipeline is compiled once per (kernel, variant) and cached. */
+  run<V>(p: ProgramDesc<V>): void {
     this.checkAlive(p.name);
-    let prog = this.pipelines.get(p.key);
+    const key = pipelineKey(p.kernel, p.variant);
+    let prog = this.pipelines.get(key);
     if (!prog) {
-      prog = this.compile(p);
-      this.pipelines.set(p.key, prog);
+      prog = this.compile(p.name, p.kernel.wgsl(p.variant));
+      this.pipelines.set(key, prog);
     }
     const views = p.views ?? [];
     const hasUniforms = !!p.uniforms?.fields.length;
@@ -358,9 +362,8 @@ export class Device {
     this.pending++;
   }
 
-  private compile(p: ProgramDesc): CompiledProgram {
-    const code = p.code();
-    const module = this.gpu.createShaderModule({ code, label: p.name });
+  private compile(name: string, code: string): CompiledProgram {
+    const module = this.gpu.createShaderModule({ code, label: name });
     const kinds = parseBindings(code);
     if (kinds) {
       const layoutKey = kinds.join(",");
@@ -373,20 +376,20 @@ export class Device {
       const pipeline = this.gpu.createComputePipeline({
         layout,
         compute: { module, entryPoint: "main" },
-        label: p.name,
+        label: name,
       });
       return { pipeline, bindLayout, dynamic: true, layoutKey: `${this.idOf(bindLayout)}` };
     }
     const pipeline = this.gpu.createComputePipeline({
       layout: "auto",
       compute: { module, entryPoint: "main" },
-      label: p.name,
+      label: name,
     });
     return { pipeline, bindLayout: pipeline.getBindGroupLayout(0), dynamic: false, layoutKey: "" };
   }
 
   private entries(
-    p: ProgramDesc,
+    p: ProgramDesc<unknown>,
     views: GPUTextureView[],
     uniformOffset: number,
     uniformBytes: number,

@@ -1,12 +1,13 @@
+import { checkDType } from "./checks.js";
 /** Creating tensors from host data, constants and random draws (reading back: host.ts). */
 import type { Device } from "./device.js";
 import type { DType } from "./dtype.js";
 import { ShapeError, fmtShape } from "./errors.js";
-import { checkDType } from "./checks.js";
 import { encode } from "./host.js";
-import { grid1D, main1D, wgslType, declareBindings } from "./kernels/wgsl.js";
+import { FILL_FIELDS, type FillKind, fillKernel } from "./kernels/fill.js";
+import { grid1D } from "./kernels/wgsl.js";
 import { cast } from "./ops/cast.js";
-import { PHILOX_WGSL, nextOffset } from "./rng.js";
+import { nextOffset } from "./rng.js";
 import { Tensor } from "./tensor.js";
 
 export interface CreateOptions {
@@ -29,11 +30,14 @@ export function tensor(
   opts: CreateOptions = {},
 ): Tensor {
   checkShape(shape, "tensor");
-  const dtype = opts.dtype ?? (values instanceof Int32Array ? "i32" : values instanceof Uint32Array ? "u32" : "f32");
+  const dtype =
+    opts.dtype ?? (values instanceof Int32Array ? "i32" : values instanceof Uint32Array ? "u32" : "f32");
   checkDType(device, dtype, "tensor");
   const n = shape.reduce((a, b) => a * b, 1);
   if (values.length !== n) {
-    throw new ShapeError(`tensor: ${values.length} values do not fill shape ${fmtShape(shape)} (${n} elements).`);
+    throw new ShapeError(
+      `tensor: ${values.length} values do not fill shape ${fmtShape(shape)} (${n} elements).`,
+    );
   }
   const t = new Tensor(device, shape, dtype);
   device.upload(t.buffer, encode(values, dtype));
@@ -42,38 +46,16 @@ export function tensor(
   return t;
 }
 
-const FILL_FIELDS = [
-  ["n", "u32"],
-  ["value", "f32"],
-  ["seed", "u32"],
-  ["offset", "u32"],
-  ["a", "f32"],
-  ["b", "f32"],
-  ["hi", "f32"],
-] as const;
-
-type FillKind = "const" | "uniform" | "normal" | "truncnormal";
-
-/** Giles' single-precision erfinv ("Approximating the erfinv function", GPU Computing Gems, 2011). */
-const ERFINV_WGSL = `
-fn erfinv_(x: f32) -> f32 {
-  var w = -log((1.0 - x) * (1.0 + x));
-  var p: f32;
-  if (w < 5.0) {
-    w = w - 2.5;
-    p = 2.81022636e-08; p = 3.43273939e-07 + p * w; p = -3.5233877e-06 + p * w; p = -4.39150654e-06 + p * w;
-    p = 0.00021858087 + p * w; p = -0.00125372503 + p * w; p = -0.00417768164 + p * w; p = 0.246640727 + p * w;
-    p = 1.50140941 + p * w;
-  } else {
-    w = sqrt(w) - 3.0;
-    p = -0.000200214257; p = 0.000100950558 + p * w; p = 0.00134934322 + p * w; p = -0.00367342844 + p * w;
-    p = 0.00573950773 + p * w; p = -0.0076224613 + p * w; p = 0.00943887047 + p * w; p = 1.00167406 + p * w;
-    p = 2.83297682 + p * w;
-  }
-  return p * x;
-}`;
-
-function fill(device: Device, shape: readonly number[], kind: FillKind, opts: CreateOptions, value = 0, a = 0, b = 1, hi = 0): Tensor {
+function fill(
+  device: Device,
+  shape: readonly number[],
+  kind: FillKind,
+  opts: CreateOptions,
+  value = 0,
+  a = 0,
+  b = 1,
+  hi = 0,
+): Tensor {
   checkShape(shape, kind);
   const dtype = opts.dtype ?? "f32";
   checkDType(device, dtype, kind);
@@ -87,28 +69,11 @@ function fill(device: Device, shape: readonly number[], kind: FillKind, opts: Cr
     return out;
   }
   const t = new Tensor(device, shape, dtype);
-  const ty = wgslType(dtype);
-  const expr =
-    kind === "const"
-      ? "P.value"
-      : kind === "uniform"
-        ? "P.a + (P.b - P.a) * philox_uniform(P.seed, P.offset, idx)"
-        : kind === "normal"
-          ? "P.a + P.b * philox_normal(P.seed, P.offset, idx)"
-          : // Inverse CDF on [Φ(lo), Φ(hi)]: exact truncation, one draw per element (no rejection loop).
-            "P.a + P.b * 1.4142135623730951 * erfinv_(2.0 * (P.value + (P.hi - P.value) * philox_uniform(P.seed, P.offset, idx)) - 1.0)";
   const offset = kind === "const" ? 0 : nextOffset(device.rng);
   device.run({
     name: `fill_${kind}`,
-    key: `fill_${kind}_${dtype}`,
-    code: () => `${dtype === "f16" ? "enable f16;" : ""}
-${declareBindings([{ name: "out", type: ty, access: "read_write" }], FILL_FIELDS)}
-${kind === "const" ? "" : PHILOX_WGSL}
-${kind === "truncnormal" ? ERFINV_WGSL : ""}
-${main1D()}
-  if (idx >= P.n) { return; }
-  out[idx] = ${ty}(${expr});
-}`,
+    kernel: fillKernel,
+    variant: { kind, dtype },
     buffers: [t.buffer],
     uniforms: { fields: FILL_FIELDS, values: [t.numel, value, device.rng.seed, offset, a, b, hi] },
     workgroups: grid1D(t.numel),
@@ -118,7 +83,12 @@ ${main1D()}
   return t;
 }
 
-export function full(device: Device, shape: readonly number[], value: number, opts: CreateOptions = {}): Tensor {
+export function full(
+  device: Device,
+  shape: readonly number[],
+  value: number,
+  opts: CreateOptions = {},
+): Tensor {
   return fill(device, shape, "const", opts, value);
 }
 export function zeros(device: Device, shape: readonly number[], opts: CreateOptions = {}): Tensor {
@@ -128,11 +98,23 @@ export function ones(device: Device, shape: readonly number[], opts: CreateOptio
   return fill(device, shape, "const", opts, 1);
 }
 /** Uniform in [low, high) from the device's Philox stream (seed, next offset). */
-export function rand(device: Device, shape: readonly number[], low = 0, high = 1, opts: CreateOptions = {}): Tensor {
+export function rand(
+  device: Device,
+  shape: readonly number[],
+  low = 0,
+  high = 1,
+  opts: CreateOptions = {},
+): Tensor {
   return fill(device, shape, "uniform", opts, 0, low, high);
 }
 /** Normal(mean, std) from the device's Philox stream. */
-export function randn(device: Device, shape: readonly number[], mean = 0, std = 1, opts: CreateOptions = {}): Tensor {
+export function randn(
+  device: Device,
+  shape: readonly number[],
+  mean = 0,
+  std = 1,
+  opts: CreateOptions = {},
+): Tensor {
   return fill(device, shape, "normal", opts, 0, mean, std);
 }
 /**
@@ -155,7 +137,11 @@ export function truncNormal(
 /** erf on the host (Abramowitz & Stegun 7.1.26; only bounds the sampling interval). */
 function erfHost(x: number): number {
   const t = 1 / (1 + 0.3275911 * Math.abs(x));
-  const y = 1 - ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * Math.exp(-x * x);
+  const y =
+    1 -
+    ((((1.061405429 * t - 1.453152027) * t + 1.421413741) * t - 0.284496736) * t + 0.254829592) *
+      t *
+      Math.exp(-x * x);
   return x >= 0 ? y : -y;
 }
 
@@ -165,4 +151,3 @@ export function zerosLike(t: Tensor, opts: CreateOptions = {}): Tensor {
 export function onesLike(t: Tensor, opts: CreateOptions = {}): Tensor {
   return ones(t.device, t.shape, { dtype: t.dtype, ...opts });
 }
-

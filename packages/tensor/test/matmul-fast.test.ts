@@ -9,9 +9,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
 import * as T from "../src/index.js";
-import { fixedSubgroupSize, resetTuning } from "../src/kernels/matmul-config.js";
-import { probeSubgroupMatrix } from "../src/ops/matmul-subgroup.js";
-import { matmulKernelFor, setMatmulAutocast, setMatmulKernelOverride } from "../src/ops/matmul.js";
+import { fixedSubgroupSize, resetTuning } from "../src/matmul/config.js";
+import { matmulKernelFor, setMatmulAutocast, setMatmulKernelOverride } from "../src/matmul/select.js";
+import { probeSubgroupMatrix } from "../src/matmul/subgroup.js";
 import { check, inputs, useDevice } from "./helpers.js";
 import { type Arr, geluRef, geluTanhRef, map1, map2, matmul as refMatmul, relErr } from "./ref.js";
 

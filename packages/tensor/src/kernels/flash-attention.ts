@@ -1,3 +1,4 @@
+import { defineKernel } from "./kernel.js";
 /**
  * WGSL generators for FlashAttention-2 (Dao, 2023): a forward pass with an online softmax that keeps only
  * O and the per-row log-sum-exp L, and a backward pass that recomputes the probabilities block by block
@@ -39,7 +40,7 @@
  *   dQ_i = scale Σ_j dS_ij K_j                                 (flash_attention_dq: owns query rows)
  *   dS_ij = P_ij (Z_ij dO_i·V_j − Δ_i)     (Δ_i = Σ_j P_ij Z_ij dO_i·V_j = dO_i·O_i, so it covers dropout)
  */
-import { PHILOX_WGSL } from "../rng.js";
+import { PHILOX_WGSL } from "./philox.js";
 import { declareBindings } from "./wgsl.js";
 
 export type FlashVariant = "direct" | "tiled" | "subgroup";
@@ -75,10 +76,6 @@ export const FLASH_FIELDS = [
   ["seed", "u32"],
   ["offset", "u32"],
 ] as const;
-
-export function flashKey(kind: string, c: FlashKernelConfig): string {
-  return `flash_attention_${kind}|${c.D}|${c.dmax}|${c.dtype}|${c.dropout}|${c.variant}|${c.wg}|${c.kb}|${c.bc}|${c.rpl}`;
-}
 
 const seq = (n: number) => Array.from({ length: n }, (_, i) => i);
 
@@ -183,7 +180,7 @@ function tileDecls(c: FlashKernelConfig, names: string[], scalars: string[] = []
  * Forward: o = softmax(q kᵀ · scale) (with dropout) · v and L = log-sum-exp per row (base 2).
  * Bindings: q, k, v, o, L.
  */
-export function flashForwardWGSL(c: FlashKernelConfig): string {
+function flashForwardWGSL(c: FlashKernelConfig): string {
   const { enable, consts, dd, arr, each, philox } = common(c);
   const body = `    ${each((t) => `var s${t} = 0.0;`, " ")}
     for (var d = 0u; d < DD; d++) {
@@ -252,7 +249,7 @@ ${blocks(
 }
 
 /** Δ_i = dO_i · O_i, one invocation per row (rows = BH·Sq, 1-D grid of 64). Bindings: o, dO, Δ. */
-export function flashDeltaWGSL(c: FlashKernelConfig): string {
+function flashDeltaWGSL(c: FlashKernelConfig): string {
   const { enable, dd } = common(c);
   return `${enable}
 ${declareBindings(
@@ -279,7 +276,7 @@ fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg:
  * dK and dV: each invocation owns one key row and loops over every query row, so each dK/dV element
  * has one writer. Bindings: q, k, v, dO, L, Δ, dK, dV.
  */
-export function flashBackwardKVWGSL(c: FlashKernelConfig): string {
+function flashBackwardKVWGSL(c: FlashKernelConfig): string {
   const { enable, consts, dd, arr, each, philox } = common(c);
   const body = `    ${each((t) => `var s${t} = 0.0; var dp${t} = 0.0;`)}
     for (var d = 0u; d < DD; d++) {
@@ -356,7 +353,7 @@ ${blocks(
 /**
  * dQ: each invocation owns one query row and loops over every key row. Bindings: q, k, v, dO, L, Δ, dQ.
  */
-export function flashBackwardQWGSL(c: FlashKernelConfig): string {
+function flashBackwardQWGSL(c: FlashKernelConfig): string {
   const { enable, consts, dd, arr, each, philox } = common(c);
   const body = `    ${each((t) => `var s${t} = 0.0; var dp${t} = 0.0;`)}
     for (var d = 0u; d < DD; d++) {
@@ -504,7 +501,7 @@ fn main(@builtin(workgroup_id) wid: vec3u, @builtin(num_workgroups) nwg: vec3u, 
 
 const maxOf = (xs: string[]): string => xs.reduceRight((acc, x) => (acc ? `max(${x}, ${acc})` : x), "");
 
-export function flashForwardSubgroupWGSL(c: FlashKernelConfig): string {
+function flashForwardSubgroupWGSL(c: FlashKernelConfig): string {
   const { head, consts, arr, eachT, eachR, eachRT, wsum, bcast, vt, philox } = sgCommon(c);
   const ts = seq(c.kb);
   return `${head}
@@ -576,7 +573,7 @@ ${sgHeader(c, "P.sq")}
 }`;
 }
 
-export function flashBackwardKVSubgroupWGSL(c: FlashKernelConfig): string {
+function flashBackwardKVSubgroupWGSL(c: FlashKernelConfig): string {
   const { head, consts, arr, eachT, eachR, eachRT, wsum, bcast, vt, philox } = sgCommon(c);
   return `${head}
 ${declareBindings(
@@ -662,7 +659,7 @@ ${sgHeader(c, "P.sk")}
 }`;
 }
 
-export function flashBackwardQSubgroupWGSL(c: FlashKernelConfig): string {
+function flashBackwardQSubgroupWGSL(c: FlashKernelConfig): string {
   const { head, consts, arr, eachT, eachR, eachRT, wsum, bcast, vt, philox } = sgCommon(c);
   return `${head}
 ${declareBindings(
@@ -732,3 +729,26 @@ ${sgHeader(c, "P.sq")}
   )}
 }`;
 }
+
+/** The variant of every flash kernel is its FlashKernelConfig; the subgroup variant has kernels of its own. */
+export const flashForwardKernel = defineKernel("flash_attention_fwd", (c: FlashKernelConfig) =>
+  c.variant === "subgroup" ? flashForwardSubgroupWGSL(c) : flashForwardWGSL(c),
+);
+export const flashDeltaKernel = defineKernel("flash_attention_delta", flashDeltaWGSL);
+export const flashBackwardKVKernel = defineKernel("flash_attention_dkv", (c: FlashKernelConfig) =>
+  c.variant === "subgroup" ? flashBackwardKVSubgroupWGSL(c) : flashBackwardKVWGSL(c),
+);
+export const flashBackwardQKernel = defineKernel("flash_attention_dq", (c: FlashKernelConfig) =>
+  c.variant === "subgroup" ? flashBackwardQSubgroupWGSL(c) : flashBackwardQWGSL(c),
+);
+
+/** Zeroes a buffer of u32 words (only for the degenerate case of no query rows). */
+export const zeroWordsKernel = defineKernel(
+  "zero_words",
+  (_: Record<string, never>) => `@group(0) @binding(0) var<storage, read_write> x: array<u32>;
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
+  let i = gid.x + gid.y * nwg.x * 64u;
+  if (i < arrayLength(&x)) { x[i] = 0u; }
+}`,
+);

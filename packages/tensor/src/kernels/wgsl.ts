@@ -1,6 +1,7 @@
 /**
- * Small helpers shared by every kernel generator: binding declarations, the uniform struct, and the
- * 1-D grid that lets element-wise kernels exceed the 65,535-workgroup limit of one dimension.
+ * Small helpers shared by every kernel generator: binding declarations, the uniform struct (every field
+ * 4 bytes, packed in declaration order by ../uniforms.ts), and the 1-D grid that lets element-wise
+ * kernels exceed the 65,535-workgroup limit of one dimension.
  */
 import type { DType } from "../dtype.js";
 
@@ -40,48 +41,6 @@ export function declareBindings(bindings: readonly BindingDecl[], uniforms?: Uni
     lines.push(`@group(0) @binding(${bindings.length}) var<uniform> P: Params;`);
   }
   return lines.join("\n");
-}
-
-/** Bytes of a uniform block of `n` 4-byte fields (a multiple of 16, at least 16). */
-export function uniformBlockBytes(n: number): number {
-  return Math.max(16, Math.ceil((n * 4) / 16) * 16);
-}
-
-/** Writes uniform values at `offset` of `dv` in declaration order (no allocation: runs per dispatch). */
-export function packUniformsInto(
-  dv: DataView,
-  offset: number,
-  fields: UniformFields,
-  values: readonly number[],
-): void {
-  if (fields.length !== values.length) {
-    // bug, not user input
-    throw new Error(`internal: ${fields.length} uniform fields but ${values.length} values`);
-  }
-  for (let i = 0; i < fields.length; i++) {
-    const t = fields[i]![1];
-    const v = values[i]!;
-    if (t === "f32") dv.setFloat32(offset + i * 4, v, true);
-    else if (t === "i32") dv.setInt32(offset + i * 4, v, true);
-    else dv.setUint32(offset + i * 4, v >>> 0, true);
-  }
-}
-
-/** Packs uniform values in declaration order (every field is 4 bytes, so no padding is needed). */
-export function packUniforms(fields: UniformFields, values: readonly number[]): ArrayBuffer {
-  if (fields.length !== values.length) {
-    // bug, not user input
-    throw new Error(`internal: ${fields.length} uniform fields but ${values.length} values`);
-  }
-  const buf = new ArrayBuffer(Math.max(16, Math.ceil((fields.length * 4) / 16) * 16));
-  const dv = new DataView(buf);
-  fields.forEach(([, t], i) => {
-    const v = values[i]!;
-    if (t === "f32") dv.setFloat32(i * 4, v, true);
-    else if (t === "i32") dv.setInt32(i * 4, v, true);
-    else dv.setUint32(i * 4, v >>> 0, true);
-  });
-  return buf;
 }
 
 export const WG1D = 256;

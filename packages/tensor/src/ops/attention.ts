@@ -4,9 +4,9 @@
  * memory-efficient replacement with the same signature.
  */
 import { ShapeError, fmtShape } from "../errors.js";
-import { Tensor } from "../tensor.js";
+import { matmul } from "../matmul/dispatch.js";
+import type { Tensor } from "../tensor.js";
 import { dropout } from "./dropout.js";
-import { matmul } from "./matmul-dispatch.js";
 import { softmax } from "./softmax.js";
 
 export interface AttentionOptions {

@@ -4,30 +4,21 @@
  * replaying the device's RNG offset.
  */
 import { needsGrad, record } from "../autograd.js";
-import { ShapeError } from "../errors.js";
 import { requireFloat, sameDevice } from "../checks.js";
-import { declareBindings, grid1D, main1D, wgslType } from "../kernels/wgsl.js";
-import { PHILOX_WGSL, nextOffset } from "../rng.js";
+import { ShapeError } from "../errors.js";
+import { DROPOUT_FIELDS, dropoutKernel } from "../kernels/dropout.js";
+import { grid1D } from "../kernels/wgsl.js";
+import { nextOffset } from "../rng.js";
 import { Tensor } from "../tensor.js";
-
-const FIELDS = [["n", "u32"], ["p", "f32"], ["scale", "f32"], ["seed", "u32"], ["offset", "u32"]] as const;
 
 function maskKernel(x: Tensor, p: number, seed: number, offset: number, name: string): Tensor {
   const y = new Tensor(x.device, x.shape, x.dtype);
-  const ty = wgslType(x.dtype);
   x.device.run({
     name,
-    key: `dropout|${x.dtype}`,
-    code: () => `${x.dtype === "f16" ? "enable f16;" : ""}
-${declareBindings([{ name: "x", type: ty, access: "read" }, { name: "y", type: ty, access: "read_write" }], FIELDS)}
-${PHILOX_WGSL}
-${main1D()}
-  if (idx >= P.n) { return; }
-  let keep = philox_uniform(P.seed, P.offset, idx) >= P.p;
-  y[idx] = ${ty}(select(0.0, f32(x[idx]) * P.scale, keep));
-}`,
+    kernel: dropoutKernel,
+    variant: { dtype: x.dtype },
     buffers: [x.buffer, y.buffer],
-    uniforms: { fields: FIELDS, values: [x.numel, p, 1 / (1 - p), seed, offset] },
+    uniforms: { fields: DROPOUT_FIELDS, values: [x.numel, p, 1 / (1 - p), seed, offset] },
     workgroups: grid1D(x.numel),
   });
   return y;
@@ -46,7 +37,11 @@ export function dropout(x: Tensor, p: number, training = true): Tensor {
   const offset = nextOffset(x.device.rng);
   const y = maskKernel(x, p, seed, offset, "dropout");
   if (needsGrad(x)) {
-    record(y, { name: "dropout", inputs: [x], backward: (g) => [maskKernel(g, p, seed, offset, "dropout_backward")] });
+    record(y, {
+      name: "dropout",
+      inputs: [x],
+      backward: (g) => [maskKernel(g, p, seed, offset, "dropout_backward")],
+    });
   }
   return y;
 }

@@ -1,34 +1,22 @@
+import { requireFloat, sameDevice } from "../checks.js";
 /**
- * The one element-wise kernel template and the WGSL math helpers it shares with fused epilogues. Kept apart
- * from the differentiable ops (elementwise.ts) so that reduce.ts can run it while elementwise.ts uses
- * reduce.ts's sumTo for broadcast gradients, without an import cycle between the two.
+ * Dispatching the element-wise kernel (kernels/elementwise.ts). Kept apart from the differentiable ops
+ * (elementwise.ts) so that reduce.ts can run it while elementwise.ts uses reduce.ts's sumTo for
+ * broadcast gradients, without an import cycle between the two.
  */
 import { ShapeError, fmtShape } from "../errors.js";
-import { requireFloat, sameDevice } from "../checks.js";
-import { type UniformType, declareBindings, grid1D, main1D, wgslType } from "../kernels/wgsl.js";
+import {
+  EW4_HEAD,
+  EW_HEAD,
+  VEC_PER_INVOCATION,
+  VEC_WG,
+  elementwise4Kernel,
+  elementwiseFields,
+  elementwiseKernel,
+} from "../kernels/elementwise.js";
+import { grid1D } from "../kernels/wgsl.js";
 import { MAX_RANK, broadcastShapes, broadcastStrides, sameShape } from "../shape.js";
 import type { Tensor } from "../tensor.js";
-
-export const MATH_WGSL = `
-fn erf_(x: f32) -> f32 {
-  // Abramowitz & Stegun 7.1.26, |error| < 1.5e-7.
-  let t = 1.0 / (1.0 + 0.3275911 * abs(x));
-  let y = 1.0 - (((((1.061405429 * t - 1.453152027) * t) + 1.421413741) * t - 0.284496736) * t + 0.254829592) * t * exp(-x * x);
-  return select(-y, y, x >= 0.0);
-}
-fn tanh_(x: f32) -> f32 { return tanh(clamp(x, -15.0, 15.0)); }
-fn gelu_erf(x: f32) -> f32 { return 0.5 * x * (1.0 + erf_(x * 0.7071067811865476)); }
-fn gelu_erf_grad(x: f32) -> f32 {
-  return 0.5 * (1.0 + erf_(x * 0.7071067811865476)) + x * 0.3989422804014327 * exp(-0.5 * x * x);
-}
-fn gelu_tanh(x: f32) -> f32 { return 0.5 * x * (1.0 + tanh_(0.7978845608028654 * (x + 0.044715 * x * x * x))); }
-fn gelu_tanh_grad(x: f32) -> f32 {
-  let u = 0.7978845608028654 * (x + 0.044715 * x * x * x);
-  let th = tanh_(u);
-  return 0.5 * (1.0 + th) + 0.5 * x * (1.0 - th * th) * 0.7978845608028654 * (1.0 + 0.134145 * x * x);
-}
-fn sigmoid_(x: f32) -> f32 { return 1.0 / (1.0 + exp(-x)); }
-`;
 
 /** Runs `expr` over up to two broadcast inputs. `expr` sees f32 values a, b and the scalar s. */
 export function elementwise(
@@ -57,61 +45,23 @@ export function elementwise(
     return out;
   }
   const rank = outShape.length;
-  const fields: Array<[string, UniformType]> = [
-    ["n", "u32"],
-    ["s", "f32"],
-  ];
   const values: number[] = [out.numel, scalar];
   if (!plain) {
-    for (let d = 0; d < rank; d++) {
-      fields.push([`o${d}`, "u32"]);
-      values.push(outShape[d]!);
-    }
-    inputs.forEach((t, k) => {
-      const st = broadcastStrides(t.shape, outShape);
-      for (let d = 0; d < rank; d++) {
-        fields.push([`s${k}_${d}`, "u32"]);
-        values.push(st[d]!);
-      }
-    });
+    values.push(...outShape);
+    for (const t of inputs) values.push(...broadcastStrides(t.shape, outShape));
   }
-  const names = ["a", "b", "c"];
-  const dtypes = inputs.map((t) => t.dtype).join(",");
-  const f16 = dtypes.includes("f16") || outDtype === "f16";
+  const variant = {
+    expr,
+    inputs: inputs.map((t) => t.dtype),
+    out: outDtype,
+    rank: plain ? null : rank,
+  };
   device.run({
     name: op,
-    key: `ew|${op}|${expr}|${dtypes}|${outDtype}|${plain ? "plain" : `r${rank}`}`,
-    code: () => {
-      const loads = inputs.map((t, k) => {
-        if (plain) return `let ${names[k]} = f32(in${k}[idx]);`;
-        return `let ${names[k]} = f32(in${k}[off${k}]);`;
-      });
-      let index = "";
-      if (!plain) {
-        index = inputs.map((_, k) => `var off${k} = 0u;`).join(" ") + "\n  var rem = idx;\n";
-        for (let d = rank - 1; d >= 0; d--) {
-          index += `  { let c = rem % P.o${d}; rem = rem / P.o${d}; ${inputs.map((_, k) => `off${k} += c * P.s${k}_${d};`).join(" ")} }\n`;
-        }
-      }
-      return `${f16 ? "enable f16;" : ""}
-${declareBindings(
-  [
-    ...inputs.map((t, k) => ({ name: `in${k}`, type: wgslType(t.dtype), access: "read" as const })),
-    { name: "out", type: wgslType(outDtype), access: "read_write" },
-  ],
-  fields,
-)}
-${MATH_WGSL}
-${main1D()}
-  if (idx >= P.n) { return; }
-  let s = P.s;
-  ${index}
-  ${loads.join("\n  ")}
-  out[idx] = ${wgslType(outDtype)}(${expr});
-}`;
-    },
+    kernel: elementwiseKernel,
+    variant,
     buffers: [...inputs.map((t) => t.buffer), out.buffer],
-    uniforms: { fields, values },
+    uniforms: { fields: elementwiseFields(EW_HEAD, variant.rank, inputs.length), values },
     workgroups: grid1D(out.numel),
   });
   return out;
@@ -135,9 +85,6 @@ function vectorizable(inputs: Tensor[], outShape: readonly number[], outDtype: s
   });
 }
 
-const VEC_PER_INVOCATION = 4;
-const VEC_WG = 64;
-
 function runVec4(
   op: string,
   inputs: Tensor[],
@@ -153,77 +100,30 @@ function runVec4(
   const invocations = Math.max(1, Math.ceil(n4 / VEC_PER_INVOCATION));
   // Which inputs span the last dimension (vec4 loads) and which are broadcast along it (scalar + splat).
   const spans = inputs.map((t) => t.rank > 0 && t.shape[t.rank - 1] === outShape[rank - 1]);
-  const fields: Array<[string, UniformType]> = [
-    ["n4", "u32"],
-    ["s", "f32"],
-    ["inv", "u32"],
-  ];
   const values: number[] = [n4, scalar, invocations];
   if (!plain) {
     // Coordinates in vec4 units: the last dimension counts groups of 4.
-    for (let d = 0; d < rank; d++) {
-      fields.push([`o${d}`, "u32"]);
-      values.push(d === rank - 1 ? outShape[d]! / 4 : outShape[d]!);
-    }
+    for (let d = 0; d < rank; d++) values.push(d === rank - 1 ? outShape[d]! / 4 : outShape[d]!);
     inputs.forEach((t, k) => {
       const st = broadcastStrides(t.shape, outShape);
       for (let d = 0; d < rank; d++) {
-        fields.push([`s${k}_${d}`, "u32"]);
         // Spanning inputs are indexed in vec4s (their strides are multiples of 4 but the last one).
         values.push(spans[k] ? (d === rank - 1 ? 1 : st[d]! / 4) : d === rank - 1 ? 0 : st[d]!);
       }
     });
   }
-  const names = ["a", "b", "c"];
-  const dtypes = inputs.map((t) => t.dtype).join(",");
-  const f16 = dtypes.includes("f16") || out.dtype === "f16";
-  const to = wgslType(out.dtype);
+  const variant = {
+    expr,
+    inputs: inputs.map((t, k) => ({ dtype: t.dtype, spans: spans[k]! })),
+    out: out.dtype,
+    rank: plain ? null : rank,
+  };
   device.run({
     name: op,
-    key: `ew4|${op}|${expr}|${dtypes}|${out.dtype}|${plain ? "plain" : `r${rank}|${spans.map(Number).join("")}`}`,
-    code: () => {
-      let index = "";
-      if (!plain) {
-        index = `${inputs.map((_, k) => `var off${k} = 0u;`).join(" ")} var rem = i;\n`;
-        for (let d = rank - 1; d >= 0; d--) {
-          index += `      { let c = rem % P.o${d}; rem = rem / P.o${d}; ${inputs.map((_, k) => `off${k} += c * P.s${k}_${d};`).join(" ")} }\n`;
-        }
-      }
-      const loads = inputs.map((t, k) => {
-        const at = plain ? "i" : `off${k}`;
-        return spans[k] ? `let v${k} = vec4f(in${k}[${at}]);` : `let v${k} = vec4f(f32(in${k}[${at}]));`;
-      });
-      const arg = (k: number, c: string) => (k < inputs.length ? `v${k}.${c}` : "0.0");
-      const comp = (c: string) => `op(${arg(0, c)}, ${arg(1, c)}, ${arg(2, c)}, P.s)`;
-      return `${f16 ? "enable f16;" : ""}
-${declareBindings(
-  [
-    ...inputs.map((t, k) => ({
-      name: `in${k}`,
-      type: spans[k] ? `vec4<${wgslType(t.dtype)}>` : wgslType(t.dtype),
-      access: "read" as const,
-    })),
-    { name: "out", type: `vec4<${to}>`, access: "read_write" },
-  ],
-  fields,
-)}
-${MATH_WGSL}
-fn op(${names.map((x) => `${x}: f32`).join(", ")}, s: f32) -> f32 { return ${expr}; }
-@compute @workgroup_size(${VEC_WG})
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let idx = gid.x + gid.y * nwg.x * ${VEC_WG}u;
-  for (var j = 0u; j < ${VEC_PER_INVOCATION}u; j++) {
-    let i = idx + j * P.inv;
-    if (i < P.n4) {
-      ${index}
-      ${loads.join("\n      ")}
-      out[i] = vec4<${to}>(vec4f(${comp("x")}, ${comp("y")}, ${comp("z")}, ${comp("w")}));
-    }
-  }
-}`;
-    },
+    kernel: elementwise4Kernel,
+    variant,
     buffers: [...inputs.map((t) => t.buffer), out.buffer],
-    uniforms: { fields, values },
+    uniforms: { fields: elementwiseFields(EW4_HEAD, variant.rank, inputs.length), values },
     workgroups: grid1D(invocations, VEC_WG),
   });
 }

@@ -5,11 +5,12 @@
  * (one dispatch for g·f'(x)).
  */
 import { needsGrad, record } from "../autograd.js";
-import { ShapeError, fmtShape } from "../errors.js";
 import { requireFloat } from "../checks.js";
+import { ShapeError, fmtShape } from "../errors.js";
+import { MATH_WGSL } from "../kernels/math.js";
 import { sameShape } from "../shape.js";
 import type { Tensor } from "../tensor.js";
-import { MATH_WGSL, elementwise } from "./elementwise-kernel.js";
+import { elementwise } from "./elementwise-kernel.js";
 import { sumTo } from "./reduce.js";
 
 export { MATH_WGSL, elementwise };

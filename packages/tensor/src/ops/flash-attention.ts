@@ -5,21 +5,18 @@
  * Memory: forward keeps O and one f32 per query row (L); backward adds one more (Δ) and the gradients.
  */
 import { needsGrad, record } from "../autograd.js";
+import { requireFloat, sameDevice } from "../checks.js";
 import type { Device, ProgramDesc } from "../device.js";
 import { DTypeError, ShapeError } from "../errors.js";
-import { requireFloat, sameDevice } from "../checks.js";
 import {
   FLASH_FIELDS,
   type FlashKernelConfig,
   type FlashVariant,
-  flashBackwardKVSubgroupWGSL,
-  flashBackwardKVWGSL,
-  flashBackwardQSubgroupWGSL,
-  flashBackwardQWGSL,
-  flashDeltaWGSL,
-  flashForwardSubgroupWGSL,
-  flashForwardWGSL,
-  flashKey,
+  flashBackwardKVKernel,
+  flashBackwardQKernel,
+  flashDeltaKernel,
+  flashForwardKernel,
+  zeroWordsKernel,
 } from "../kernels/flash-attention.js";
 import { grid1D } from "../kernels/wgsl.js";
 import { nextOffset } from "../rng.js";
@@ -156,8 +153,8 @@ export function flashAttentionWith(
   if (o.numel > 0) {
     device.run({
       name: "flash_attention",
-      key: flashKey("fwd", cfg),
-      code: () => (cfg.variant === "subgroup" ? flashForwardSubgroupWGSL(cfg) : flashForwardWGSL(cfg)),
+      kernel: flashForwardKernel,
+      variant: cfg,
       buffers: [q.buffer, k.buffer, v.buffer, o.buffer, lse.buffer],
       uniforms,
       workgroups: rowGrid(cfg, Sq, BH),
@@ -182,8 +179,8 @@ export function flashAttentionWith(
         const delta = new Tensor(device, [B, H, Sq], "f32");
         device.run({
           name: "flash_attention_delta",
-          key: flashKey("delta", cfg),
-          code: () => flashDeltaWGSL(cfg),
+          kernel: flashDeltaKernel,
+          variant: cfg,
           buffers: [oSaved.buffer, g.buffer, delta.buffer],
           uniforms,
           workgroups: grid1D(BH * Sq, 64),
@@ -191,9 +188,8 @@ export function flashAttentionWith(
         if (dk && dv) {
           device.run({
             name: "flash_attention_dkv",
-            key: flashKey("dkv", cfg),
-            code: () =>
-              cfg.variant === "subgroup" ? flashBackwardKVSubgroupWGSL(cfg) : flashBackwardKVWGSL(cfg),
+            kernel: flashBackwardKVKernel,
+            variant: cfg,
             buffers: [q.buffer, k.buffer, v.buffer, g.buffer, lse.buffer, delta.buffer, dk.buffer, dv.buffer],
             uniforms,
             workgroups: rowGrid(cfg, Sk, BH),
@@ -202,9 +198,8 @@ export function flashAttentionWith(
         if (dq) {
           device.run({
             name: "flash_attention_dq",
-            key: flashKey("dq", cfg),
-            code: () =>
-              cfg.variant === "subgroup" ? flashBackwardQSubgroupWGSL(cfg) : flashBackwardQWGSL(cfg),
+            kernel: flashBackwardQKernel,
+            variant: cfg,
             buffers: [q.buffer, k.buffer, v.buffer, g.buffer, lse.buffer, delta.buffer, dq.buffer],
             uniforms,
             workgroups: rowGrid(cfg, Sq, BH),
@@ -225,18 +220,12 @@ export function flashAttentionWith(
 }
 
 /** A program that zeroes `t` (only for the degenerate Sq = 0 case). */
-function zeroFill(t: Tensor): ProgramDesc {
-  const words = Math.ceil(t.buffer.size / 4);
+function zeroFill(t: Tensor): ProgramDesc<Record<string, never>> {
   return {
     name: "flash_attention_zero",
-    key: "flash_attention_zero",
-    code: () => `@group(0) @binding(0) var<storage, read_write> x: array<u32>;
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) gid: vec3u, @builtin(num_workgroups) nwg: vec3u) {
-  let i = gid.x + gid.y * nwg.x * 64u;
-  if (i < arrayLength(&x)) { x[i] = 0u; }
-}`,
+    kernel: zeroWordsKernel,
+    variant: {},
     buffers: [t.buffer],
-    workgroups: grid1D(words, 64),
+    workgroups: grid1D(Math.ceil(t.buffer.size / 4), 64),
   };
 }

@@ -3,16 +3,19 @@
  * recomputation of the statistics; backward is two kernels: dx per row, dγ/dβ per column.
  */
 import { needsGrad, record } from "../autograd.js";
-import { ShapeError } from "../errors.js";
 import { requireFloat, sameDevice } from "../checks.js";
-import { declareBindings, grid1D, main1D } from "../kernels/wgsl.js";
+import { ShapeError } from "../errors.js";
+import {
+  LN_FIELDS,
+  LN_PARAM_CHUNK,
+  LN_PARAM_FIELDS,
+  layerNormBackwardKernel,
+  layerNormKernel,
+  layerNormParamsFinalKernel,
+  layerNormParamsKernel,
+} from "../kernels/layernorm.js";
+import { grid1D } from "../kernels/wgsl.js";
 import { Tensor } from "../tensor.js";
-
-const FIELDS = [
-  ["rows", "u32"],
-  ["d", "u32"],
-  ["eps", "f32"],
-] as const;
 
 export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, eps = 1e-5): Tensor {
   const device = sameDevice("layer_norm", x, ...(weight ? [weight] : []), ...(bias ? [bias] : []));
@@ -33,40 +36,14 @@ export function layerNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   const stats = new Tensor(device, [rows, 2], "f32");
   const w = weight ?? null;
   const b = bias ?? null;
-  const binds = [
-    { name: "x", type: "f32", access: "read" as const },
-    ...(w ? [{ name: "w", type: "f32", access: "read" as const }] : []),
-    ...(b ? [{ name: "b", type: "f32", access: "read" as const }] : []),
-    { name: "y", type: "f32", access: "read_write" as const },
-    { name: "st", type: "f32", access: "read_write" as const },
-  ];
   // vec4 loads when d % 4 == 0 (every ViT width): a quarter of the per-lane load loops on CPU adapters.
   const vec = d % 4 === 0;
-  const V = vec ? "vec4f" : "f32";
-  const vbinds = binds.map((bd) => (vec && bd.name !== "st" ? { ...bd, type: "vec4f" } : bd));
-  const hsum = vec ? (e: string) => `dot(${e}, vec4f(1.0))` : (e: string) => e;
   device.run({
     name: "layer_norm",
-    key: `layer_norm|${!!w}|${!!b}|${vec}`,
-    code: () => `${declareBindings(vbinds, FIELDS)}
-${main1D(64)}
-  if (idx >= P.rows) { return; }
-  let n = P.d${vec ? " / 4u" : ""};
-  let base = idx * n;
-  var s = ${V}(0.0);
-  for (var j = 0u; j < n; j++) { s += x[base + j]; }
-  let mean = ${hsum("s")} / f32(P.d);
-  var q = ${V}(0.0);
-  for (var j = 0u; j < n; j++) { let c = x[base + j] - mean; q += c * c; }
-  let rstd = inverseSqrt(${hsum("q")} / f32(P.d) + P.eps);
-  for (var j = 0u; j < n; j++) {
-    y[base + j] = (x[base + j] - mean) * rstd${w ? " * w[j]" : ""}${b ? " + b[j]" : ""};
-  }
-  st[idx * 2u] = mean;
-  st[idx * 2u + 1u] = rstd;
-}`,
+    kernel: layerNormKernel,
+    variant: { weight: !!w, bias: !!b, vec },
     buffers: [x.buffer, ...(w ? [w.buffer] : []), ...(b ? [b.buffer] : []), y.buffer, stats.buffer],
-    uniforms: { fields: FIELDS, values: [rows, d, eps] },
+    uniforms: { fields: LN_FIELDS, values: [rows, d, eps] },
     workgroups: grid1D(rows, 64),
   });
   if (needsGrad(x, w, b)) {
@@ -77,35 +54,10 @@ ${main1D(64)}
         const dx = new Tensor(device, x.shape, "f32");
         device.run({
           name: "layer_norm_backward",
-          key: `layer_norm_backward|${!!w}|${vec}`,
-          code: () => `${declareBindings(
-            [
-              { name: "x", type: V, access: "read" },
-              { name: "g", type: V, access: "read" },
-              { name: "st", type: "f32", access: "read" },
-              ...(w ? [{ name: "w", type: V, access: "read" as const }] : []),
-              { name: "dx", type: V, access: "read_write" },
-            ],
-            FIELDS,
-          )}
-${main1D(64)}
-  if (idx >= P.rows) { return; }
-  let n = P.d${vec ? " / 4u" : ""};
-  let base = idx * n;
-  let mean = st[idx * 2u]; let rstd = st[idx * 2u + 1u];
-  var a1 = ${V}(0.0); var a2 = ${V}(0.0);
-  for (var j = 0u; j < n; j++) {
-    let gw = g[base + j]${w ? " * w[j]" : ""};
-    a1 += gw; a2 += gw * (x[base + j] - mean) * rstd;
-  }
-  let s1 = ${hsum("a1")} / f32(P.d); let s2 = ${hsum("a2")} / f32(P.d);
-  for (var j = 0u; j < n; j++) {
-    let gw = g[base + j]${w ? " * w[j]" : ""};
-    dx[base + j] = rstd * (gw - s1 - (x[base + j] - mean) * rstd * s2);
-  }
-}`,
+          kernel: layerNormBackwardKernel,
+          variant: { weight: !!w, vec },
           buffers: [x.buffer, g.buffer, stats.buffer, ...(w ? [w.buffer] : []), dx.buffer],
-          uniforms: { fields: FIELDS, values: [rows, d, eps] },
+          uniforms: { fields: LN_FIELDS, values: [rows, d, eps] },
           workgroups: grid1D(rows, 64),
         });
         let dw: Tensor | null = null;
@@ -133,10 +85,8 @@ ${main1D(64)}
   return y;
 }
 
-const PARAM_CHUNK = 64;
-
 /**
- * dγ[j] = Σ_r g·x̂, dβ[j] = Σ_r g over all rows. One invocation per (chunk of PARAM_CHUNK rows, column
+ * dγ[j] = Σ_r g·x̂, dβ[j] = Σ_r g over all rows. One invocation per (chunk of LN_PARAM_CHUNK rows, column
  * group) writes partial sums, a second pass adds the chunks: a 128-wide layer over 1000+ rows would
  * otherwise be 32-128 invocations each walking every row.
  */
@@ -151,68 +101,24 @@ function layerNormParamGrads(
   vec: boolean,
 ): void {
   const device = x.device;
-  const V = vec ? "vec4f" : "f32";
   const groups = vec ? d / 4 : d;
-  const chunks = Math.ceil(rows / PARAM_CHUNK);
-  const fields = [
-    ["rows", "u32"],
-    ["groups", "u32"],
-    ["chunks", "u32"],
-  ] as const;
+  const chunks = Math.ceil(rows / LN_PARAM_CHUNK);
   const values = [rows, groups, chunks];
   const partial = new Tensor(device, [2, chunks, groups * (vec ? 4 : 1)], "f32");
   device.run({
     name: "layer_norm_backward_params",
-    key: `layer_norm_backward_params|${vec}`,
-    code: () => `${declareBindings(
-      [
-        { name: "x", type: V, access: "read" },
-        { name: "g", type: V, access: "read" },
-        { name: "st", type: "f32", access: "read" },
-        { name: "part", type: V, access: "read_write" },
-      ],
-      fields,
-    )}
-${main1D(64)}
-  if (idx >= P.groups * P.chunks) { return; }
-  let c = idx % P.groups;
-  let r0 = (idx / P.groups) * ${PARAM_CHUNK}u;
-  let r1 = min(r0 + ${PARAM_CHUNK}u, P.rows);
-  var sw = ${V}(0.0); var sb = ${V}(0.0);
-  for (var r = r0; r < r1; r++) {
-    let gv = g[r * P.groups + c];
-    sw += gv * (x[r * P.groups + c] - st[r * 2u]) * st[r * 2u + 1u];
-    sb += gv;
-  }
-  part[idx] = sw;
-  part[P.groups * P.chunks + idx] = sb;
-}`,
+    kernel: layerNormParamsKernel,
+    variant: { vec },
     buffers: [x.buffer, g.buffer, stats.buffer, partial.buffer],
-    uniforms: { fields, values },
+    uniforms: { fields: LN_PARAM_FIELDS, values },
     workgroups: grid1D(groups * chunks, 64),
   });
   device.run({
     name: "layer_norm_backward_params",
-    key: `layer_norm_backward_params_final|${vec}`,
-    code: () => `${declareBindings(
-      [
-        { name: "part", type: V, access: "read" },
-        { name: "dw", type: V, access: "read_write" },
-        { name: "db", type: V, access: "read_write" },
-      ],
-      fields,
-    )}
-${main1D(64)}
-  if (idx >= P.groups) { return; }
-  var sw = ${V}(0.0); var sb = ${V}(0.0);
-  for (var k = 0u; k < P.chunks; k++) {
-    sw += part[k * P.groups + idx];
-    sb += part[(P.chunks + k) * P.groups + idx];
-  }
-  dw[idx] = sw; db[idx] = sb;
-}`,
+    kernel: layerNormParamsFinalKernel,
+    variant: { vec },
     buffers: [partial.buffer, dw.buffer, db.buffer],
-    uniforms: { fields, values },
+    uniforms: { fields: LN_PARAM_FIELDS, values },
     workgroups: grid1D(groups, 64),
   });
   partial.dispose();

@@ -4,13 +4,18 @@
  * backward are its mirror, a strided write into a region of a larger tensor.
  */
 import { needsGrad, record } from "../autograd.js";
-import { DTypeError, ShapeError, fmtShape } from "../errors.js";
 import { sameDevice } from "../checks.js";
+import { DTypeError, ShapeError, fmtShape } from "../errors.js";
 import { zeros } from "../io.js";
-import { sliceGradKernel, stridedCopyKernel, stridedWriteKernel } from "../kernels/strided-copy.js";
-import { type UniformType, declareBindings, grid1D, main1D, wgslType } from "../kernels/wgsl.js";
+import {
+  INDEX_SELECT_FIELDS,
+  indexSelectBackwardKernel,
+  indexSelectKernel,
+} from "../kernels/index-select.js";
+import { grid1D, wgslType } from "../kernels/wgsl.js";
 import { MAX_RANK, normAxis, numelOf, stridesOf } from "../shape.js";
 import { Tensor } from "../tensor.js";
+import { sliceGrad, stridedCopyInto, stridedWriteFrom } from "./strided-copy.js";
 
 /** out[i] = src[base + Σ coord_d(i)·strides_d], coords of i in `shape`. */
 function stridedCopy(
@@ -26,8 +31,8 @@ function stridedCopy(
   if (src.dtype === "bf16" || src.dtype === "f16") {
     throw new DTypeError(`${op}: 16-bit tensors (${src.describe()}) are moved in f32: cast(t, 'f32') first.`);
   }
-  // Merged dims, constant sizes, vec4 runs: see kernels/strided-copy.ts.
-  stridedCopyKernel(src.device, op, src.buffer, out.buffer, wgslType(src.dtype), shape, strides, base);
+  // Merged dims, constant sizes, vec4 runs: see ops/strided-copy.ts.
+  stridedCopyInto(src.device, op, src.buffer, out.buffer, wgslType(src.dtype), shape, strides, base);
   return out;
 }
 
@@ -37,7 +42,7 @@ function stridedWrite(op: string, src: Tensor, dst: Tensor, strides: readonly nu
   if (src.dtype === "bf16" || src.dtype === "f16") {
     throw new DTypeError(`${op}: 16-bit tensors are moved in f32: cast(t, 'f32') first.`);
   }
-  stridedWriteKernel(src.device, op, src.buffer, dst.buffer, wgslType(src.dtype), src.shape, strides, base);
+  stridedWriteFrom(src.device, op, src.buffer, dst.buffer, wgslType(src.dtype), src.shape, strides, base);
 }
 
 /** Same data, new shape (no copy). One dimension may be -1. */
@@ -114,7 +119,7 @@ export function slice(x: Tensor, axis: number, start: number, size: number): Ten
           const dx = new Tensor(x.device, x.shape, g.dtype);
           const outer = numelOf(x.shape.slice(0, ax));
           const inner = numelOf(x.shape.slice(ax + 1));
-          sliceGradKernel(x.device, g.buffer, dx.buffer, wgslType(g.dtype), outer, dim, inner, start, size);
+          sliceGrad(x.device, g.buffer, dx.buffer, wgslType(g.dtype), outer, dim, inner, start, size);
           return [dx];
         }
         const dx = zeros(x.device, x.shape, { dtype: g.dtype });
@@ -176,32 +181,12 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
   const shape = x.shape.map((d, i) => (i === ax ? index.numel : d));
   const out = new Tensor(device, shape, x.dtype);
   const inner = numelOf(x.shape.slice(ax + 1));
-  const fields: Array<[string, UniformType]> = [
-    ["n", "u32"],
-    ["inner", "u32"],
-    ["k", "u32"],
-    ["dim", "u32"],
-  ];
-  const ty = wgslType(x.dtype);
   device.run({
     name: "index_select",
-    key: `index_select|${ty}`,
-    code: () => `${declareBindings(
-      [
-        { name: "x", type: ty, access: "read" },
-        { name: "ix", type: "i32", access: "read" },
-        { name: "out", type: ty, access: "read_write" },
-      ],
-      fields,
-    )}
-${main1D()}
-  if (idx >= P.n) { return; }
-  let i = idx % P.inner; let j = (idx / P.inner) % P.k; let o = idx / (P.inner * P.k);
-  let r = u32(clamp(ix[j], 0, i32(P.dim) - 1));
-  out[idx] = x[(o * P.dim + r) * P.inner + i];
-}`,
+    kernel: indexSelectKernel,
+    variant: { type: wgslType(x.dtype) },
     buffers: [x.buffer, index.buffer, out.buffer],
-    uniforms: { fields, values: [out.numel, inner, index.numel, x.shape[ax]!] },
+    uniforms: { fields: INDEX_SELECT_FIELDS, values: [out.numel, inner, index.numel, x.shape[ax]!] },
     workgroups: grid1D(out.numel),
   });
   if (needsGrad(x)) {
@@ -212,27 +197,10 @@ ${main1D()}
         const dx = new Tensor(device, x.shape, g.dtype);
         device.run({
           name: "index_select_backward",
-          key: "index_select_backward",
-          code: () => `${declareBindings(
-            [
-              { name: "g", type: "f32", access: "read" },
-              { name: "ix", type: "i32", access: "read" },
-              { name: "dx", type: "f32", access: "read_write" },
-            ],
-            fields,
-          )}
-${main1D()}
-  if (idx >= P.n) { return; }
-  // Deterministic scatter-add: each dx element gathers every output position that selected it.
-  let i = idx % P.inner; let r = (idx / P.inner) % P.dim; let o = idx / (P.inner * P.dim);
-  var acc = 0.0;
-  for (var j = 0u; j < P.k; j++) {
-    if (u32(ix[j]) == r) { acc += g[(o * P.k + j) * P.inner + i]; }
-  }
-  dx[idx] = acc;
-}`,
+          kernel: indexSelectBackwardKernel,
+          variant: {},
           buffers: [g.buffer, index.buffer, dx.buffer],
-          uniforms: { fields, values: [x.numel, inner, index.numel, x.shape[ax]!] },
+          uniforms: { fields: INDEX_SELECT_FIELDS, values: [x.numel, inner, index.numel, x.shape[ax]!] },
           workgroups: grid1D(x.numel),
         });
         return [dx];

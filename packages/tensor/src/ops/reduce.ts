@@ -4,14 +4,24 @@
  * (the common case: layernorm, softmax, losses) takes the same path with unit stride.
  */
 import { needsGrad, record } from "../autograd.js";
-import { ShapeError, fmtShape } from "../errors.js";
 import { requireFloat, sameDevice } from "../checks.js";
-import { type UniformType, declareBindings, grid1D, main1D, wgslType } from "../kernels/wgsl.js";
+import { ShapeError, fmtShape } from "../errors.js";
+import {
+  REDUCE_COLS_FIELDS,
+  REDUCE_ROWS_FIELDS,
+  type ReduceKind,
+  reduceColsKernel,
+  reduceFields,
+  reduceKernel,
+  reduceRowsFinalKernel,
+  reduceRowsKernel,
+} from "../kernels/reduce.js";
+import { grid1D } from "../kernels/wgsl.js";
 import { normAxis, stridesOf } from "../shape.js";
 import { Tensor } from "../tensor.js";
 import { elementwise } from "./elementwise-kernel.js";
 
-export type ReduceKind = "sum" | "max";
+export type { ReduceKind } from "../kernels/reduce.js";
 
 function normAxes(op: string, axes: number | number[] | undefined, rank: number): number[] {
   if (axes === undefined) return [...Array(rank).keys()];
@@ -22,7 +32,7 @@ function normAxes(op: string, axes: number | number[] | undefined, rank: number)
 }
 
 /** Raw reduction kernel (no autograd). Output keeps reduced axes as size 1. */
-function reduceKernel(op: string, x: Tensor, axes: number[], kind: ReduceKind, scale: number): Tensor {
+function runReduce(op: string, x: Tensor, axes: number[], kind: ReduceKind, scale: number): Tensor {
   const device = sameDevice(op, x);
   requireFloat(op, x);
   const rank = x.rank;
@@ -42,55 +52,15 @@ function reduceKernel(op: string, x: Tensor, axes: number[], kind: ReduceKind, s
   const out = new Tensor(device, outShape, x.dtype);
   const strides = stridesOf(x.shape);
   const kept = [...Array(rank).keys()].filter((i) => !axes.includes(i));
-  const fields: Array<[string, UniformType]> = [
-    ["n", "u32"],
-    ["m", "u32"],
-    ["scale", "f32"],
-  ];
   const values: number[] = [out.numel, axes.reduce((a, i) => a * x.shape[i]!, 1), scale];
-  kept.forEach((d, k) => {
-    fields.push([`ko${k}`, "u32"], [`ks${k}`, "u32"]);
-    values.push(x.shape[d]!, strides[d]!);
-  });
-  axes.forEach((d, k) => {
-    fields.push([`ro${k}`, "u32"], [`rs${k}`, "u32"]);
-    values.push(x.shape[d]!, strides[d]!);
-  });
-  const ty = wgslType(x.dtype);
+  for (const d of kept) values.push(x.shape[d]!, strides[d]!);
+  for (const d of axes) values.push(x.shape[d]!, strides[d]!);
   device.run({
     name: op,
-    key: `reduce|${kind}|${x.dtype}|${kept.length}|${axes.length}`,
-    code: () => {
-      let base = "var base = 0u; var rem = idx;\n";
-      for (let k = kept.length - 1; k >= 0; k--)
-        base += `  { let c = rem % P.ko${k}; rem = rem / P.ko${k}; base += c * P.ks${k}; }\n`;
-      let inner = "var off = base; var r = j;\n";
-      for (let k = axes.length - 1; k >= 0; k--)
-        inner += `    { let c = r % P.ro${k}; r = r / P.ro${k}; off += c * P.rs${k}; }\n`;
-      const init = kind === "sum" ? "0.0" : "-3.402823e38";
-      const acc = kind === "sum" ? "acc = acc + v;" : "acc = max(acc, v);";
-      return `${x.dtype === "f16" ? "enable f16;" : ""}
-${declareBindings(
-  [
-    { name: "x", type: ty, access: "read" },
-    { name: "out", type: ty, access: "read_write" },
-  ],
-  fields,
-)}
-${main1D()}
-  if (idx >= P.n) { return; }
-  ${base}
-  var acc: f32 = ${init};
-  for (var j = 0u; j < P.m; j++) {
-    ${inner}
-    let v = f32(x[off]);
-    ${acc}
-  }
-  out[idx] = ${ty}(acc * P.scale);
-}`;
-    },
+    kernel: reduceKernel,
+    variant: { kind, dtype: x.dtype, kept: kept.length, axes: axes.length },
     buffers: [x.buffer, out.buffer],
-    uniforms: { fields, values },
+    uniforms: { fields: reduceFields(kept.length, axes.length), values },
     workgroups: grid1D(out.numel),
   });
   return out;
@@ -121,67 +91,23 @@ function reduceRows(
   const vec = cols % 4 === 0;
   const w = vec ? 4 : 1;
   const groups = cols / w;
-  const ty = wgslType(x.dtype);
-  const el = vec ? `vec4<${ty}>` : ty;
-  const acc = vec ? "vec4f" : "f32";
-  const init = kind === "sum" ? `${acc}(0.0)` : `${acc}(-3.402823e38)`;
-  const combine = (a: string, b: string) => (kind === "sum" ? `${a} + ${b}` : `max(${a}, ${b})`);
-  const f16 = x.dtype === "f16" ? "enable f16;" : "";
-  const fields = [
-    ["rows", "u32"],
-    ["groups", "u32"],
-    ["chunks", "u32"],
-    ["chunkRows", "u32"],
-    ["scale", "f32"],
-  ] as const;
   const values = [rows, groups, chunks, chunkRows, scale];
   const partial = chunks > 1 ? new Tensor(device, [chunks, cols], "f32") : null;
-  const pel = vec ? "vec4f" : "f32";
   device.run({
     name: op,
-    key: `reduce_rows|${kind}|${x.dtype}|${vec}|${partial ? "partial" : "final"}`,
-    code: () => `${f16}
-${declareBindings(
-  [
-    { name: "x", type: el, access: "read" },
-    { name: "out", type: partial ? pel : el, access: "read_write" },
-  ],
-  fields,
-)}
-${main1D(64)}
-  if (idx >= P.groups * P.chunks) { return; }
-  let g = idx % P.groups;
-  let chunk = idx / P.groups;
-  let r0 = chunk * P.chunkRows;
-  let r1 = min(r0 + P.chunkRows, P.rows);
-  var a = ${init};
-  for (var r = r0; r < r1; r++) { a = ${combine("a", `${acc}(x[r * P.groups + g])`)}; }
-  ${partial ? "out[idx] = a;" : `out[g] = ${el}(a * P.scale);`}
-}`,
+    kernel: reduceRowsKernel,
+    variant: { kind, dtype: x.dtype, vec, partial: !!partial },
     buffers: [x.buffer, (partial ?? out).buffer],
-    uniforms: { fields, values },
+    uniforms: { fields: REDUCE_ROWS_FIELDS, values },
     workgroups: grid1D(groups * chunks, 64),
   });
   if (partial) {
     device.run({
       name: op,
-      key: `reduce_rows_final|${kind}|${x.dtype}|${vec}`,
-      code: () => `${f16}
-${declareBindings(
-  [
-    { name: "x", type: pel, access: "read" },
-    { name: "out", type: el, access: "read_write" },
-  ],
-  fields,
-)}
-${main1D(64)}
-  if (idx >= P.groups) { return; }
-  var a = ${init};
-  for (var c = 0u; c < P.chunks; c++) { a = ${combine("a", "x[c * P.groups + idx]")}; }
-  out[idx] = ${el}(a * P.scale);
-}`,
+      kernel: reduceRowsFinalKernel,
+      variant: { kind, dtype: x.dtype, vec },
       buffers: [partial.buffer, out.buffer],
-      uniforms: { fields, values },
+      uniforms: { fields: REDUCE_ROWS_FIELDS, values },
       workgroups: grid1D(groups, 64),
     });
     partial.dispose();
@@ -202,41 +128,12 @@ function reduceCols(
   const device = x.device;
   const out = new Tensor(device, outShape, x.dtype);
   const vec = cols % 4 === 0;
-  const ty = wgslType(x.dtype);
-  const init = kind === "sum" ? "0.0" : "-3.402823e38";
-  const f16 = x.dtype === "f16" ? "enable f16;" : "";
-  const fields = [
-    ["rows", "u32"],
-    ["cols", "u32"],
-    ["scale", "f32"],
-  ] as const;
-  const body = vec
-    ? kind === "sum"
-      ? "var a4 = vec4f(0.0); for (var c = 0u; c < P.cols / 4u; c++) { a4 += vec4f(x[base / 4u + c]); } a = a4.x + a4.y + a4.z + a4.w;"
-      : "var a4 = vec4f(-3.402823e38); for (var c = 0u; c < P.cols / 4u; c++) { a4 = max(a4, vec4f(x[base / 4u + c])); } a = max(max(a4.x, a4.y), max(a4.z, a4.w));"
-    : kind === "sum"
-      ? "for (var c = 0u; c < P.cols; c++) { a += f32(x[base + c]); }"
-      : "for (var c = 0u; c < P.cols; c++) { a = max(a, f32(x[base + c])); }";
   device.run({
     name: op,
-    key: `reduce_cols|${kind}|${x.dtype}|${vec}`,
-    code: () => `${f16}
-${declareBindings(
-  [
-    { name: "x", type: vec ? `vec4<${ty}>` : ty, access: "read" },
-    { name: "out", type: ty, access: "read_write" },
-  ],
-  fields,
-)}
-${main1D(64)}
-  if (idx >= P.rows) { return; }
-  let base = idx * P.cols;
-  var a: f32 = ${init};
-  ${body}
-  out[idx] = ${ty}(a * P.scale);
-}`,
+    kernel: reduceColsKernel,
+    variant: { kind, dtype: x.dtype, vec },
     buffers: [x.buffer, out.buffer],
-    uniforms: { fields, values: [rows, cols, scale] },
+    uniforms: { fields: REDUCE_COLS_FIELDS, values: [rows, cols, scale] },
     workgroups: grid1D(rows, 64),
   });
   return out;
@@ -253,7 +150,7 @@ function finish(t: Tensor, x: Tensor, axes: number[], keepdim: boolean): Tensor 
 /** Sum over `axes` (all when omitted). */
 export function sum(x: Tensor, axes?: number | number[], keepdim = false): Tensor {
   const ax = normAxes("sum", axes, x.rank);
-  const r = finish(reduceKernel("sum", x, ax, "sum", 1), x, ax, keepdim);
+  const r = finish(runReduce("sum", x, ax, "sum", 1), x, ax, keepdim);
   if (needsGrad(x))
     record(r, { name: "sum", inputs: [x], backward: (g) => [broadcastTo(g, x.shape, ax, 1)] });
   return r;
@@ -263,7 +160,7 @@ export function sum(x: Tensor, axes?: number | number[], keepdim = false): Tenso
 export function mean(x: Tensor, axes?: number | number[], keepdim = false): Tensor {
   const ax = normAxes("mean", axes, x.rank);
   const m = ax.reduce((a, i) => a * x.shape[i]!, 1);
-  const r = finish(reduceKernel("mean", x, ax, "sum", 1 / m), x, ax, keepdim);
+  const r = finish(runReduce("mean", x, ax, "sum", 1 / m), x, ax, keepdim);
   if (needsGrad(x))
     record(r, { name: "mean", inputs: [x], backward: (g) => [broadcastTo(g, x.shape, ax, 1 / m)] });
   return r;
@@ -273,7 +170,7 @@ export function mean(x: Tensor, axes?: number | number[], keepdim = false): Tens
 export function max(x: Tensor, axes?: number | number[], keepdim = false): Tensor {
   const ax = normAxes("max", axes, x.rank);
   const keptShape = x.shape.map((d, i) => (ax.includes(i) ? 1 : d));
-  const r = finish(reduceKernel("max", x, ax, "max", 1), x, ax, keepdim);
+  const r = finish(runReduce("max", x, ax, "max", 1), x, ax, keepdim);
   if (needsGrad(x)) {
     record(r, {
       name: "max",
@@ -315,7 +212,7 @@ export function sumTo(g: Tensor, shape: readonly number[]): Tensor {
     c.dispose();
     return v;
   }
-  const r = reduceKernel("sum_to", g, axes, "sum", 1);
+  const r = runReduce("sum_to", g, axes, "sum", 1);
   const v = r.view(shape);
   r.dispose();
   return v;

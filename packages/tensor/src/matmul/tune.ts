@@ -1,6 +1,6 @@
 /**
  * One-time matmul autotune: times each candidate kernel/tile of this adapter on a representative product
- * per shape class and records the fastest in the on-disk cache (kernels/matmul-config.ts), which every
+ * per shape class and records the fastest in the on-disk cache (config.ts), which every
  * later process on the same adapter reads at its first matmul. Run it from a benchmark or setup step
  * (`vit-bench kernels --autotune`), never inside training: it takes seconds.
  */
@@ -14,9 +14,10 @@ import {
   resetTuning,
   saveTuning,
   tableTuning,
-} from "../kernels/matmul-config.js";
-import { probeSubgroupMatrix } from "./matmul-subgroup.js";
-import { matmulKernel, setMatmulKernelOverride, setMatmulTuningOverride } from "./matmul.js";
+} from "./config.js";
+import { matmulKernel } from "./run.js";
+import { setMatmulKernelOverride, setMatmulTuningOverride } from "./select.js";
+import { probeSubgroupMatrix } from "./subgroup.js";
 
 type Candidate = Omit<MatmulTuning, "source">;
 

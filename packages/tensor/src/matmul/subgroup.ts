@@ -1,3 +1,4 @@
+import { layoutEntries, parseBindings } from "../bind-layout.js";
 /**
  * When the subgroup-matrix matmul may run on a device. The feature cannot be exercised on the machines
  * this project is developed and tested on (lavapipe has no cooperative matrices), so the kernel is never
@@ -9,17 +10,16 @@
 import type { Device, SubgroupMatrixConfig } from "../device.js";
 import { FeatureError } from "../errors.js";
 import { tensor } from "../io.js";
-import { layoutEntries, parseBindings } from "../kernels/bind-layout.js";
-import { fixedSubgroupSize } from "../kernels/matmul-config.js";
-import type { EpilogueSpec } from "../kernels/matmul-epilogue.js";
+import { Tensor } from "../tensor.js";
+import { fixedSubgroupSize } from "./config.js";
+import type { EpilogueSpec } from "./kernels/epilogue.js";
 import {
   SGMAT_FIELDS,
   type SubgroupMatrixShape,
   type SubgroupMatrixSyntax,
-  subgroupMatrixKey,
-  subgroupMatrixWGSL,
-} from "../kernels/matmul-subgroup-matrix.js";
-import { Tensor } from "../tensor.js";
+  type SubgroupMatrixVariant,
+  subgroupMatrixKernel,
+} from "./kernels/subgroup-matrix.js";
 
 export interface SubgroupMatrixChoice {
   shape: SubgroupMatrixShape;
@@ -129,7 +129,7 @@ async function checkOne(device: Device, c: SubgroupMatrixChoice): Promise<boolea
     dtype: c.shape.component,
     vec: true,
   };
-  const v = {
+  const v: SubgroupMatrixVariant = {
     transA: false,
     transB: true,
     shape: c.shape,
@@ -139,7 +139,7 @@ async function checkOne(device: Device, c: SubgroupMatrixChoice): Promise<boolea
     syntax: c.syntax,
     epilogue,
   };
-  const code = subgroupMatrixWGSL(v);
+  const code = subgroupMatrixKernel.wgsl(v);
   const kinds = parseBindings(code);
   if (!kinds) return false;
   const module = device.gpu.createShaderModule({ code });
@@ -163,8 +163,8 @@ async function checkOne(device: Device, c: SubgroupMatrixChoice): Promise<boolea
   const out = new Tensor(device, [M, N], dtype);
   device.run({
     name: "matmul_probe",
-    key: subgroupMatrixKey(v),
-    code: () => code,
+    kernel: subgroupMatrixKernel,
+    variant: v,
     buffers: [a.buffer, b.buffer, out.buffer],
     uniforms: { fields: SGMAT_FIELDS, values: [M, N, K, 0, 0, M * N, 1] },
     workgroups: [Math.ceil(N / (2 * c.shape.N)), Math.ceil(M / (2 * c.shape.M)), 1],

@@ -1,6 +1,6 @@
 /**
  * Which matmul kernel and tile shape an adapter gets. A small table keyed by the adapter's class gives
- * the defaults (CPU rasteriser vs GPU, subgroup size, features); a one-time autotune (ops/matmul-tune.ts)
+ * the defaults (CPU rasteriser vs GPU, subgroup size, features); a one-time autotune (./tune.ts)
  * can override them per adapter and shape class, cached on disk in ~/.cache/vit/autotune.json (or
  * $VIT_AUTOTUNE_CACHE) under the adapter's description. Nothing here is specific to one machine: the
  * table only encodes what each class of adapter was measured to like (PERF-NOTES.md).

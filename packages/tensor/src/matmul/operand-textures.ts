@@ -1,6 +1,6 @@
 /**
- * Textures that hold matmul operands for the texture kernel (matmul-texture.ts), and the pack kernel
- * that fills them when an operand cannot simply be copied in.
+ * Textures that hold matmul operands for the texture kernel (kernels/texture.ts), and the dispatch of the
+ * pack kernel (kernels/pack.ts) that fills them when an operand cannot simply be copied in.
  *
  * One texture per (device, role, format) is reused by every matmul: commands run in recording order, so
  * refilling the A texture for the next matmul cannot disturb the previous one. A texture only grows
@@ -8,8 +8,9 @@
  * may still reference it (destroying it would fail their submit), and is freed with the device.
  */
 import type { Device } from "../device.js";
-import { TEX_WIDTH, TEX_WIDTH_LOG2 } from "./matmul-texture.js";
-import { grid1D, main1D } from "./wgsl.js";
+import { grid1D } from "../kernels/wgsl.js";
+import { PACK_FIELDS, packOperandKernel } from "./kernels/pack.js";
+import { TEX_WIDTH } from "./kernels/texture.js";
 
 export type OperandRole = "A" | "B";
 export type OperandFormat = "rgba32float" | "rgba16float";
@@ -70,16 +71,6 @@ export interface PackSpec {
   batchStride: number;
 }
 
-const PACK_FIELDS = [
-  ["total", "u32"],
-  ["c4", "u32"],
-  ["rows", "u32"],
-  ["cols", "u32"],
-  ["rs", "u32"],
-  ["cs", "u32"],
-  ["bs", "u32"],
-] as const;
-
 /**
  * Writes `src` (f32 or f16 elements) into `dst` (rgba32float) as row-major rows of ceil(cols/4) texels,
  * zero-padded: the texture kernel's "row" layout for any source layout, shape or alignment.
@@ -95,24 +86,8 @@ export function packOperand(
   const total = s.batches * s.rows * c4;
   device.run({
     name: "matmul_pack",
-    key: `matmul_pack|${srcType}`,
-    code: () => `${srcType === "f16" ? "enable f16;" : ""}
-struct Params { ${PACK_FIELDS.map(([n, t]) => `${n}: ${t},`).join(" ")} }
-@group(0) @binding(0) var<storage, read> S: array<${srcType}>;
-@group(0) @binding(1) var T: texture_storage_2d<rgba32float, write>;
-@group(0) @binding(2) var<uniform> P: Params;
-${main1D()}
-  if (idx >= P.total) { return; }
-  let c4 = idx % P.c4;
-  let r = idx / P.c4;
-  let base = (r / P.rows) * P.bs + (r % P.rows) * P.rs;
-  var v = vec4f(0.0);
-  for (var e = 0u; e < 4u; e++) {
-    let c = c4 * 4u + e;
-    if (c < P.cols) { v[e] = f32(S[base + c * P.cs]); }
-  }
-  textureStore(T, vec2u(idx & ${TEX_WIDTH - 1}u, idx >> ${TEX_WIDTH_LOG2}u), v);
-}`,
+    kernel: packOperandKernel,
+    variant: { srcType },
     buffers: [src],
     views: [dst],
     uniforms: {

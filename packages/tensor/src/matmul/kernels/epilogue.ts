@@ -7,8 +7,8 @@
  * of 4 the output, bias, residual and pre-activation are bound as vec4 arrays and each call is one
  * vector store; otherwise the columns are stored one by one with bounds checks.
  */
-import { MATH_WGSL } from "../ops/elementwise-kernel.js";
-import type { BindingDecl } from "./wgsl.js";
+import { MATH_WGSL } from "../../kernels/math.js";
+import type { BindingDecl } from "../../kernels/wgsl.js";
 
 export type MatmulActivation = "none" | "gelu" | "gelu_tanh" | "relu";
 
@@ -22,10 +22,6 @@ export interface EpilogueSpec {
   dtype: "f32" | "f16";
   /** N % 4 === 0 (and batch strides too): bind the outputs as vec4 arrays. */
   vec: boolean;
-}
-
-export function epilogueKey(e: EpilogueSpec): string {
-  return `${e.bias ? "b" : ""}${e.activation === "none" ? "" : e.activation}${e.residual ? "r" : ""}${e.savePre ? "p" : ""}|${e.dtype}|${e.vec ? "v4" : "s"}`;
 }
 
 /** Storage bindings of the epilogue, in the order the op passes the buffers: bias, residual, C, pre. */

@@ -1,3 +1,4 @@
+import { defineKernel } from "../../kernels/kernel.js";
 /**
  * Matmul on subgroup matrices (WGSL `chromium_experimental_subgroup_matrix`: Vulkan cooperative matrices
  * on NVIDIA with Dawn's `allow_unsafe_apis` toggle, simdgroup matrices on Apple). One workgroup is one
@@ -9,13 +10,13 @@
  * UNTESTED HERE: no adapter this project's CI or development machine has (lavapipe) exposes the feature.
  * It is written from the Dawn/Tint definitions (subgroup_matrix_left<T, C, R>: C columns, R rows;
  * loads take an element offset and a row/column stride) and is used only after `probeSubgroupMatrix`
- * (ops/matmul.ts) has compiled it and checked one product against the tiled kernel on the device
+ * (matmul/subgroup.ts) has compiled it and checked one product against the tiled kernel on the device
  * itself; until then, or if that fails, the tiled kernel runs. Two spellings of the load/store builtins
  * exist across Dawn versions (a `row_major`/`col_major` template argument, or a bool argument); the
  * probe tries both.
  */
-import { type EpilogueSpec, epilogueBindings, epilogueKey, epilogueWGSL } from "./matmul-epilogue.js";
-import { declareBindings } from "./wgsl.js";
+import { declareBindings } from "../../kernels/wgsl.js";
+import { type EpilogueSpec, epilogueBindings, epilogueWGSL } from "./epilogue.js";
 
 export interface SubgroupMatrixShape {
   /** Input component type (f16 or f32) and result (accumulator) type. */
@@ -51,52 +52,49 @@ export const SGMAT_FIELDS = [
   ["alpha", "f32"],
 ] as const;
 
-export function subgroupMatrixKey(v: SubgroupMatrixVariant): string {
-  const s = v.shape;
-  return `matmul|sgmat|${v.transA}|${v.transB}|${s.component}>${s.result}|${s.M}x${s.N}x${s.K}|${v.tm}x${v.tn}|sg${v.sg}|${v.syntax}|${epilogueKey(v.epilogue)}`;
-}
-
-export function subgroupMatrixWGSL(v: SubgroupMatrixVariant): string {
-  const { shape: s, tm, tn, sg, epilogue: e } = v;
-  const T = s.component;
-  const R = s.result;
-  const leftT = `subgroup_matrix_left<${T}, ${s.K}, ${s.M}>`;
-  const rightT = `subgroup_matrix_right<${T}, ${s.N}, ${s.K}>`;
-  const resT = `subgroup_matrix_result<${R}, ${s.N}, ${s.M}>`;
-  const load = (ty: string, buf: string, off: string, colMajor: boolean, stride: string) =>
-    v.syntax === "template"
-      ? `subgroupMatrixLoad<${ty}, ${colMajor ? "col_major" : "row_major"}>(&${buf}, ${off}, ${stride})`
-      : `subgroupMatrixLoad<${ty}>(&${buf}, ${off}, ${colMajor}, ${stride})`;
-  const store = (buf: string, off: string, val: string, stride: string) =>
-    v.syntax === "template"
-      ? `subgroupMatrixStore<row_major>(&${buf}, ${off}, ${val}, ${stride})`
-      : `subgroupMatrixStore(&${buf}, ${off}, ${val}, false, ${stride})`;
-  const tileM = tm * s.M;
-  const tileN = tn * s.N;
-  // Element offset of left block (m, k) and right block (k, n), and the strides, for each storage order.
-  const aOff = v.transA ? "aBase + k * P.M + m" : "aBase + m * P.K + k";
-  const aStride = v.transA ? "P.M" : "P.K";
-  const bOff = v.transB ? "bBase + n * P.K + k" : "bBase + k * P.N + n";
-  const bStride = v.transB ? "P.K" : "P.N";
-  const body: string[] = [];
-  for (let i = 0; i < tm; i++) {
-    body.push(`      { let m = m0 + ${i * s.M}u; a${i} = ${load(leftT, "A", aOff, v.transA, aStride)}; }`);
-  }
-  for (let j = 0; j < tn; j++) {
-    body.push(`      { let n = n0 + ${j * s.N}u; b${j} = ${load(rightT, "B", bOff, v.transB, bStride)}; }`);
-  }
-  for (let i = 0; i < tm; i++) {
-    for (let j = 0; j < tn; j++)
-      body.push(`      c${i}_${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, c${i}_${j});`);
-  }
-  const stores: string[] = [];
-  for (let i = 0; i < tm; i++) {
-    for (let j = 0; j < tn; j++) {
-      stores.push(`  ${store("tile", `${i * s.M * tileN + j * s.N}u`, `c${i}_${j}`, `${tileN}u`)};`);
+export const subgroupMatrixKernel = defineKernel(
+  "matmul_subgroup_matrix",
+  (v: SubgroupMatrixVariant): string => {
+    const { shape: s, tm, tn, sg, epilogue: e } = v;
+    const T = s.component;
+    const R = s.result;
+    const leftT = `subgroup_matrix_left<${T}, ${s.K}, ${s.M}>`;
+    const rightT = `subgroup_matrix_right<${T}, ${s.N}, ${s.K}>`;
+    const resT = `subgroup_matrix_result<${R}, ${s.N}, ${s.M}>`;
+    const load = (ty: string, buf: string, off: string, colMajor: boolean, stride: string) =>
+      v.syntax === "template"
+        ? `subgroupMatrixLoad<${ty}, ${colMajor ? "col_major" : "row_major"}>(&${buf}, ${off}, ${stride})`
+        : `subgroupMatrixLoad<${ty}>(&${buf}, ${off}, ${colMajor}, ${stride})`;
+    const store = (buf: string, off: string, val: string, stride: string) =>
+      v.syntax === "template"
+        ? `subgroupMatrixStore<row_major>(&${buf}, ${off}, ${val}, ${stride})`
+        : `subgroupMatrixStore(&${buf}, ${off}, ${val}, false, ${stride})`;
+    const tileM = tm * s.M;
+    const tileN = tn * s.N;
+    // Element offset of left block (m, k) and right block (k, n), and the strides, for each storage order.
+    const aOff = v.transA ? "aBase + k * P.M + m" : "aBase + m * P.K + k";
+    const aStride = v.transA ? "P.M" : "P.K";
+    const bOff = v.transB ? "bBase + n * P.K + k" : "bBase + k * P.N + n";
+    const bStride = v.transB ? "P.K" : "P.N";
+    const body: string[] = [];
+    for (let i = 0; i < tm; i++) {
+      body.push(`      { let m = m0 + ${i * s.M}u; a${i} = ${load(leftT, "A", aOff, v.transA, aStride)}; }`);
     }
-  }
-  const f16 = T === "f16" || R === "f16" || e.dtype === "f16";
-  return `${f16 ? "enable f16;" : ""}
+    for (let j = 0; j < tn; j++) {
+      body.push(`      { let n = n0 + ${j * s.N}u; b${j} = ${load(rightT, "B", bOff, v.transB, bStride)}; }`);
+    }
+    for (let i = 0; i < tm; i++) {
+      for (let j = 0; j < tn; j++)
+        body.push(`      c${i}_${j} = subgroupMatrixMultiplyAccumulate(a${i}, b${j}, c${i}_${j});`);
+    }
+    const stores: string[] = [];
+    for (let i = 0; i < tm; i++) {
+      for (let j = 0; j < tn; j++) {
+        stores.push(`  ${store("tile", `${i * s.M * tileN + j * s.N}u`, `c${i}_${j}`, `${tileN}u`)};`);
+      }
+    }
+    const f16 = T === "f16" || R === "f16" || e.dtype === "f16";
+    return `${f16 ? "enable f16;" : ""}
 enable subgroups;
 enable chromium_experimental_subgroup_matrix;
 ${declareBindings([
@@ -137,4 +135,5 @@ ${stores.join("\n")}
     }
   }
 }`;
-}
+  },
+);

@@ -1,11 +1,12 @@
+import { defineKernel } from "../../kernels/kernel.js";
 /**
  * Portable batched matmul: each invocation computes a 4×4 block of C in registers from bounds-checked
  * storage loads, an 8×8 workgroup covers a 32×32 tile. Sizes are uniforms, so every shape shares one
  * pipeline per (transA, transB, epilogue, dtype). Fast per-adapter kernels live beside this one and fall
  * back to it for shapes they do not cover.
  */
-import { type EpilogueSpec, epilogueBindings, epilogueKey, epilogueWGSL } from "./matmul-epilogue.js";
-import { declareBindings } from "./wgsl.js";
+import { declareBindings } from "../../kernels/wgsl.js";
+import { type EpilogueSpec, epilogueBindings, epilogueWGSL } from "./epilogue.js";
 
 export interface MatmulVariant {
   transA: boolean;
@@ -13,10 +14,6 @@ export interface MatmulVariant {
   /** Input element type. */
   dtype: "f32" | "f16";
   epilogue: EpilogueSpec;
-}
-
-export function genericMatmulKey(v: MatmulVariant): string {
-  return `matmul|generic|${v.transA}|${v.transB}|${v.dtype}|${epilogueKey(v.epilogue)}`;
 }
 
 export const MATMUL_FIELDS = [
@@ -29,7 +26,7 @@ export const MATMUL_FIELDS = [
   ["alpha", "f32"],
 ] as const;
 
-export function matmulGenericWGSL(v: MatmulVariant): string {
+export const genericMatmulKernel = defineKernel("matmul_generic", (v: MatmulVariant): string => {
   const t = v.dtype;
   const e = v.epilogue;
   const aIdx = v.transA ? "aBase + k * P.M + m" : "aBase + m * P.K + k";
@@ -72,4 +69,4 @@ fn main(@builtin(global_invocation_id) gid: vec3u) {
     store4(cBase, m, col0, acc[i]);
   }
 }`;
-}
+});

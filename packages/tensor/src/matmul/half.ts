@@ -12,9 +12,12 @@
  * (@vit/optim LossScaler). bf16 has f32's range, so its backward keeps the f32 gradient.
  */
 import { needsGrad, noGrad, record } from "../autograd.js";
+import { cast } from "../ops/cast.js";
 import type { Tensor } from "../tensor.js";
-import { cast } from "./cast.js";
-import { type MatmulOptions, f16OperandKernel, matmulBackward, matmulKernelWithPre } from "./matmul.js";
+import { matmulBackward } from "./backward.js";
+import type { MatmulOptions } from "./plan.js";
+import { matmulKernelWithPre } from "./run.js";
+import { f16OperandKernel } from "./select.js";
 
 export type HalfDType = "bf16" | "f16";
 

@@ -1,3 +1,4 @@
+import { defineKernel } from "../../kernels/kernel.js";
 /**
  * Matmul for CPU adapters (Mesa lavapipe/llvmpipe): operands read through textures, A shared across the
  * subgroup with subgroupBroadcast, register-blocked R×4 outputs per lane, f32 accumulation.
@@ -13,14 +14,14 @@
  *
  * Operands live in textures in "linear-wrapped" layout: texel i of the matrix sits at
  * (i % 4096, i / 4096), so a row-major buffer whose contiguous dimension is a multiple of 4 is copied in
- * unchanged (copyBufferToTexture, ~memcpy speed) and any other operand is packed by matmul-pack.ts.
+ * unchanged (copyBufferToTexture, ~memcpy speed) and any other operand is packed by ./pack.ts.
  * Both storage orders of each operand are read directly:
  *   A "row": texel (m, k4) = A[m, 4k4..4k4+3]     A "col" (Aᵀ stored [K, M]): texel (k, m4) = A[4m4.., k]
  *   B "row": texel (k, n4) = B[k, 4n4..4n4+3]     B "col" (Bᵀ stored [N, K]): texel (n, k4) = B[4k4.., n]
  * so x·Wᵀ, dY·W and dYᵀ·X all need no transposing copy.
  */
-import { type EpilogueSpec, epilogueBindings, epilogueKey, epilogueWGSL } from "./matmul-epilogue.js";
-import { declareBindings } from "./wgsl.js";
+import { declareBindings } from "../../kernels/wgsl.js";
+import { type EpilogueSpec, epilogueBindings, epilogueWGSL } from "./epilogue.js";
 
 export type OperandMode = "row" | "col";
 
@@ -51,11 +52,7 @@ export const TEXTURE_MATMUL_FIELDS = [
   ["alpha", "f32"],
 ] as const;
 
-export function textureMatmulKey(v: TextureMatmulVariant): string {
-  return `matmul|tex|${v.aMode}${v.bMode}|r${v.rows}|sg${v.sg}|${epilogueKey(v.epilogue)}`;
-}
-
-export function textureMatmulWGSL(v: TextureMatmulVariant): string {
+export const textureMatmulKernel = defineKernel("matmul_texture", (v: TextureMatmulVariant): string => {
   const { rows: R, sg: SG } = v;
   if (R % SG || SG % 4 || SG > 32)
     // bug, not user input
@@ -152,4 +149,4 @@ export function textureMatmulWGSL(v: TextureMatmulVariant): string {
   L("  for (var r = 0u; r < rEnd; r++) { store4(cBase, m0 + r, n, accs[r]); }");
   L("}");
   return lines.join("\n");
-}
+});

@@ -1,20 +1,21 @@
 /**
- * The differentiable matmul: routes half operands and autocast to matmul-half.ts, everything else to the
- * f32/f16 kernels in matmul.ts. Apart from both so that matmul-half.ts can build on matmul.ts's kernels
- * and backward without an import cycle.
+ * The differentiable matmul: routes half operands and autocast to half.ts, everything else to the
+ * f32/f16 kernels (run.ts) with their backward (backward.ts).
  */
 import { autocastDtype } from "../autocast.js";
 import { needsGrad, record } from "../autograd.js";
 import type { Tensor } from "../tensor.js";
-import { type MatmulOptions, matmulBackward, matmulKernelWithPre } from "./matmul.js";
-import { matmulHalf } from "./matmul-half.js";
+import { matmulBackward } from "./backward.js";
+import { matmulHalf } from "./half.js";
+import type { MatmulOptions } from "./plan.js";
+import { matmulKernelWithPre } from "./run.js";
 
 /**
  * C = act(alpha · op(A) · op(B) + bias) + residual, op = transpose when the flag is set.
  * A: [..., M, K], B: [..., K, N] or [K, N] shared across A's batch.
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
-  // bf16 operands (O2 weights) or autocast take the half-precision path (matmul-half.ts); so do f16
+  // bf16 operands (O2 weights) or autocast take the half-precision path (half.ts); so do f16
   // weights (fp16 O2) multiplying f32 activations.
   const ac = autocastDtype();
   if (a.dtype === "bf16" || b.dtype === "bf16") return matmulHalf(a, b, "bf16", opts);

@@ -1,3 +1,4 @@
+import { defineKernel } from "../../kernels/kernel.js";
 /**
  * Classic shared-memory tiled matmul for real GPUs: a 16×16 workgroup computes a 64×64 tile of C, each
  * invocation a 4×4 block in registers; A and B tiles of depth TK are staged through workgroup memory
@@ -5,8 +6,8 @@
  * design is the slowest there is (~1 GFLOP/s: workgroup memory loads are per-lane scalar loops), which
  * is why the adapter table picks the texture kernel there and this one on GPUs.
  */
-import { type EpilogueSpec, epilogueBindings, epilogueKey, epilogueWGSL } from "./matmul-epilogue.js";
-import { declareBindings } from "./wgsl.js";
+import { declareBindings } from "../../kernels/wgsl.js";
+import { type EpilogueSpec, epilogueBindings, epilogueWGSL } from "./epilogue.js";
 
 export interface TiledMatmulVariant {
   transA: boolean;
@@ -30,11 +31,7 @@ export const TILED_MATMUL_FIELDS = [
 
 export const TILE = 64;
 
-export function tiledMatmulKey(v: TiledMatmulVariant): string {
-  return `matmul|tiled|${v.transA}|${v.transB}|${v.inType}|tk${v.tk}|${epilogueKey(v.epilogue)}`;
-}
-
-export function tiledMatmulWGSL(v: TiledMatmulVariant): string {
+export const tiledMatmulKernel = defineKernel("matmul_tiled", (v: TiledMatmulVariant): string => {
   const TK = v.tk;
   const e = v.epilogue;
   const per = (TILE * TK) / 256; // elements each invocation stages per operand per tile
@@ -102,4 +99,4 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) lid: vec
     if (m < P.M) { store4(cBase, m, n, acc[i]); }
   }
 }`;
-}
+});
