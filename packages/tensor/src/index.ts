@@ -15,7 +15,7 @@ export { backwardFrom as backward } from "./backward.js";
 // The backward engine's steps, for engines that await some nodes (tensor-parallel collectives).
 export { beginBackward, takeGradient, applyNodeGradients, accumulate as accumulateGradient, topoOrder, type BackwardState } from "./backward.js";
 export type { GradNode } from "./autograd.js";
-export { checkpoint } from "./checkpoint.js";
+export { type CheckpointHooks, type RngStream, checkpoint, checkpointWith } from "./checkpoint.js";
 export { autocast, autocastDtype, type AutocastDtype } from "./autocast.js";
 export { tensor, zeros, ones, full, rand, randn, truncNormal, zerosLike, onesLike, type CreateOptions } from "./io.js";
 export { philoxUniform, philoxNormal, philox4x32 } from "./rng.js";
