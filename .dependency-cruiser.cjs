@@ -38,33 +38,14 @@ const layerRules = PACKAGES.map((p) => {
     name: `layers-${p}`,
     comment: `@vit/${p} may import only ${ALLOWED[p].map((q) => `@vit/${q}`).join(", ") || "no other @vit package"}.`,
     severity: "error",
-    from:
-      p === "parallel"
-        ? // issue 10: TP ViT still in @vit/parallel. The tensor-parallel ViT (and its state-dict mapping,
-          // which throws @vit/model's WeightMappingError) import @vit/model until the model owns its split;
-          // every other file of @vit/parallel keeps the rule.
-          {
-            path: `^packages/${p}/src/`,
-            pathNot: "^packages/parallel/src/tensor-parallel/(vit|state-dict)\\.ts$",
-          }
-        : { path: `^packages/${p}/src/` },
+    from: { path: `^packages/${p}/src/` },
     to: { path: forbidden.length ? pkgPath(forbidden) : "^$" },
   };
 });
 
-/** issue 10: TP ViT still in @vit/parallel — the only exception: those two files may import @vit/model. */
-const tpException = {
-  name: "layers-parallel-tensor-parallel-vit",
-  comment: "issue 10: TP ViT still in @vit/parallel. Only @vit/model is excepted, nothing else above.",
-  severity: "error",
-  from: { path: "^packages/parallel/src/tensor-parallel/(vit|state-dict)\\.ts$" },
-  to: { path: pkgPath(["data", "trainer"]) },
-};
-
 module.exports = {
   forbidden: [
     ...layerRules,
-    tpException,
     {
       name: "packages-not-apps",
       comment: "No package imports an app.",

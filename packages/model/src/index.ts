@@ -3,5 +3,7 @@ export * from "./presets.js";
 export * from "./param-count.js";
 export * from "./posembed.js";
 export * from "./weights.js";
+export * from "./checkpointing.js";
 export * from "./vit.js";
+export * from "./tensor-parallel-vit.js";
 export * from "./hf-config.js";

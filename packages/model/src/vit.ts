@@ -10,21 +10,23 @@
  */
 import {
   type AttentionFn,
+  Dropout,
   type Init,
   LayerNorm,
   Linear,
   Module,
   Sequential,
   TransformerLayer,
+  type TransformerLayerOptions,
+  constant,
   normal,
   scaledNormal,
   truncNormal,
   zerosInit,
-  constant,
-  Dropout,
 } from "@vit/nn";
 import {
   type Device,
+  ShapeError,
   type Tensor,
   add,
   checkpoint,
@@ -34,18 +36,14 @@ import {
   reshape,
   slice,
   tanh,
-  ShapeError,
 } from "@vit/tensor";
+import {
+  type ActivationCheckpointing,
+  type Segment,
+  checkpointSegments,
+  withAttentionRecomputed,
+} from "./checkpointing.js";
 import { type ViTConfig, dropPathRates, gridSize, sequenceLength } from "./config.js";
-
-/** NeMo's activation-checkpointing keys (activations_checkpoint_method / _num_layers / _granularity). */
-export interface ActivationCheckpointing {
-  /** 'uniform': checkpoint groups of `num_layers` layers; 'block': the first `num_layers` layers only. */
-  method: "uniform" | "block";
-  num_layers: number;
-  /** 'full' recomputes whole layers; 'selective' only the attention core. */
-  granularity?: "full" | "selective";
-}
 
 export interface ViTOptions {
   attentionFn?: AttentionFn;
@@ -83,38 +81,68 @@ export class PreLogits extends Module {
   }
 }
 
-export class VisionTransformer extends Module {
+/** Megatron/NeMo's init (normal) or timm's (trunc-normal); output projections get σ/√(2L) when scaled. */
+export function vitInit(c: ViTConfig): { init: Init; outInit: Init } {
+  const nemo = c.style === "nemo";
+  const std = c.init_method_std;
+  const init: Init = nemo ? (d, s) => normal(d, s, std) : (d, s) => truncNormal(d, s, std);
+  // Megatron's scaled_init_method_normal: output projections (attn.proj, mlp.fc2) get σ/√(2L).
+  const outInit: Init = !c.use_scaled_init_method
+    ? init
+    : nemo
+      ? (d, s) => scaledNormal(d, s, std, c.num_layers)
+      : (d, s) => truncNormal(d, s, std / Math.sqrt(2 * c.num_layers));
+  return { init, outInit };
+}
+
+/** An encoder layer of either encoder: a module with a pluggable attention core. */
+export type EncoderLayer = Module & { attn: { attentionFn: AttentionFn } };
+
+/** How an encoder builds its layers (from the shared per-layer options) and holds them as `blocks`. */
+export interface EncoderParts<L extends EncoderLayer, B extends Module> {
+  layer: (o: TransformerLayerOptions) => L;
+  blocks: (layers: L[]) => B;
+}
+
+/**
+ * Everything both ViTs share: the embedding (patch_embed, class tokens, pos_embed, dropout), the head
+ * (norm, pre_logits, head), the init rules and the per-layer options, in the order that fixes parameter
+ * names and the RNG draws of initialisation. Subclasses supply the encoder layer and run the blocks:
+ * VisionTransformer synchronously, TensorParallelViT awaiting collectives.
+ */
+export abstract class ViTBase<L extends EncoderLayer, B extends Module> extends Module {
   readonly patch_embed: PatchEmbed;
   readonly cls_token: Tensor;
   readonly pos_embed: Tensor;
   readonly pos_drop: Dropout;
-  readonly blocks: Sequential;
+  readonly blocks: B;
   readonly norm: LayerNorm;
   readonly pre_logits: PreLogits | null;
   readonly head: Linear;
   checkpointing: ActivationCheckpointing | null;
+  /** The encoder layers in order (the children of `blocks`). */
+  protected readonly layers: L[];
 
-  constructor(
+  protected constructor(
     readonly device: Device,
     readonly config: ViTConfig,
-    opts: ViTOptions = {},
+    encoder: EncoderParts<L, B>,
+    opts: ViTOptions,
   ) {
     super();
     const c = config;
     const D = c.hidden_size;
     const nemo = c.style === "nemo";
-    const std = c.init_method_std;
-    const init: Init = nemo ? (d, s) => normal(d, s, std) : (d, s) => truncNormal(d, s, std);
-    // Megatron's scaled_init_method_normal: output projections (attn.proj, mlp.fc2) get σ/√(2L).
-    const outInit: Init = !c.use_scaled_init_method
-      ? init
-      : nemo
-        ? (d, s) => scaledNormal(d, s, std, c.num_layers)
-        : (d, s) => truncNormal(d, s, std / Math.sqrt(2 * c.num_layers));
-    this.patch_embed = this.registerModule("patch_embed", new PatchEmbed(device, c.patch_dim, c.num_channels, D, init));
+    const { init, outInit } = vitInit(c);
+    this.patch_embed = this.registerModule(
+      "patch_embed",
+      new PatchEmbed(device, c.patch_dim, c.num_channels, D, init),
+    );
     this.cls_token = this.registerParameter(
       "cls_token",
-      nemo ? zerosInit(device, [1, c.class_token_length, D]) : normal(device, [1, c.class_token_length, D], 1e-6),
+      nemo
+        ? zerosInit(device, [1, c.class_token_length, D])
+        : normal(device, [1, c.class_token_length, D], 1e-6),
     );
     this.pos_embed = this.registerParameter(
       "pos_embed",
@@ -122,105 +150,109 @@ export class VisionTransformer extends Module {
     );
     this.pos_drop = this.registerModule("pos_drop", new Dropout(c.hidden_dropout));
     const dpr = dropPathRates(c);
-    const layers = Array.from(
-      { length: c.num_layers },
-      (_, i) =>
-        new TransformerLayer(device, {
-          dim: D,
-          heads: c.num_attention_heads,
-          headDim: c.kv_channels,
-          ffn: c.ffn_hidden_size,
-          eps: c.layernorm_epsilon,
-          hiddenDropout: c.hidden_dropout,
-          attentionDropout: c.attention_dropout,
-          dropPath: dpr[i]!,
-          activation: c.activation === "gelu_tanh" ? "tanh" : "none",
-          qkvBias: c.qkv_bias,
-          init,
-          outInit,
-          ...(opts.attentionFn ? { attentionFn: opts.attentionFn } : {}),
-        }),
+    this.layers = Array.from({ length: c.num_layers }, (_, i) =>
+      encoder.layer({
+        dim: D,
+        heads: c.num_attention_heads,
+        headDim: c.kv_channels,
+        ffn: c.ffn_hidden_size,
+        eps: c.layernorm_epsilon,
+        hiddenDropout: c.hidden_dropout,
+        attentionDropout: c.attention_dropout,
+        dropPath: dpr[i]!,
+        activation: c.activation === "gelu_tanh" ? "tanh" : "none",
+        qkvBias: c.qkv_bias,
+        init,
+        outInit,
+        ...(opts.attentionFn ? { attentionFn: opts.attentionFn } : {}),
+      }),
     );
-    this.blocks = this.registerModule("blocks", new Sequential(...layers));
+    this.blocks = this.registerModule("blocks", encoder.blocks(this.layers));
     this.norm = this.registerModule("norm", new LayerNorm(device, D, c.layernorm_epsilon));
-    this.pre_logits = c.head_type === "mlp_tanh" ? this.registerModule("pre_logits", new PreLogits(device, D, init)) : null;
+    this.pre_logits =
+      c.head_type === "mlp_tanh" ? this.registerModule("pre_logits", new PreLogits(device, D, init)) : null;
     const headInit: Init = c.head_type === "linear" && nemo ? zerosInit : init;
     const headBias: Init = c.head_type === "mlp_tanh" ? (d, s) => constant(d, s, -10) : zerosInit;
-    this.head = this.registerModule("head", new Linear(device, D, c.num_classes, { init: headInit, biasInit: headBias }));
+    this.head = this.registerModule(
+      "head",
+      new Linear(device, D, c.num_classes, { init: headInit, biasInit: headBias }),
+    );
     this.checkpointing = opts.checkpointing ?? null;
     this.nameParameters();
   }
 
   /** Sets the attention implementation of every layer (naive or flash). */
   setAttention(fn: AttentionFn): void {
-    for (let i = 0; i < this.blocks.length; i++) (this.blocks.at(i) as TransformerLayer).attn.attentionFn = fn;
+    for (const l of this.layers) l.attn.attentionFn = fn;
   }
 
-  /** Encoder output after the final LayerNorm: [B, S, D]. */
-  forwardFeatures(images: Tensor): Tensor {
+  /** The encoder's input: patch embeddings after the class tokens, plus positions, dropout: [B, S, D]. */
+  protected embed(images: Tensor): Tensor {
     const c = this.config;
-    if (images.rank !== 4 || images.shape[1] !== c.num_channels || images.shape[2] !== c.img_h || images.shape[3] !== c.img_w) {
+    if (
+      images.rank !== 4 ||
+      images.shape[1] !== c.num_channels ||
+      images.shape[2] !== c.img_h ||
+      images.shape[3] !== c.img_w
+    ) {
       throw new ShapeError(
-        `VisionTransformer: images [${images.shape}] do not match the config: expected [batch, ${c.num_channels}, ${c.img_h}, ${c.img_w}] ` +
+        `${this.constructor.name}: images [${images.shape}] do not match the config: expected [batch, ${c.num_channels}, ${c.img_h}, ${c.img_w}] ` +
           "(NCHW). Resize the input, or build the model for this resolution (fine-tuning resamples the position embeddings).",
       );
     }
     const B = images.shape[0]!;
     const patches = this.patch_embed.forward(images);
     const cls = expand(this.cls_token, [B, c.class_token_length, c.hidden_size]);
-    let h = this.pos_drop.forward(add(concat([cls, patches], 1), this.pos_embed));
-    h = this.runBlocks(h);
-    return this.norm.forward(h);
+    return this.pos_drop.forward(add(concat([cls, patches], 1), this.pos_embed));
   }
 
-  /** Logits [B, num_classes] from the first class token. */
-  forward(images: Tensor): Tensor {
-    const feats = this.forwardFeatures(images);
+  /** Logits [B, num_classes] from the first class token of the encoder's output features. */
+  protected classify(feats: Tensor): Tensor {
     const B = feats.shape[0]!;
     let t = reshape(slice(feats, 1, 0, 1), [B, this.config.hidden_size]);
     if (this.pre_logits) t = this.pre_logits.forward(t);
     return this.head.forward(t);
   }
 
-  private runBlocks(x: Tensor): Tensor {
-    const ck = this.checkpointing;
-    const L = this.blocks.length;
-    const layer = (i: number) => this.blocks.at(i) as TransformerLayer;
-    if (!ck || ck.num_layers <= 0 || !this.training) {
-      for (let i = 0; i < L; i++) x = layer(i).forward(x);
-      return x;
-    }
-    if (ck.granularity === "selective") {
-      // Only the attention core is recomputed (Megatron's selective recompute): wrap each layer's
-      // attention function in a checkpoint.
-      for (let i = 0; i < L; i++) {
-        const attn = layer(i).attn;
-        const inner = attn.attentionFn;
-        attn.attentionFn = (q, k, v, o) => checkpoint((a, b, cc) => inner(a, b, cc, o), q, k, v);
-        try {
-          x = layer(i).forward(x);
-        } finally {
-          attn.attentionFn = inner;
-        }
-      }
-      return x;
-    }
-    if (ck.method === "block") {
-      for (let i = 0; i < L; i++) x = i < ck.num_layers ? checkpoint((h) => layer(i).forward(h), x) : layer(i).forward(x);
-      return x;
-    }
-    for (let i = 0; i < L; i += ck.num_layers) {
-      const end = Math.min(L, i + ck.num_layers);
-      x = checkpoint((h) => {
-        for (let j = i; j < end; j++) h = layer(j).forward(h);
-        return h;
-      }, x);
-    }
-    return x;
+  /** The checkpointing schedule of the encoder in the current mode. */
+  protected segments(): Segment[] {
+    return checkpointSegments(this.checkpointing, this.layers.length, this.training);
   }
 
   override extraRepr(): string {
     const [gh, gw] = gridSize(this.config);
     return `style=${this.config.style}, grid=${gh}×${gw}, seq=${sequenceLength(this.config)}`;
+  }
+}
+
+export class VisionTransformer extends ViTBase<TransformerLayer, Sequential> {
+  constructor(device: Device, config: ViTConfig, opts: ViTOptions = {}) {
+    super(
+      device,
+      config,
+      { layer: (o) => new TransformerLayer(device, o), blocks: (ls) => new Sequential(...ls) },
+      opts,
+    );
+  }
+
+  /** Encoder output after the final LayerNorm: [B, S, D]. */
+  forwardFeatures(images: Tensor): Tensor {
+    let h = this.embed(images);
+    for (const s of this.segments()) {
+      const run = (x: Tensor) => {
+        let y = x;
+        for (const l of this.layers.slice(s.from, s.to))
+          y =
+            s.recompute === "attention" ? withAttentionRecomputed(l.attn, () => l.forward(y)) : l.forward(y);
+        return y;
+      };
+      h = s.recompute === "layers" ? checkpoint(run, h) : run(h);
+    }
+    return this.norm.forward(h);
+  }
+
+  /** Logits [B, num_classes] from the first class token. */
+  forward(images: Tensor): Tensor {
+    return this.classify(this.forwardFeatures(images));
   }
 }

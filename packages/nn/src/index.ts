@@ -6,7 +6,7 @@ export { LayerNorm } from "./layers/norm.js";
 export { Dropout, GELU, type GELUApproximate } from "./layers/activation.js";
 export { DropPath } from "./layers/drop-path.js";
 export { MLP, type MLPOptions } from "./layers/mlp.js";
-export { MultiHeadAttention, type AttentionFn, type AttentionModuleOptions } from "./layers/attention.js";
+export { MultiHeadAttention, attendHeads, type AttentionFn, type AttentionModuleOptions } from "./layers/attention.js";
 export { TransformerLayer, type TransformerLayerOptions } from "./layers/transformer.js";
 export { Sequential, type Forward } from "./layers/sequential.js";
 export * from "./safetensors-fs.js";

@@ -1,7 +1,10 @@
 /**
- * @vit/parallel — data parallelism, Megatron tensor parallelism and the distributed optimizer (ZeRO-1)
- * for @vit models, over one ProcessGroup interface with an in-process backend (several Devices in one
- * process), a multi-process TCP backend (torchrun's environment conventions) and an MPI backend (mpirun, srun). See README.md.
+ * @vit/parallel — data parallelism, Megatron's tensor-parallel core (mappings, parallel linear layers,
+ * RNG tracker, async autograd and checkpointing, state-dict split/merge, grad norm) and the distributed
+ * optimizer (ZeRO-1) for @vit/nn modules; the tensor-parallel ViT lives in @vit/model. All of it runs
+ * over one ProcessGroup interface with an in-process backend (several Devices in one process), a
+ * multi-process TCP backend (torchrun's environment conventions) and an MPI backend (mpirun, srun).
+ * See README.md.
  */
 export type { ProcessGroup, ReduceOp } from "./process-group.js";
 export { HostStagedGroup, tensorAndDataParallelGroups } from "./process-group.js";
@@ -58,22 +61,17 @@ export {
   type ParallelLinearOptions,
 } from "./tensor-parallel/layers.js";
 export { ModelParallelRng, MODEL_PARALLEL_SEED_OFFSET } from "./tensor-parallel/random.js";
-export {
-  ParallelAttention,
-  ParallelMLP,
-  ParallelTransformerLayer,
-  type ParallelLayerOptions,
-} from "./tensor-parallel/transformer.js";
-export { TensorParallelViT, type TensorParallelViTOptions } from "./tensor-parallel/vit.js";
 export { checkpointAsync } from "./tensor-parallel/checkpoint.js";
 export { clipGradNormTensorParallel } from "./tensor-parallel/grad-norm.js";
 export {
   splitTensorParallelStateDict,
   mergeTensorParallelStateDicts,
-  tensorParallelSplitOf,
-  type TensorParallelSplit,
-  type HeadLayout,
+  tensorParallelLayout,
+  type Partition,
+  type TensorParallelLayout,
+  type TensorParallelModule,
 } from "./tensor-parallel/state-dict.js";
+export { divide } from "./tensor-parallel/utils.js";
 export {
   DistributedOptimizer,
   partitionParameters,

@@ -2,11 +2,10 @@
  * backwardAsync is @vit/tensor's backward with awaited collective nodes: on an ordinary graph it gives
  * the same gradients (bit for bit), accumulates across calls, and frees what backward() frees.
  */
-import { VisionTransformer } from "@vit/model";
 import { Device, crossEntropy, scope, tensor } from "@vit/tensor";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { backwardAsync } from "../src/index.js";
-import { gradsOf, hostRandom, tinyViT } from "./helpers.js";
+import { TinyNet, gradsOf, hostRandom, tinyNet } from "./helpers.js";
 
 let dev: Device;
 beforeAll(async () => {
@@ -15,8 +14,8 @@ beforeAll(async () => {
 afterAll(() => dev?.destroy());
 
 describe("backwardAsync", () => {
-  it("equals backward() on a ViT, accumulates over two calls, and leaves no tensors behind", async () => {
-    const model = new VisionTransformer(dev, tinyViT({ hidden_dropout: 0.1, attention_dropout: 0.1 }));
+  it("equals backward() on a transformer, accumulates over two calls, and leaves no tensors behind", async () => {
+    const model = new TinyNet(dev, tinyNet({ hidden_dropout: 0.1, attention_dropout: 0.1 }));
     const x = tensor(dev, hostRandom(4 * 3 * 8 * 8, 1), [4, 3, 8, 8]);
     const y = tensor(dev, Int32Array.from([0, 1, 2, 3]), [4]);
     const zero = () =>

@@ -3,12 +3,11 @@
  * all-reduce the gradients of 1 device with the whole batch, and the same loss curve over a few AdamW
  * steps.
  */
-import { VisionTransformer } from "@vit/model";
 import { AdamW, paramGroupsWeightDecay } from "@vit/optim";
 import { Device, crossEntropy, scope, tensor } from "@vit/tensor";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DataParallel, buildBuckets, createInProcessGroups, runRanks } from "../src/index.js";
-import { gradsOf, hostRandom, paramsOf, relErr, tinyViT } from "./helpers.js";
+import { TinyNet, gradsOf, hostRandom, paramsOf, relErr, tinyNet } from "./helpers.js";
 
 let devs: Device[];
 beforeAll(async () => {
@@ -17,14 +16,14 @@ beforeAll(async () => {
 afterAll(() => devs?.forEach((d) => d.destroy()));
 
 const B = 8;
-const cfg = tinyViT();
+const cfg = tinyNet();
 const images = hostRandom(B * 3 * 8 * 8, 42);
 const labels = Int32Array.from({ length: B }, (_, i) => (i * 3) % 5);
 const per = (B / 2) * 3 * 8 * 8;
 
 describe("bucket layout", () => {
   it("reverse order, ~bucketBytes per bucket, whole parameters, padding to a multiple", () => {
-    const model = new VisionTransformer(devs[0]!, cfg);
+    const model = new TinyNet(devs[0]!, cfg);
     const named = model.namedParameters();
     const buckets = buildBuckets(named, { bucketBytes: 16 * 1024, padTo: 3 });
     expect(buckets.length).toBeGreaterThan(2);
@@ -42,14 +41,14 @@ describe("bucket layout", () => {
 
 describe("DataParallel (2 ranks in-process)", () => {
   it("broadcastParameters makes the replicas equal; all-reduced half-batch gradients equal the full batch's", async () => {
-    const ref = new VisionTransformer(devs[0]!, cfg);
+    const ref = new TinyNet(devs[0]!, cfg);
     const x = tensor(devs[0]!, images, [B, 3, 8, 8]);
     const y = tensor(devs[0]!, labels, [B]);
     scope(() => crossEntropy(ref.forward(x), y).backward());
     const refGrads = await gradsOf(ref);
 
     const groups = createInProcessGroups(2);
-    const models = devs.map((d) => new VisionTransformer(d, cfg)); // different seeds: different weights
+    const models = devs.map((d) => new TinyNet(d, cfg)); // different seeds: different weights
     models[0]!.loadStateDict(ref.stateDict());
     const grads = await runRanks(groups, async (g) => {
       const dev = devs[g.rank]!;
@@ -79,7 +78,7 @@ describe("DataParallel (2 ranks in-process)", () => {
   it("a few AdamW steps give the same loss curve as one device with the whole batch", async () => {
     const steps = 5;
     const lr = 5e-3;
-    const ref = new VisionTransformer(devs[0]!, cfg);
+    const ref = new TinyNet(devs[0]!, cfg);
     const init = await ref.stateDictHost();
     const refOpt = new AdamW(paramGroupsWeightDecay(ref.namedParameters(), 0.05));
     const x = tensor(devs[0]!, images, [B, 3, 8, 8]);
@@ -100,7 +99,7 @@ describe("DataParallel (2 ranks in-process)", () => {
     const groups = createInProcessGroups(2);
     const curves = await runRanks(groups, async (g) => {
       const dev = devs[g.rank]!;
-      const model = new VisionTransformer(dev, cfg);
+      const model = new TinyNet(dev, cfg);
       model.loadStateDict(init);
       const opt = new AdamW(paramGroupsWeightDecay(model.namedParameters(), 0.05));
       const dp = new DataParallel(g);

@@ -2,26 +2,25 @@
  * The distributed optimizer (ZeRO-1) against the replicated data-parallel run: the same parameters after
  * N steps (AdamW with clipping, SGD with momentum), and about 1/worldSize of the optimizer state per rank.
  */
-import { VisionTransformer } from "@vit/model";
 import type { HostTensor } from "@vit/nn";
 import { AdamW, type Optimizer, type ParamGroup, SGD, paramGroupsWeightDecay } from "@vit/optim";
 import { Device, crossEntropy, scope, tensor } from "@vit/tensor";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { DataParallel, DistributedOptimizer, createInProcessGroups, runRanks } from "../src/index.js";
-import { hostRandom, maxAbsDiff, paramsOf, tinyViT } from "./helpers.js";
+import { TinyNet, hostRandom, maxAbsDiff, paramsOf, tinyNet } from "./helpers.js";
 
 let devs: Device[];
 let init: Record<string, HostTensor>;
 beforeAll(async () => {
   devs = [await Device.create({ seed: 3 }), await Device.create({ seed: 3 })];
-  const m = new VisionTransformer(devs[0]!, cfg);
+  const m = new TinyNet(devs[0]!, cfg);
   init = await m.stateDictHost();
   m.dispose();
 });
 afterAll(() => devs?.forEach((d) => d.destroy()));
 
 const B = 8;
-const cfg = tinyViT();
+const cfg = tinyNet();
 const images = hostRandom(B * 3 * 8 * 8, 17);
 const labels = Int32Array.from({ length: B }, (_, i) => (i * 2) % 5);
 const per = (B / 2) * 3 * 8 * 8;
@@ -33,7 +32,7 @@ async function train(sharded: boolean, make: Make, steps: number, maxGradNorm: n
   const groups = createInProcessGroups(2);
   return runRanks(groups, async (g) => {
     const dev = devs[g.rank]!;
-    const model = new VisionTransformer(dev, cfg);
+    const model = new TinyNet(dev, cfg);
     model.loadStateDict(init);
     const groupsWd = paramGroupsWeightDecay(model.namedParameters(), 0.1);
     const xs = tensor(dev, images.subarray(g.rank * per, (g.rank + 1) * per), [B / 2, 3, 8, 8]);

@@ -1,6 +1,6 @@
-/** Shared test utilities: comparisons, a tiny ViT config, host batches. */
-import { type ViTConfig, parseViTConfig } from "@vit/model";
-import type { Module } from "@vit/nn";
+/** Shared test utilities: comparisons, a tiny transformer classifier, host batches. */
+import { LayerNorm, Linear, Module, Sequential, TransformerLayer, normal } from "@vit/nn";
+import { type Device, type Tensor, add, patchify, reshape, slice } from "@vit/tensor";
 
 /** max|a − b| / max|b| (0 when both are zero). */
 export function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
@@ -20,23 +20,81 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return n;
 }
 
-/** A ViT small enough to run a few steps in well under a second on lavapipe. */
-export function tinyViT(over: Record<string, unknown> = {}): ViTConfig {
-  return parseViTConfig({
-    style: "timm",
-    img_h: 8,
-    img_w: 8,
-    num_channels: 3,
-    patch_dim: 4,
-    hidden_size: 32,
-    ffn_hidden_size: 64,
-    num_attention_heads: 4,
-    num_layers: 2,
-    num_classes: 5,
+export interface TinyNetConfig {
+  img: number;
+  channels: number;
+  patch: number;
+  hidden: number;
+  ffn: number;
+  heads: number;
+  layers: number;
+  classes: number;
+  hidden_dropout: number;
+  attention_dropout: number;
+}
+
+/** A config small enough to run a few steps in well under a second on lavapipe. */
+export function tinyNet(over: Partial<TinyNetConfig> = {}): TinyNetConfig {
+  return {
+    img: 8,
+    channels: 3,
+    patch: 4,
+    hidden: 32,
+    ffn: 64,
+    heads: 4,
+    layers: 2,
+    classes: 5,
     hidden_dropout: 0,
     attention_dropout: 0,
     ...over,
-  });
+  };
+}
+
+/**
+ * A small transformer classifier from @vit/nn's layers (patch embedding, position embedding, pre-LN
+ * layers with dropout, final norm, head on token 0): the strategies here are tested on a real model
+ * with attention, norms and dropout. The ViT itself lives above this package, in @vit/model.
+ */
+export class TinyNet extends Module {
+  readonly embed: Linear;
+  readonly pos_embed: Tensor;
+  readonly blocks: Sequential;
+  readonly norm: LayerNorm;
+  readonly head: Linear;
+
+  constructor(
+    dev: Device,
+    readonly cfg: TinyNetConfig,
+  ) {
+    super();
+    const c = cfg;
+    this.embed = this.registerModule("embed", new Linear(dev, c.patch * c.patch * c.channels, c.hidden));
+    this.pos_embed = this.registerParameter(
+      "pos_embed",
+      normal(dev, [1, (c.img / c.patch) ** 2, c.hidden], 0.02),
+    );
+    const layer = () =>
+      new TransformerLayer(dev, {
+        dim: c.hidden,
+        heads: c.heads,
+        ffn: c.ffn,
+        hiddenDropout: c.hidden_dropout,
+        attentionDropout: c.attention_dropout,
+      });
+    this.blocks = this.registerModule("blocks", new Sequential(...Array.from({ length: c.layers }, layer)));
+    this.norm = this.registerModule("norm", new LayerNorm(dev, c.hidden));
+    this.head = this.registerModule("head", new Linear(dev, c.hidden, c.classes));
+    this.nameParameters();
+  }
+
+  /** [B, C, H, W] → logits [B, classes]. */
+  forward(images: Tensor): Tensor {
+    const B = images.shape[0]!;
+    const h = this.blocks.forward(
+      add(this.embed.forward(patchify(images, this.cfg.patch, "p1 p2 c")), this.pos_embed),
+    );
+    return this.head.forward(reshape(slice(this.norm.forward(h), 1, 0, 1), [B, this.cfg.hidden]));
+  }
 }
 
 /** Deterministic pseudo-random host values in [-1, 1). */

@@ -36,14 +36,25 @@ export function noGrad<R>(fn: () => R): R {
   }
 }
 
-/** Runs `fn` with gradient recording on, even inside noGrad (used by checkpoint's recomputation). */
+/**
+ * Runs `fn` with gradient recording on, even inside noGrad (used by checkpoint's recomputation). An async
+ * `fn` keeps recording until its Promise settles (as noGrad), for the recomputation of async layers.
+ */
 export function enableGrad<R>(fn: () => R): R {
   const saved = noGradDepth;
   noGradDepth = 0;
+  let async = false;
   try {
-    return fn();
+    const r = fn();
+    if (r instanceof Promise) {
+      async = true;
+      return r.finally(() => {
+        noGradDepth = saved;
+      }) as R;
+    }
+    return r;
   } finally {
-    noGradDepth = saved;
+    if (!async) noGradDepth = saved;
   }
 }
 

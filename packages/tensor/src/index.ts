@@ -22,7 +22,7 @@ export {
   type BackwardState,
 } from "./backward.js";
 export type { GradNode } from "./autograd.js";
-export { checkpoint } from "./checkpoint.js";
+export { type CheckpointHooks, type RngStream, checkpoint, checkpointWith } from "./checkpoint.js";
 export { autocast, autocastDtype, type AutocastDtype } from "./autocast.js";
 export {
   tensor,

@@ -19,11 +19,11 @@ import {
   synthetic,
   webDataset,
 } from "@vit/data";
-import { type ViTConfig, VisionTransformer, getPreset, parseViTConfig } from "@vit/model";
+import { TensorParallelViT, type ViTConfig, VisionTransformer, getPreset, parseViTConfig } from "@vit/model";
 import type { AttentionFn } from "@vit/nn";
 import type { Module } from "@vit/nn";
 import { AdamW, LossScaler, type Optimizer, SGD, isNoDecayMegatron, paramGroupsWeightDecay } from "@vit/optim";
-import { DistributedOptimizer, type ProcessGroup, TensorParallelViT } from "@vit/parallel";
+import { DistributedOptimizer, type ProcessGroup } from "@vit/parallel";
 import type { Device } from "@vit/tensor";
 import * as T from "@vit/tensor";
 import { ConfigError } from "./config/load.js";
@@ -96,12 +96,7 @@ export function buildModel(device: Device, cfg: TrainConfig, group?: ProcessGrou
       throw new ConfigError(
         "model.tensor_model_parallel_size > 1 needs a process group (run under `vit launch`).",
       );
-    if (ck?.granularity === "selective") {
-      throw new ConfigError(
-        "model.activations_checkpoint_granularity=selective is not supported with tensor parallelism (the attention core " +
-          "runs inside the split layers); use full.",
-      );
-    }
+    // (granularity 'selective' is refused by TensorParallelViT itself.)
     for (const [what, n] of [
       ["num_attention_heads", vit.num_attention_heads],
       ["ffn_hidden_size", vit.ffn_hidden_size],

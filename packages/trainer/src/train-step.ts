@@ -6,11 +6,11 @@
  * the host (the loop syncs at log time), except the tensor-parallel gradient norm, which is an all-reduce.
  */
 import type { Batch } from "@vit/data";
+import { TensorParallelViT } from "@vit/model";
 import type { LossScaler } from "@vit/optim";
 import {
   type DataParallel,
   type ProcessGroup,
-  TensorParallelViT,
   backwardAsync,
   clipGradNormTensorParallel,
 } from "@vit/parallel";

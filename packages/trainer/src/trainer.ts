@@ -6,17 +6,16 @@
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Batch, DataLoader, LoaderState } from "@vit/data";
-import { VisionTransformer } from "@vit/model";
+import { TensorParallelViT, VisionTransformer } from "@vit/model";
 import type { HostTensor } from "@vit/nn";
 import { type LossScaler, type ScheduleConfig, lrAt } from "@vit/optim";
 import {
   DataParallel,
   type ProcessGroup,
-  TensorParallelViT,
   mergeTensorParallelStateDicts,
   splitTensorParallelStateDict,
   tensorAndDataParallelGroups,
-  tensorParallelSplitOf,
+  tensorParallelLayout,
 } from "@vit/parallel";
 import {
   type Device,
@@ -729,7 +728,7 @@ export class Trainer {
         );
       }
       this.model.loadStateDict(
-        splitTensorParallelStateDict(ck.model, this.model.config, this.tp)[this.tpGroup!.rank]!,
+        splitTensorParallelStateDict(ck.model, this.model, this.tp)[this.tpGroup!.rank]!,
       );
     } else this.model.loadStateDict(ck.model);
     const bad = await this.nonFiniteWeights();
@@ -794,7 +793,7 @@ export class Trainer {
     if (!full) return; // a model passed to the constructor keeps its weights
     const path = this.cfg.model.restore_from_path;
     if (path) for (const note of await loadPretrained(full, path)) this.log(note);
-    const shards = splitTensorParallelStateDict(await full.stateDictHost(), full.config, this.tp);
+    const shards = splitTensorParallelStateDict(await full.stateDictHost(), this.model, this.tp);
     this.model.loadStateDict(shards[this.tpGroup!.rank]!);
   }
 
@@ -802,8 +801,9 @@ export class Trainer {
   private async gatherTensorParallelWeights(): Promise<Record<string, HostTensor> | null> {
     const group = this.tpGroup!;
     const shards: Array<Record<string, HostTensor>> = Array.from({ length: this.tp }, () => ({}));
+    const layout = tensorParallelLayout(this.model);
     for (const [name, t] of Object.entries(this.model.stateDict())) {
-      if (tensorParallelSplitOf(name) === "replicated") {
+      if (!layout.has(name)) {
         if (this.rank !== 0) continue;
         const data = Float32Array.from((await t.data()) as ArrayLike<number>);
         for (const s of shards) s[name] = { dtype: "F32", shape: [...t.shape], data };
@@ -823,7 +823,7 @@ export class Trainer {
       all.dispose();
       if (own !== t) own.dispose();
     }
-    return this.rank === 0 ? mergeTensorParallelStateDicts(shards, this.model.config) : null;
+    return this.rank === 0 ? mergeTensorParallelStateDicts(shards, layout) : null;
   }
 
   /** NaN/±Inf weights of the whole model: one GPU reduction per rank, summed over the tensor-parallel shards. */

@@ -16,14 +16,13 @@
  * Options: --set preset=tiny --set batch=32 --set steps=5
  */
 import { createServer } from "node:net";
-import { VisionTransformer, getPreset } from "@vit/model";
+import { TensorParallelViT, VisionTransformer, getPreset } from "@vit/model";
 import { AdamW, paramGroupsWeightDecay } from "@vit/optim";
 import {
   DataParallel,
   DistributedOptimizer,
   type ProcessGroup,
   TcpProcessGroup,
-  TensorParallelViT,
   backwardAsync,
   createInProcessGroups,
   newJobToken,
@@ -170,11 +169,10 @@ export async function scalingSuite(ctx: BenchContext): Promise<BenchCase[]> {
       if (cfg.num_attention_heads % tp) continue;
       ctx.log(`tensor parallel ${preset} b${batch}, TP ${tp}`);
       const groups = createInProcessGroups(tp);
-      const shards = splitTensorParallelStateDict(sd, cfg, tp);
       const ranks = groups.map((g) => {
         const dev = devs[g.rank]!;
         const model = new TensorParallelViT(dev, cfg, g);
-        model.loadStateDict(shards[g.rank]!);
+        model.loadStateDict(splitTensorParallelStateDict(sd, model, tp)[g.rank]!);
         return { model, x: randn(dev, shape), y: tensor(dev, labels, [batch]) };
       });
       const bytes = ranks[0]!.model.parameters().reduce((a, p) => a + p.numel * 4, 0);

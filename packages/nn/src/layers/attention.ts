@@ -32,6 +32,26 @@ export interface AttentionModuleOptions {
   attentionFn?: AttentionFn;
 }
 
+/**
+ * The attention core over a fused projection's output: qkv [B, S, 3·H·hd] in timm's q|k|v layout →
+ * the heads' outputs merged back to [B, S, H·hd]. Shared by MultiHeadAttention and the tensor-parallel
+ * attention of @vit/model (which runs it on its local heads).
+ */
+export function attendHeads(
+  qkv: Tensor,
+  H: number,
+  hd: number,
+  fn: AttentionFn,
+  opts: AttentionOptions,
+): Tensor {
+  const [B, S] = qkv.shape as [number, number, number];
+  const heads = permute(reshape(qkv, [B, S, 3, H, hd]), [2, 0, 3, 1, 4]); // [3, B, H, S, hd]
+  const q = reshape(slice(heads, 0, 0, 1), [B, H, S, hd]);
+  const k = reshape(slice(heads, 0, 1, 1), [B, H, S, hd]);
+  const v = reshape(slice(heads, 0, 2, 1), [B, H, S, hd]);
+  return reshape(permute(fn(q, k, v, opts), [0, 2, 1, 3]), [B, S, H * hd]);
+}
+
 export class MultiHeadAttention extends Module {
   readonly qkv: Linear;
   readonly proj: Linear;
@@ -57,25 +77,23 @@ export class MultiHeadAttention extends Module {
     this.width = numHeads * this.headDim;
     this.qkv = this.registerModule(
       "qkv",
-      new Linear(device, dim, 3 * this.width, { bias: opts.qkvBias ?? true, ...(opts.init ? { init: opts.init } : {}) }),
+      new Linear(device, dim, 3 * this.width, {
+        bias: opts.qkvBias ?? true,
+        ...(opts.init ? { init: opts.init } : {}),
+      }),
     );
-    this.proj = this.registerModule("proj", new Linear(device, this.width, dim, opts.outInit ? { init: opts.outInit } : {}));
+    this.proj = this.registerModule(
+      "proj",
+      new Linear(device, this.width, dim, opts.outInit ? { init: opts.outInit } : {}),
+    );
     this.attentionFn = opts.attentionFn ?? attentionNaive;
     this.attentionDropout = opts.attentionDropout ?? 0;
   }
 
   /** x: [B, S, D] → [B, S, D] (+ residual, fused into the output projection). */
   forward(x: Tensor, residual?: Tensor): Tensor {
-    const [B, S] = x.shape as [number, number, number];
-    const H = this.numHeads;
-    const hd = this.headDim;
-    const qkv = reshape(this.qkv.forward(x), [B, S, 3, H, hd]);
-    const heads = permute(qkv, [2, 0, 3, 1, 4]); // [3, B, H, S, hd]
-    const q = reshape(slice(heads, 0, 0, 1), [B, H, S, hd]);
-    const k = reshape(slice(heads, 0, 1, 1), [B, H, S, hd]);
-    const v = reshape(slice(heads, 0, 2, 1), [B, H, S, hd]);
-    const o = this.attentionFn(q, k, v, { dropout: this.attentionDropout, training: this.training });
-    const merged = reshape(permute(o, [0, 2, 1, 3]), [B, S, this.width]);
+    const opts = { dropout: this.attentionDropout, training: this.training };
+    const merged = attendHeads(this.qkv.forward(x), this.numHeads, this.headDim, this.attentionFn, opts);
     return this.proj.forward(merged, residual ? { residual } : {});
   }
 

@@ -8,7 +8,7 @@
 import type { Module } from "@vit/nn";
 import { type Tensor, add, mulScalar, noGrad, scope, square, sum } from "@vit/tensor";
 import type { ProcessGroup } from "../process-group.js";
-import { tensorParallelSplitOf } from "./state-dict.js";
+import { tensorParallelLayout } from "./state-dict.js";
 
 async function sumOfSquares(ts: Tensor[]): Promise<number> {
   if (!ts.length) return 0;
@@ -22,18 +22,18 @@ async function sumOfSquares(ts: Tensor[]): Promise<number> {
 
 /**
  * Scales every gradient of `model` by min(1, maxNorm / ‖g‖) (maxNorm 0: only measures) and returns the
- * global norm ‖g‖ before clipping. `isSplit` says which parameters are sharded (default: the ViT rule
- * of tensorParallelSplitOf).
+ * global norm ‖g‖ before clipping. Which parameters are split is what the model's layers declare
+ * (tensorParallelLayout).
  */
 export async function clipGradNormTensorParallel(
   group: ProcessGroup,
   model: Module,
   maxNorm: number,
-  isSplit: (name: string) => boolean = (n) => tensorParallelSplitOf(n) !== "replicated",
 ): Promise<number> {
+  const layout = tensorParallelLayout(model);
   const named = model.namedParameters().filter(([, p]) => p.grad);
-  const split = named.filter(([n]) => isSplit(n)).map(([, p]) => p.grad!);
-  const replicated = named.filter(([n]) => !isSplit(n)).map(([, p]) => p.grad!);
+  const split = named.filter(([n]) => layout.has(n)).map(([, p]) => p.grad!);
+  const replicated = named.filter(([n]) => !layout.has(n)).map(([, p]) => p.grad!);
   const local = await sumOfSquares(split);
   const [splitTotal] = await group.allReduceValues([local], "sum");
   const norm = Math.sqrt(splitTotal! + (await sumOfSquares(replicated)));

@@ -22,6 +22,7 @@ import {
   scatterToTensorParallelRegion,
 } from "./mappings.js";
 import type { ModelParallelRng } from "./random.js";
+import type { Partition, TensorParallelModule } from "./state-dict.js";
 import { divide } from "./utils.js";
 
 export interface ParallelLinearOptions {
@@ -35,8 +36,10 @@ export interface ParallelLinearOptions {
 
 const defaultInit: Init = (d, s) => normal(d, s, 0.02);
 
-export class ColumnParallelLinear extends Module {
+export class ColumnParallelLinear extends Module implements TensorParallelModule {
   readonly outPerRank: number;
+  /** weight and bias split on the output features (dim 0), in `stride` stacked blocks. */
+  readonly tensorParallelPartitions: Record<string, Partition>;
   private readonly hasBias: boolean;
   readonly gatherOutput: boolean;
 
@@ -45,10 +48,23 @@ export class ColumnParallelLinear extends Module {
     readonly group: ProcessGroup,
     readonly inFeatures: number,
     readonly outFeatures: number,
-    opts: ParallelLinearOptions & { gatherOutput?: boolean } = {},
+    opts: ParallelLinearOptions & {
+      gatherOutput?: boolean;
+      /**
+       * The output is this many blocks stacked (3 for a fused q|k|v projection): each rank holds its share
+       * of every block, so full checkpoints keep the stacked layout. Default 1.
+       */
+      stride?: number;
+    } = {},
   ) {
     super();
-    this.outPerRank = divide(outFeatures, group.worldSize, "ColumnParallelLinear output features");
+    const stride = opts.stride ?? 1;
+    this.outPerRank =
+      divide(
+        divide(outFeatures, stride, "ColumnParallelLinear blocks"),
+        group.worldSize,
+        "ColumnParallelLinear output features",
+      ) * stride;
     this.gatherOutput = opts.gatherOutput ?? false;
     const init = opts.init ?? defaultInit;
     const draw = () => init(device, [this.outPerRank, inFeatures]);
@@ -57,6 +73,8 @@ export class ColumnParallelLinear extends Module {
     const drawBias = () => biasInit(device, [this.outPerRank]);
     this.hasBias = opts.bias !== false;
     if (this.hasBias) this.registerParameter("bias", opts.rng ? opts.rng.fork(device, drawBias) : drawBias());
+    const split = { dim: 0, stride };
+    this.tensorParallelPartitions = this.hasBias ? { weight: split, bias: split } : { weight: split };
   }
 
   /** Read through the registry (as Linear does), so Module.replaceParameters takes effect. */
@@ -80,8 +98,10 @@ export class ColumnParallelLinear extends Module {
   }
 }
 
-export class RowParallelLinear extends Module {
+export class RowParallelLinear extends Module implements TensorParallelModule {
   readonly inPerRank: number;
+  /** weight split on the input features (dim 1); the bias is whole on every rank. */
+  readonly tensorParallelPartitions: Record<string, Partition> = { weight: { dim: 1, stride: 1 } };
   private readonly hasBias: boolean;
   readonly inputIsParallel: boolean;
 

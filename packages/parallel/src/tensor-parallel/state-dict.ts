@@ -1,32 +1,48 @@
 /**
- * Converting between a single-device ViT state dict and tensor-parallel shards (Megatron's checkpoint
- * conversion for a change of tensor-parallel size). Works on host tensors (safetensors' HostTensor), on
- * parameters and equally on gradients keyed by parameter name.
+ * Which parameters are split across the tensor-parallel group, and converting between a full state dict
+ * and per-rank shards (Megatron's checkpoint conversion for a change of tensor-parallel size).
  *
- * Which way each parameter splits:
- *   blocks.i.attn.qkv.{weight,bias}   column, head-aware: rank r gets rows of heads [r·H/p, (r+1)·H/p) from
- *                                     each of the q, k and v blocks, stacked q|k|v (timm's layout)
- *   blocks.i.mlp.fc1.{weight,bias}    column: rows [r·F/p, (r+1)·F/p)
- *   blocks.i.attn.proj.weight,
- *   blocks.i.mlp.fc2.weight           row: columns [r·in/p, (r+1)·in/p)
- *   everything else                   replicated (embeddings, norms, row-parallel biases, head)
+ * The split rule is declared by the layers that hold split weights (Megatron's partition_dim /
+ * partition_stride attributes): a module with `tensorParallelPartitions` names, per local parameter, the
+ * dimension it is split on and its stride; every other parameter is replicated. `tensorParallelLayout`
+ * walks a model and gives the rule by dotted name, so a layer renamed in its parent still shards right.
+ *
+ * A split on dim d with stride s: the full tensor holds s blocks stacked along d (q|k|v for a fused qkv
+ * projection), and rank r holds its 1/p of every block, stacked the same way. Works on host tensors
+ * (safetensors' HostTensor), on parameters and equally on gradients keyed by parameter name.
  */
-import { WeightMappingError } from "@vit/model";
-import type { HostTensor } from "@vit/nn";
+import type { HostTensor, Module } from "@vit/nn";
+import { ParallelConfigError } from "../errors.js";
 import { divide } from "./utils.js";
 
-export type TensorParallelSplit = "qkv" | "column" | "row" | "replicated";
-
-export interface HeadLayout {
-  hidden_size: number;
-  num_attention_heads: number;
+/** How one parameter is split: along `dim`, in `stride` stacked blocks (1: one contiguous block). */
+export interface Partition {
+  dim: number;
+  stride: number;
 }
 
-export function tensorParallelSplitOf(name: string): TensorParallelSplit {
-  if (/(^|\.)attn\.qkv\.(weight|bias)$/.test(name)) return "qkv";
-  if (/(^|\.)mlp\.fc1\.(weight|bias)$/.test(name)) return "column";
-  if (/(^|\.)(attn\.proj|mlp\.fc2)\.weight$/.test(name)) return "row";
-  return "replicated";
+/** A module holding split parameters: its own parameters' partitions, by local name (absent: replicated). */
+export interface TensorParallelModule {
+  readonly tensorParallelPartitions: Readonly<Record<string, Partition>>;
+}
+
+/** Split parameters by dotted name; a name absent from the map is replicated on every rank. */
+export type TensorParallelLayout = ReadonlyMap<string, Partition>;
+
+/** The split rule of `model`, gathered from the declarations of its modules. */
+export function tensorParallelLayout(model: Module): TensorParallelLayout {
+  const out = new Map<string, Partition>();
+  const walk = (m: Module, prefix: string) => {
+    const own = (m as Partial<TensorParallelModule>).tensorParallelPartitions;
+    if (own) for (const [n, p] of Object.entries(own)) out.set(prefix + n, p);
+    for (const [n, c] of m.children()) walk(c, `${prefix}${n}.`);
+  };
+  walk(model, "");
+  return out;
+}
+
+function layoutOf(l: Module | TensorParallelLayout): TensorParallelLayout {
+  return l instanceof Map ? l : tensorParallelLayout(l as Module);
 }
 
 /** The typed-array operations used here, common to every HostTensor data type. */
@@ -45,96 +61,82 @@ function make(like: HostTensor, shape: number[], data: Arr): HostTensor {
   return { dtype: like.dtype, shape, data } as unknown as HostTensor;
 }
 
-/** Row ranges [start, start+count) of a tensor viewed as [rows, rowLen], concatenated. */
-function takeRows(t: HostTensor, ranges: Array<[number, number]>): HostTensor {
-  const rowLen = t.shape.slice(1).reduce((a, b) => a * b, 1);
-  const rows = ranges.reduce((a, [, n]) => a + n, 0);
-  const out = alloc(t, rows * rowLen);
-  const src = t.data as unknown as Arr;
-  let at = 0;
-  for (const [s, n] of ranges) {
-    out.set(src.subarray(s * rowLen, (s + n) * rowLen), at);
-    at += n * rowLen;
+/**
+ * The tensor seen as [outer, n, inner] around the split dim, cut into stride·p chunks along n: calls
+ * `copy(fullAt, shardAt, len)` for every run of rank `r`'s elements (offsets into full and shard data).
+ */
+function forEachRun(
+  name: string,
+  shape: readonly number[],
+  part: Partition,
+  tp: number,
+  r: number,
+  copy: (fullAt: number, shardAt: number, len: number) => void,
+): number[] {
+  if (part.dim >= shape.length) {
+    throw new ParallelConfigError(`${name} is split on dim ${part.dim} but is [${shape}]`, {
+      hint: "convert a state dict of this model's architecture (check the checkpoint's model config)",
+    });
   }
-  return make(t, [rows, ...t.shape.slice(1)], out);
+  const outer = shape.slice(0, part.dim).reduce((a, b) => a * b, 1);
+  const inner = shape.slice(part.dim + 1).reduce((a, b) => a * b, 1);
+  const n = shape[part.dim]!;
+  const chunk = divide(divide(n, part.stride, `${name} blocks`), tp, name);
+  const own = part.stride * chunk;
+  for (let o = 0; o < outer; o++)
+    for (let j = 0; j < part.stride; j++)
+      copy((o * n + (j * tp + r) * chunk) * inner, (o * own + j * chunk) * inner, chunk * inner);
+  return shape.map((d, i) => (i === part.dim ? own : d));
 }
 
-/** Columns [start, start+count) of a 2-D tensor. */
-function takeCols(t: HostTensor, start: number, count: number): HostTensor {
-  const [R, C] = t.shape as [number, number];
-  const out = alloc(t, R * count);
-  const src = t.data as unknown as Arr;
-  for (let r = 0; r < R; r++) out.set(src.subarray(r * C + start, r * C + start + count), r * count);
-  return make(t, [R, count], out);
-}
-
-/** Row ranges of the qkv weight/bias held by `rank`: its heads' rows of the q, k and v blocks. */
-function qkvRanges(rows: number, tp: number, rank: number): Array<[number, number]> {
-  const D = divide(rows, 3, "qkv rows");
-  const per = divide(D, tp, "qkv rows per block");
-  return [0, 1, 2].map((s) => [s * D + rank * per, per] as [number, number]);
-}
-
-function checkHeads(cfg: HeadLayout, tp: number): void {
-  // Whole heads per rank; the head width (kv_channels) need not divide hidden_size.
-  divide(cfg.num_attention_heads, tp, "attention heads");
-}
-
-/** One state dict per tensor-parallel rank, from the single-device one. */
+/** One state dict per tensor-parallel rank, from the full one, by the split rule of `layout`. */
 export function splitTensorParallelStateDict(
   sd: Record<string, HostTensor>,
-  cfg: HeadLayout,
+  layout: Module | TensorParallelLayout,
   tp: number,
 ): Array<Record<string, HostTensor>> {
-  checkHeads(cfg, tp);
+  const rule = layoutOf(layout);
   const shards: Array<Record<string, HostTensor>> = Array.from({ length: tp }, () => ({}));
   for (const [name, t] of Object.entries(sd)) {
-    const kind = tensorParallelSplitOf(name);
+    const part = rule.get(name);
     for (let r = 0; r < tp; r++) {
-      let part: HostTensor;
-      if (kind === "qkv") part = takeRows(t, qkvRanges(t.shape[0]!, tp, r));
-      else if (kind === "column") {
-        const per = divide(t.shape[0]!, tp, name);
-        part = takeRows(t, [[r * per, per]]);
-      } else if (kind === "row") {
-        if (t.shape.length !== 2)
-          throw new WeightMappingError(`splitTensorParallelStateDict: ${name} should be 2-D, is [${t.shape}]`, {
-            hint: "split a state dict of this model's architecture (check the checkpoint's model config)",
-          });
-        const per = divide(t.shape[1]!, tp, name);
-        part = takeCols(t, r * per, per);
-      } else part = t;
-      shards[r]![name] = part;
+      if (!part) {
+        shards[r]![name] = t;
+        continue;
+      }
+      const src = t.data as unknown as Arr;
+      const data = alloc(t, t.data.length / tp);
+      const shape = forEachRun(name, t.shape, part, tp, r, (f, s, n) => data.set(src.subarray(f, f + n), s));
+      shards[r]![name] = make(t, shape, data);
     }
   }
   return shards;
 }
 
 /**
- * The single-device state dict from the shards. Replicated entries come from rank 0; pass
+ * The full state dict from the shards (rank order). Replicated entries come from rank 0; pass
  * `checkReplicated` to get the largest difference between ranks' copies of each (they should agree).
  */
 export function mergeTensorParallelStateDicts(
   shards: Array<Record<string, HostTensor>>,
-  cfg: HeadLayout,
+  layout: Module | TensorParallelLayout,
   checkReplicated?: (name: string, maxAbsDiff: number) => void,
 ): Record<string, HostTensor> {
+  const rule = layoutOf(layout);
   const tp = shards.length;
-  checkHeads(cfg, tp);
   const out: Record<string, HostTensor> = {};
   for (const [name, t0] of Object.entries(shards[0]!)) {
     const parts = shards.map((s, r) => {
       const p = s[name];
       if (!p) {
-        throw new WeightMappingError(`mergeTensorParallelStateDicts: rank ${r}'s shard lacks "${name}"`, {
+        throw new ParallelConfigError(`mergeTensorParallelStateDicts: rank ${r}'s shard lacks "${name}"`, {
           hint: "merge the shards of one model, one per tensor-parallel rank, in rank order",
         });
       }
       return p;
     });
-    const kind = tensorParallelSplitOf(name);
-    const rowLen = t0.shape.slice(1).reduce((a, b) => a * b, 1);
-    if (kind === "replicated") {
+    const part = rule.get(name);
+    if (!part) {
       out[name] = t0;
       if (checkReplicated) {
         let worst = 0;
@@ -145,31 +147,15 @@ export function mergeTensorParallelStateDicts(
         }
         checkReplicated(name, worst);
       }
-    } else if (kind === "column") {
-      const rows = t0.shape[0]! * tp;
-      const data = alloc(t0, rows * rowLen);
-      parts.forEach((p, r) => data.set(p.data as unknown as Arr, r * t0.shape[0]! * rowLen));
-      out[name] = make(t0, [rows, ...t0.shape.slice(1)], data);
-    } else if (kind === "qkv") {
-      const per = divide(t0.shape[0]!, 3, name);
-      const D = per * tp;
-      const data = alloc(t0, 3 * D * rowLen);
-      parts.forEach((p, r) => {
-        const src = p.data as unknown as Arr;
-        for (let s = 0; s < 3; s++)
-          data.set(src.subarray(s * per * rowLen, (s + 1) * per * rowLen), (s * D + r * per) * rowLen);
-      });
-      out[name] = make(t0, [3 * D, ...t0.shape.slice(1)], data);
-    } else {
-      const [R, c] = t0.shape as [number, number];
-      const C = c * tp;
-      const data = alloc(t0, R * C);
-      parts.forEach((p, r) => {
-        const src = p.data as unknown as Arr;
-        for (let i = 0; i < R; i++) data.set(src.subarray(i * c, (i + 1) * c), i * C + r * c);
-      });
-      out[name] = make(t0, [R, C], data);
+      continue;
     }
+    const full = t0.shape.map((d, i) => (i === part.dim ? d * tp : d));
+    const data = alloc(t0, t0.data.length * tp);
+    parts.forEach((p, r) => {
+      const src = p.data as unknown as Arr;
+      forEachRun(name, full, part, tp, r, (f, s, n) => data.set(src.subarray(s, s + n), f));
+    });
+    out[name] = make(t0, full, data);
   }
   return out;
 }

@@ -1,13 +1,13 @@
 /**
  * Activation checkpointing (NeMo's activations_checkpoint_method / _num_layers / _granularity, in
- * @vit/model): with dropout on, the recomputation replays the same dropout masks, so gradients equal the
+ * both encoders, one implementation): with dropout on, the recomputation replays the same dropout masks, so gradients equal the
  * un-checkpointed run's; and the peak memory of forward + backward goes down. Memory is counted by the
  * caching allocator (live bytes), not timed, so asserting it is deterministic.
  */
-import { type ActivationCheckpointing, VisionTransformer } from "@vit/model";
+import { backwardAsync, createInProcessGroups } from "@vit/parallel";
 import { Device, crossEntropy, scope, tensor } from "@vit/tensor";
-import { TensorParallelViT, backwardAsync, createInProcessGroups } from "../src/index.js";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type ActivationCheckpointing, TensorParallelViT, VisionTransformer } from "../src/index.js";
 import { gradsOf, hostRandom, relErr, tinyViT } from "./helpers.js";
 
 let dev: Device;
