@@ -1,7 +1,7 @@
 /** What Trainer.fit returns, and writes to the run folder as result.json. */
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import type { BestScore } from "./checkpoint/model-checkpoint.js";
+import type { BestScore } from "./checkpoint/run-checkpoints.js";
 import type { EvalResult } from "./evaluate.js";
 
 export interface FitResult {

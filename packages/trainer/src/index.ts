@@ -38,6 +38,7 @@ export { TensorParallelStrategy } from "./strategies/tensor-parallel.js";
 export { batchToTensor, type BatchImages } from "./batch.js";
 export {
   trainStep,
+  trainStepSetup,
   type TrainStepSetup,
   type StepInput,
   type StepBatch,

@@ -18,7 +18,8 @@ import {
   tensor,
 } from "@vit/tensor";
 import { batchToTensor } from "./batch.js";
-import type { TrainModel, TrainOptimizer } from "./build.js";
+import { type TrainModel, type TrainOptimizer, halfDtypeOf } from "./build.js";
+import type { TrainConfig } from "./config/schema.js";
 import { SingleDeviceStrategy } from "./strategies/single-device.js";
 import type { Strategy } from "./strategies/strategy.js";
 
@@ -52,6 +53,21 @@ export interface TrainStepResult {
 }
 
 const ONE_DEVICE = new SingleDeviceStrategy();
+
+/** The step of a run of `cfg`: its precision (autocast, loss scaler), gradient clipping and label smoothing. */
+export function trainStepSetup(
+  device: Device,
+  cfg: TrainConfig,
+  parts: { model: TrainModel; optimizer: TrainOptimizer; scaler: LossScaler | null; strategy?: Strategy },
+): TrainStepSetup {
+  return {
+    device,
+    ...parts,
+    half: halfDtypeOf(cfg),
+    gradientClipVal: cfg.trainer.gradient_clip_val,
+    labelSmoothing: cfg.model.label_smoothing,
+  };
+}
 
 /** One global batch: forward + loss + backward per micro-batch, then the update at learning rate `lr`. */
 export async function trainStep(

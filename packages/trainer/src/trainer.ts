@@ -10,32 +10,25 @@ import type { Batch, DataLoader, LoaderState } from "@vit/data";
 import type { VisionTransformer } from "@vit/model";
 import { type LossScaler, type ScheduleConfig, lrAt } from "@vit/optim";
 import type { ProcessGroup } from "@vit/parallel";
-import { type Device, type Tensor, autocast } from "@vit/tensor";
-import {
-  type TrainModel,
-  type TrainOptimizer,
-  buildLoader,
-  buildLossScaler,
-  evalSplitOf,
-  halfDtypeOf,
-} from "./build.js";
-import { CHECKPOINT_FORMAT, type CheckpointMeta, checkpointPath } from "./checkpoint/checkpoint.js";
-import { ModelCheckpoint } from "./checkpoint/model-checkpoint.js";
+import type { Device } from "@vit/tensor";
+import { type TrainModel, type TrainOptimizer, buildLoader, buildLossScaler, evalSplitOf } from "./build.js";
+import { RunCheckpoints } from "./checkpoint/run-checkpoints.js";
 import { ConfigError } from "./config/load.js";
 import { configNotes } from "./config/notes.js";
 import { configYaml } from "./config/resolve.js";
 import type { TrainConfig } from "./config/schema.js";
-import { type EvalResult, NonFiniteLogitsError, evaluate } from "./evaluate.js";
+import type { EvalResult } from "./evaluate.js";
 import { type FitResult, fitResult } from "./fit-result.js";
 import { MetricsLogger } from "./metrics.js";
 import { type RunDir, openRunDir } from "./run-dir.js";
-import { type NonFiniteLossError, divergedError, tooFewSamplesError } from "./run-errors.js";
+import { tooFewSamplesError } from "./run-errors.js";
 import * as plan from "./run-plan.js";
 import { createStrategy } from "./strategies/create.js";
 import type { Strategy } from "./strategies/strategy.js";
 import { TimeBudget } from "./time-budget.js";
 import { TrainLog } from "./train-log.js";
-import { type TrainStepSetup, trainStep } from "./train-step.js";
+import { type TrainStepSetup, trainStep, trainStepSetup } from "./train-step.js";
+import { Validation } from "./validation.js";
 
 export interface TrainerEvents {
   /** Called after every logged training interval and evaluation (progress bars, tests). */
@@ -58,7 +51,6 @@ export interface TrainerEvents {
 interface LoopPlan {
   train: DataLoader;
   val: DataLoader;
-  t0: number;
   maxSteps: number;
   stopAt: number;
   sched: ScheduleConfig;
@@ -81,7 +73,9 @@ export class Trainer {
   /** Rank 0's metrics files (opened with the run folder). */
   private metrics: MetricsLogger | null = null;
   /** Best score, newest file and keep_last pruning of this run's checkpoints. */
-  private readonly checkpoints: ModelCheckpoint;
+  private readonly checkpoints: RunCheckpoints;
+  private readonly validation: Validation;
+  private readonly setup: TrainStepSetup;
   /** Resumed from a checkpoint written at an epoch's last step: that epoch's evaluation is still to run. */
   private epochEvalPending = false;
 
@@ -98,7 +92,16 @@ export class Trainer {
     this.model.train();
     this.lossScaler = buildLossScaler(device, cfg);
     this.optimizer = this.strategy.buildOptimizer(this.model, cfg, this.lossScaler);
-    this.checkpoints = new ModelCheckpoint(cfg.exp_manager.checkpoint);
+    const state = () => ({ ...this.optimizer.stateTensors(), ...this.lossScaler?.stateTensors() });
+    this.checkpoints = new RunCheckpoints(cfg, this.strategy, this.model, state, (m) => this.log(m));
+    const parts = {
+      model: this.model,
+      optimizer: this.optimizer,
+      scaler: this.lossScaler,
+      strategy: this.strategy,
+    };
+    this.setup = trainStepSetup(device, cfg, parts);
+    this.validation = new Validation(this.model, cfg, this.strategy, events.onEvalBatch);
   }
 
   get rank(): number {
@@ -164,7 +167,6 @@ export class Trainer {
     const p: LoopPlan = {
       train,
       val,
-      t0,
       maxSteps,
       stopAt: opts.dryRun ? this.step + 1 : Math.min(maxSteps, opts.stopAtStep ?? maxSteps),
       sched: plan.lrSchedule(this.cfg, maxSteps),
@@ -214,7 +216,8 @@ export class Trainer {
       }
     }
     p.log.dispose();
-    if (opts.dryRun) return this.result(p, this.strategy.evaluates ? await this.score(val, 1) : null, true);
+    if (opts.dryRun)
+      return this.result(p, this.strategy.evaluates ? await this.validation.score(val, 1) : null, true);
     const final = await this.validate(val, t0);
     if (saving) await this.save(train.state(), final);
     this.metrics?.writePlot();
@@ -258,7 +261,7 @@ export class Trainer {
     const lr = lrAt(this.step, this.cfg.model.optim.lr, p.sched);
     // The norm is only needed when clipping, or for the log line this step will write.
     const logging = (this.step + 1) % every === 0 || this.step + 1 >= p.stopAt;
-    const { losses } = await trainStep(this.stepSetup(), pending, { lr, computeNorm: logging });
+    const { losses } = await trainStep(this.setup, pending, { lr, computeNorm: logging });
     p.log.addLosses(losses);
     this.step++;
     // Bound the work queued ahead of the GPU (the loop itself never reads back between logs).
@@ -266,35 +269,10 @@ export class Trainer {
     this.events.onStep?.(this.step, p.maxSteps);
     const atEnd = this.step >= p.stopAt || p.budget.spent();
     if (this.step % every !== 0 && !atEnd) return atEnd;
-    const interval = await p.log.close();
-    if (!Number.isFinite(interval.loss)) {
-      throw this.diverged(
-        `training loss became ${interval.loss} at step ${this.step} (lr ${lr.toExponential(3)})`,
-      );
-    }
-    const rec = await p.log.record(
-      interval,
-      { step: this.step, epoch: this.epoch, lr },
-      this.optimizer,
-      this.lossScaler,
-    );
-    this.metrics?.log(rec);
-    this.events.onLog?.(rec);
+    const at = { step: this.step, epoch: this.epoch, lr };
+    this.emit(await p.log.write(at, this.optimizer, this.lossScaler, this.checkpoints.last));
     p.log.restart();
     return atEnd;
-  }
-
-  private stepSetup(): TrainStepSetup {
-    return {
-      device: this.device,
-      model: this.model,
-      optimizer: this.optimizer,
-      half: halfDtypeOf(this.cfg),
-      scaler: this.lossScaler,
-      gradientClipVal: this.cfg.trainer.gradient_clip_val,
-      labelSmoothing: this.cfg.model.label_smoothing,
-      strategy: this.strategy,
-    };
   }
 
   /** The end of fit(): loaders closed, the result (written to result.json unless a dry run). */
@@ -315,98 +293,43 @@ export class Trainer {
     return fitResult(run, p.log, dryRun);
   }
 
-  /** Top-1/top-5/loss of the model on `val` (in the run's precision), reporting progress per batch. */
-  private score(val: DataLoader, maxBatches = Number.POSITIVE_INFINITY): Promise<EvalResult> {
-    const run = () => evaluate(this.model, val, maxBatches, this.events.onEvalBatch);
-    const half = halfDtypeOf(this.cfg);
-    return half ? autocast(half, run) : run();
+  async validate(val: DataLoader, t0 = performance.now()): Promise<EvalResult> {
+    const at = { step: this.step, epoch: this.epoch, t0, lastCheckpoint: this.checkpoints.last };
+    const { result, record } = await this.validation.run(val, at);
+    if (record) {
+      this.emit(record);
+      this.checkpoints.validated(result, this.step);
+    }
+    return result;
   }
 
-  async validate(val: DataLoader, t0 = performance.now()): Promise<EvalResult> {
-    // Ranks that do not evaluate go on and meet rank 0 at the next collective; only rank 0 records.
-    if (!this.strategy.evaluates) return { top1: Number.NaN, top5: Number.NaN, loss: Number.NaN, images: 0 };
-    let r: EvalResult;
-    try {
-      r = await this.score(val, plan.validationBatches(this.cfg, val));
-    } catch (e) {
-      if (e instanceof NonFiniteLogitsError)
-        throw this.diverged(`the model's logits became NaN or infinite by step ${this.step} (evaluation)`);
-      throw e;
-    }
-    if (this.rank !== 0) return r;
-    const rec = {
-      kind: "val",
-      step: this.step,
-      epoch: this.epoch,
-      val_loss: r.loss,
-      val_top1: r.top1,
-      val_top5: r.top5,
-      elapsed_s: (performance.now() - t0) / 1000,
-    };
+  /** A log line: to rank 0's metrics files, and to onLog. */
+  private emit(rec: Record<string, number | string>): void {
     this.metrics?.log(rec);
     this.events.onLog?.(rec);
-    this.checkpoints.validated(r, this.step);
-    return r;
   }
 
   /** Writes step-N.safetensors atomically (and each rank's own optimizer shard); keeps the last K and the best. */
-  async save(loaderState: LoaderState, evalResult?: EvalResult): Promise<string> {
-    // A diverged model is never written (nor marked best): resume_if_exists would pick it up.
-    const bad = await this.strategy.nonFiniteWeights(this.model);
-    if (bad)
-      throw this.diverged(`${bad} weights became NaN or infinite by step ${this.step}; they were not saved`);
-    const path = checkpointPath(this.ckptDir, this.step);
-    const best = this.checkpoints.best;
-    const meta: CheckpointMeta = {
-      format: CHECKPOINT_FORMAT,
-      step: this.step,
-      epoch: this.epoch,
-      optimizerSteps: this.optimizer.stepCount,
-      rng: { ...this.device.rng },
-      loader: loaderState,
-      config: this.cfg,
-      metrics: evalResult
-        ? { val_top1: evalResult.top1, val_top5: evalResult.top5, val_loss: evalResult.loss }
-        : {},
-      ...(this.trainLoader ? { classes: [...this.trainLoader.dataset.classes] } : {}),
-      ...(best ? { best } : {}),
-    };
-    await this.strategy.saveCheckpoint(path, this.model, this.stateTensors(), meta);
-    if (this.rank !== 0) {
-      this.checkpoints.last = path;
-      return path;
-    }
-    this.checkpoints.saved(path, this.step);
-    this.log(`checkpoint ${path}`);
-    return path;
-  }
-
-  /** The optimizer's state tensors, and the loss scaler's under fp16 (what a checkpoint stores besides weights). */
-  private stateTensors(): Record<string, Tensor> {
-    return { ...this.optimizer.stateTensors(), ...this.lossScaler?.stateTensors() };
+  save(loader: LoaderState, evalResult?: EvalResult): Promise<string> {
+    const { step, epoch, optimizer, device, trainLoader } = this;
+    const classes = trainLoader ? [...trainLoader.dataset.classes] : undefined;
+    const at = { step, epoch, optimizerSteps: optimizer.stepCount, rng: device.rng, loader, classes };
+    return this.checkpoints.save(at, evalResult);
   }
 
   /** Restores model, optimizer, step, RNG and data position from a checkpoint. */
   async resume(path: string): Promise<void> {
-    const meta = await this.strategy.loadCheckpoint(path, this.model, this.stateTensors(), (m) =>
-      this.log(m),
-    );
+    const meta = await this.checkpoints.resume(path);
     this.optimizer.stepCount = meta.optimizerSteps;
     this.step = meta.step;
     this.epoch = meta.epoch;
     this.device.rng.seed = meta.rng.seed;
     this.device.rng.offset = meta.rng.offset;
-    if (meta.best) this.checkpoints.best = meta.best;
     const { train } = await this.loaders();
     const loaderState = meta.loader as LoaderState;
     train.loadState(loaderState);
     this.epochEvalPending = train.length !== undefined && loaderState.position >= train.length;
-    this.checkpoints.last = path;
     this.log(`resumed from ${path} at step ${this.step}`);
-  }
-
-  private diverged(what: string): NonFiniteLossError {
-    return divergedError(what, this.checkpoints.last);
   }
 
   private tooFewSamples(train: DataLoader) {
