@@ -9,13 +9,12 @@
 import type { VisionTransformer } from "@vit/model";
 import { type Device, randn, tensor } from "@vit/tensor";
 import {
-  type TrainStepSetup,
   buildLossScaler,
   buildModel,
   buildOptimizer,
-  halfDtypeOf,
   parseConfig,
   trainStep,
+  trainStepSetup,
   vitConfigOf,
 } from "@vit/trainer";
 import { type StepFigures, type StepSpec, measureBuilt } from "./step-core.js";
@@ -66,15 +65,7 @@ function buildStep(device: Device, spec: StepSpec) {
     Int32Array.from({ length: spec.batch }, (_, i) => i % cfg.num_classes),
     [spec.batch],
   );
-  const setup: TrainStepSetup = {
-    device,
-    model,
-    optimizer: opt,
-    half: halfDtypeOf(tc),
-    scaler,
-    gradientClipVal: tc.trainer.gradient_clip_val,
-    labelSmoothing: tc.model.label_smoothing,
-  };
+  const setup = trainStepSetup(device, tc, { model, optimizer: opt, scaler });
   const step = async () => {
     for (const l of (await trainStep(setup, [{ x, y }], { lr: 1e-3 })).losses) l.dispose();
   };

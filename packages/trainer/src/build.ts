@@ -19,15 +19,23 @@ import {
   synthetic,
   webDataset,
 } from "@vit/data";
-import { TensorParallelViT, type ViTConfig, VisionTransformer, getPreset, parseViTConfig } from "@vit/model";
+import { type ViTConfig, VisionTransformer, getPreset, parseViTConfig } from "@vit/model";
 import type { AttentionFn } from "@vit/nn";
 import type { Module } from "@vit/nn";
-import { AdamW, LossScaler, type Optimizer, SGD, isNoDecayMegatron, paramGroupsWeightDecay } from "@vit/optim";
+import {
+  AdamW,
+  LossScaler,
+  type Optimizer,
+  SGD,
+  isNoDecayMegatron,
+  paramGroupsWeightDecay,
+} from "@vit/optim";
 import { DistributedOptimizer, type ProcessGroup } from "@vit/parallel";
 import type { Device } from "@vit/tensor";
 import * as T from "@vit/tensor";
 import { ConfigError } from "./config/load.js";
 import { type DataSection, type ModelSection, type TrainConfig, modelShape } from "./config/schema.js";
+import { type TensorParallelViT, buildTensorParallelViT } from "./strategies/tensor-parallel-model.js";
 
 /** The model a Trainer trains: the single-device ViT, or its tensor-parallel twin (async forward). */
 export type TrainModel = VisionTransformer | TensorParallelViT;
@@ -59,8 +67,8 @@ export function attentionFnOf(model: ModelSection): AttentionFn {
 
 /**
  * The model of `cfg`. With model.tensor_model_parallel_size > 1 this is the TensorParallelViT of this rank
- * of `group` (whose size the Trainer has checked); its weights are then set by the Trainer from a
- * single-device initialisation (see Trainer), so that they do not depend on the parallel layout.
+ * of `group` (whose size the strategy has checked); its weights are then set by TensorParallelStrategy from
+ * a single-device initialisation, so that they do not depend on the parallel layout.
  */
 export function buildModel(device: Device, cfg: TrainConfig, group?: ProcessGroup): TrainModel {
   const m = cfg.model;
@@ -74,7 +82,9 @@ export function buildModel(device: Device, cfg: TrainConfig, group?: ProcessGrou
       : null;
   const half = halfDtypeOf(cfg);
   if (m.megatron_amp_O2 && !half)
-    throw new ConfigError("model.megatron_amp_O2 needs half precision", { hint: "set trainer.precision=bf16 or 16" });
+    throw new ConfigError("model.megatron_amp_O2 needs half precision", {
+      hint: "set trainer.precision=bf16 or 16",
+    });
   if (half === "f16" && !device.hasFeature("shader-f16")) {
     throw new ConfigError(
       `trainer.precision=${cfg.trainer.precision} (fp16) needs the adapter feature shader-f16, which ${device.adapter.description || device.adapter.device} lacks`,
@@ -90,27 +100,11 @@ export function buildModel(device: Device, cfg: TrainConfig, group?: ProcessGrou
   // Lightning's bf16-true: bf16 weights; the optimizer keeps an fp32 master copy (as O2).
   const halfWeights = m.megatron_amp_O2 || cfg.trainer.precision === "bf16-true";
   const vit = vitConfigOf(m);
-  let model: TrainModel;
-  if (m.tensor_model_parallel_size > 1) {
-    if (!group)
-      throw new ConfigError(
-        "model.tensor_model_parallel_size > 1 needs a process group (run under `vit launch`).",
-      );
-    // (granularity 'selective' is refused by TensorParallelViT itself.)
-    for (const [what, n] of [
-      ["num_attention_heads", vit.num_attention_heads],
-      ["ffn_hidden_size", vit.ffn_hidden_size],
-    ] as const) {
-      if (n % m.tensor_model_parallel_size) {
-        throw new ConfigError(
-          `model.${what}=${n} is not divisible by tensor_model_parallel_size=${m.tensor_model_parallel_size}: every rank needs an equal share.`,
-        );
-      }
-    }
-    model = new TensorParallelViT(device, vit, group, { attentionFn: attentionFnOf(m), checkpointing: ck });
-  } else {
-    model = new VisionTransformer(device, vit, { attentionFn: attentionFnOf(m), checkpointing: ck });
-  }
+  const opts = { attentionFn: attentionFnOf(m), checkpointing: ck };
+  const model: TrainModel =
+    m.tensor_model_parallel_size > 1
+      ? buildTensorParallelViT(device, vit, m.tensor_model_parallel_size, group, opts)
+      : new VisionTransformer(device, vit, opts);
   if (halfWeights) toMegatronO2(model, half!);
   return model;
 }

@@ -1,7 +1,14 @@
 export * from "@vit/optim";
 export { loadConfig, parseConfig, applyOverrides, ConfigError } from "./config/load.js";
 export { DEFAULT_CONFIG_PATH } from "./default-config.js";
-export { configSchema, type TrainConfig, type ModelSection, type DataSection, type OptimSection, type Precision } from "./config/schema.js";
+export {
+  configSchema,
+  type TrainConfig,
+  type ModelSection,
+  type DataSection,
+  type OptimSection,
+  type Precision,
+} from "./config/schema.js";
 export { resolveInterpolations, InterpolationError } from "./config/interpolate.js";
 export { configNotes } from "./config/notes.js";
 export {
@@ -19,9 +26,24 @@ export {
   type TrainModel,
 } from "./build.js";
 export { resolvedConfig, configYaml } from "./config/resolve.js";
-export { Trainer, NonFiniteLossError, rankShardPath, type FitResult, type TrainerEvents } from "./trainer.js";
+export { Trainer, type TrainerEvents } from "./trainer.js";
+export type { FitResult } from "./fit-result.js";
+export { NonFiniteLossError } from "./run-errors.js";
+export { rankShardPath } from "./checkpoint/train-state.js";
+export type { Strategy, StrategyName } from "./strategies/strategy.js";
+export { createStrategy } from "./strategies/create.js";
+export { SingleDeviceStrategy } from "./strategies/single-device.js";
+export { DataParallelStrategy } from "./strategies/data-parallel.js";
+export { TensorParallelStrategy } from "./strategies/tensor-parallel.js";
 export { batchToTensor, type BatchImages } from "./batch.js";
-export { trainStep, type TrainStepSetup, type StepInput, type StepBatch, type TrainStepResult } from "./train-step.js";
+export {
+  trainStep,
+  trainStepSetup,
+  type TrainStepSetup,
+  type StepInput,
+  type StepBatch,
+  type TrainStepResult,
+} from "./train-step.js";
 export { evaluate, scoreLogits, NonFiniteLogitsError, type EvalResult, type EvalModel } from "./evaluate.js";
 export {
   saveCheckpoint,

@@ -2,12 +2,16 @@
  * `scaling` suite: what the parallel strategies cost and save, in one process.
  *   - collective bandwidth: all-reduce of 1 / 16 MiB over 2 ranks, in-process and TCP over loopback
  *     (algorithmic bandwidth: bytes reduced per second per rank);
- *   - data parallel: images/s of a training step (forward + backward + gradient all-reduce + AdamW) on
- *     1 rank and on 2 in-process ranks with the same per-rank batch (weak scaling), and the share of the
- *     step spent waiting in the all-reduce (its first readback also waits for the GPU to finish the
- *     backward that was recorded before it, so this is an upper bound on communication);
- *   - tensor parallel: images/s of forward + backward at TP 1 and 2, and parameter bytes per rank;
- *   - distributed optimizer: AdamW state bytes per rank, replicated vs ZeRO-1.
+ *   - data parallel: images/s of the trainer's training step (@vit/trainer's trainStep with its
+ *     DataParallelStrategy: forward + backward + gradient all-reduce + clipping + AdamW) on 1 rank and on 2
+ *     in-process ranks with the same per-rank batch (weak scaling), and the share of the step spent waiting
+ *     in the all-reduce (its first readback also waits for the GPU to finish the backward that was recorded
+ *     before it, so this is an upper bound on communication);
+ *   - tensor parallel: images/s of forward + backward at TP 1 and 2, and parameter bytes per rank. Not the
+ *     trainer's step: its TensorParallelStrategy needs one process per rank (in-process ranks would
+ *     interleave their tensor scopes across the collectives' awaits), so the ranks here share one scope;
+ *   - distributed optimizer: AdamW state bytes per rank, replicated vs ZeRO-1 (the trainer's
+ *     distributed_fused_adam).
  * Several Devices in one process share one adapter: on a CPU adapter (lavapipe) or a single GPU the
  * ranks compete for the same cores, so these figures measure overheads, not speed-ups.
  *
@@ -17,10 +21,7 @@
  */
 import { createServer } from "node:net";
 import { TensorParallelViT, VisionTransformer, getPreset } from "@vit/model";
-import { AdamW, paramGroupsWeightDecay } from "@vit/optim";
 import {
-  DataParallel,
-  DistributedOptimizer,
   type ProcessGroup,
   TcpProcessGroup,
   backwardAsync,
@@ -30,6 +31,54 @@ import {
   splitTensorParallelStateDict,
 } from "@vit/parallel";
 import { Device, crossEntropy, randn, scope, tensor } from "@vit/tensor";
+import {
+  DataParallelStrategy,
+  SingleDeviceStrategy,
+  parseConfig,
+  trainStep,
+  trainStepSetup,
+} from "@vit/trainer";
+
+/**
+ * The run config of the data-parallel and ZeRO cases: the preset without dropout, AdamW (wd 0.05, timm's
+ * no-decay rule), clipping at 1, on `devices` ranks.
+ */
+function trainConfig(
+  preset: string,
+  devices: number,
+  optimizer: "adamw" | "distributed_fused_adam" = "adamw",
+) {
+  return parseConfig(
+    {
+      trainer: { devices, max_steps: 1, gradient_clip_val: 1 },
+      model: {
+        preset,
+        hidden_dropout: 0,
+        attention_dropout: 0,
+        optim: { name: optimizer, lr: 1e-3, weight_decay: 0.05 },
+      },
+    },
+    "bench scaling",
+  );
+}
+
+/** `g`, with the time each gradient all-reduce waits reported to `onWait` (ms). */
+function timedAllReduce(g: ProcessGroup, onWait: (ms: number) => void): ProcessGroup {
+  return new Proxy(g, {
+    get(target, key) {
+      const v = Reflect.get(target, key, target);
+      if (key !== "allReduce") return typeof v === "function" ? v.bind(target) : v;
+      return async (...args: Parameters<ProcessGroup["allReduce"]>) => {
+        const t0 = performance.now();
+        try {
+          return await target.allReduce(...args);
+        } finally {
+          onWait(performance.now() - t0);
+        }
+      };
+    },
+  });
+}
 
 /** apps/bench/src/types.ts's shapes (structural copies; import them from there once moved). */
 import type { BenchCase, BenchContext } from "../types.js";
@@ -111,7 +160,7 @@ export async function scalingSuite(ctx: BenchContext): Promise<BenchCase[]> {
     const shape = [batch, cfg.num_channels, cfg.img_h, cfg.img_w];
     const labels = Int32Array.from({ length: batch }, (_, i) => i % cfg.num_classes);
 
-    // Data parallel, weak scaling: same per-rank batch on 1 and 2 ranks.
+    // Data parallel, weak scaling: same per-rank batch on 1 and 2 ranks; the trainer's strategy and trainStep.
     for (const world of [1, 2]) {
       ctx.log(`data parallel ${preset} b${batch}/rank, ${world} rank(s)`);
       const groups = createInProcessGroups(world);
@@ -119,23 +168,30 @@ export async function scalingSuite(ctx: BenchContext): Promise<BenchCase[]> {
       const reduceShare: number[] = [];
       await runRanks(groups, async (g) => {
         const dev = devs[g.rank]!;
-        const model = new VisionTransformer(dev, cfg);
-        const opt = new AdamW(paramGroupsWeightDecay(model.namedParameters(), 0.05));
-        const dp = new DataParallel(g);
-        await dp.broadcastParameters(model);
+        let reduceMs = 0;
+        const tc = trainConfig(preset, world);
+        const strategy =
+          world > 1
+            ? new DataParallelStrategy(
+                timedAllReduce(g, (ms) => {
+                  reduceMs += ms;
+                }),
+                tc,
+              )
+            : new SingleDeviceStrategy();
+        const model = strategy.buildModel(dev, tc);
+        model.train();
+        const optimizer = strategy.buildOptimizer(model, tc, null);
+        await strategy.syncWeights(model);
+        const setup = trainStepSetup(dev, tc, { model, optimizer, scaler: null, strategy });
         const x = randn(dev, shape);
         const y = tensor(dev, labels, [batch]);
         for (let r = 0; r < repeats + 1; r++) {
           await dev.sync();
           const t0 = performance.now();
-          let reduceMs = 0;
+          reduceMs = 0;
           for (let s = 0; s < steps; s++) {
-            scope(() => crossEntropy(model.forward(x), y).backward());
-            const t1 = performance.now();
-            await dp.allReduceGradients(model);
-            reduceMs += performance.now() - t1;
-            opt.step({ lr: 1e-3, maxGradNorm: 1 });
-            opt.zeroGrad();
+            for (const l of (await trainStep(setup, [{ x, y }], { lr: 1e-3 })).losses) l.dispose();
             await dev.throttle();
           }
           await g.barrier();
@@ -147,8 +203,10 @@ export async function scalingSuite(ctx: BenchContext): Promise<BenchCase[]> {
           }
         }
         model.dispose();
-        opt.dispose();
-        dp.dispose();
+        optimizer.dispose();
+        strategy.dispose();
+        x.dispose();
+        y.dispose();
       });
       cases.push({
         suite: "scaling",
@@ -222,14 +280,13 @@ export async function scalingSuite(ctx: BenchContext): Promise<BenchCase[]> {
       const groups = createInProcessGroups(2);
       const per = await runRanks(groups, async (g) => {
         const dev = devs[g.rank]!;
-        const model = new VisionTransformer(dev, cfg);
-        const zero = new DistributedOptimizer(
-          g,
-          paramGroupsWeightDecay(model.namedParameters(), 0.05),
-          (pg) => new AdamW(pg),
-        );
-        const bytes = zero.stateBytes();
+        const tc = trainConfig(preset, 2, "distributed_fused_adam");
+        const strategy = new DataParallelStrategy(g, tc);
+        const model = strategy.buildModel(dev, tc);
+        const zero = strategy.buildOptimizer(model, tc, null);
+        const bytes = Object.values(zero.stateTensors()).reduce((a, t) => a + t.numel * 4, 0);
         zero.dispose();
+        strategy.dispose();
         model.dispose();
         return bytes;
       });
