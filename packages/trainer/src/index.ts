@@ -26,7 +26,8 @@ export {
   type TrainModel,
 } from "./build.js";
 export { resolvedConfig, configYaml } from "./config/resolve.js";
-export { Trainer, type TrainerEvents } from "./trainer.js";
+export { Trainer } from "./trainer.js";
+export type { TrainerEvents, FitOptions } from "./trainer-events.js";
 export type { FitResult } from "./fit-result.js";
 export { NonFiniteLossError } from "./run-errors.js";
 export { rankShardPath } from "./checkpoint/train-state.js";

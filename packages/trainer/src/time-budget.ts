@@ -5,6 +5,7 @@
  * planned over the steps the budget allows, so a slow host still ends its run annealed (time-plan.ts).
  * The one place the loop asks about time.
  */
+import type { ProcessGroup } from "@vit/parallel";
 import type { TrainConfig } from "./config/schema.js";
 import { type TimePlan, openTimePlan, stepsWithinBudget } from "./time-plan.js";
 
@@ -80,6 +81,12 @@ export class TimeBudget {
     return { steps, secondsPerStep };
   }
 
+  /** A warning when the limit ends a planned run early (the planning run was faster than this one). */
+  cutShort(step: number, stopAt: number): string | null {
+    if (!(step < stopAt) || !Number.isFinite(this.cachedSteps) || !this.spent()) return null;
+    return `warning: the time limit stopped training at step ${step} of the ${stopAt} planned: this run was slower than the one that planned it (trainer.time_plan=measure plans again)`;
+  }
+
   /** The log line that says how the limit shaped the run. */
   describe(steps: number, maxSteps: number, how: string): string {
     const limit = this.limitMs / 1000;
@@ -87,4 +94,39 @@ export class TimeBudget {
       ? `time plan: ${steps} of ${Number.isFinite(maxSteps) ? maxSteps : "unbounded"} steps fit the ${limit} s limit on this host (${how}); the schedule anneals over them`
       : `time plan: all ${maxSteps} steps fit the ${limit} s limit on this host (${how})`;
   }
+}
+
+/** The run's budget from what fit() knows when it starts. */
+export function runBudget(
+  cfg: TrainConfig,
+  run: {
+    adapter: string;
+    firstStep: number;
+    /** Steps between validations (0: at each epoch's end, `stepsPerEpoch` apart). */
+    evalEvery: number;
+    stepsPerEpoch: number;
+    /** This replica's validation images and training images per optimizer step. */
+    valImages: number;
+    imagesPerStep: number;
+    group?: ProcessGroup;
+    rank: number;
+    clock?: () => number;
+  },
+): TimeBudget {
+  const every = run.evalEvery > 0 ? run.evalEvery : run.stepsPerEpoch;
+  const group = run.group && run.group.worldSize > 1 ? run.group : null;
+  return new TimeBudget(
+    cfg,
+    {
+      adapter: run.adapter,
+      firstStep: run.firstStep,
+      validationsBetween: (from, to) =>
+        every > 0 ? Math.floor((to - 1) / every) - Math.floor(from / every) : 0,
+      // Forward only: about a third of a training step per image.
+      validationSteps: run.valImages / run.imagesPerStep / 3,
+      agree: async (n) => (group ? -(await group.allReduceValues([-n], "max"))[0]! : n),
+      records: run.rank === 0,
+    },
+    run.clock,
+  );
 }

@@ -8,8 +8,7 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import type { Batch, DataLoader, LoaderState } from "@vit/data";
 import type { VisionTransformer } from "@vit/model";
-import { type LossScaler, type ScheduleConfig, lrAt } from "@vit/optim";
-import type { ProcessGroup } from "@vit/parallel";
+import { type LossScaler, lrAt } from "@vit/optim";
 import { type Device, adapterKey } from "@vit/tensor";
 import { type TrainModel, type TrainOptimizer, buildLoader, buildLossScaler, evalSplitOf } from "./build.js";
 import { RunCheckpoints } from "./checkpoint/run-checkpoints.js";
@@ -19,44 +18,18 @@ import { configYaml } from "./config/resolve.js";
 import type { TrainConfig } from "./config/schema.js";
 import type { EvalResult } from "./evaluate.js";
 import { type FitResult, fitResult } from "./fit-result.js";
+import { type LoopPlan, loopPlan, replan } from "./loop-plan.js";
 import { MetricsLogger } from "./metrics.js";
 import { type RunDir, openRunDir } from "./run-dir.js";
 import { tooFewSamplesError } from "./run-errors.js";
 import * as plan from "./run-plan.js";
 import { createStrategy } from "./strategies/create.js";
 import type { Strategy } from "./strategies/strategy.js";
-import { TimeBudget } from "./time-budget.js";
+import { runBudget } from "./time-budget.js";
 import { TrainLog } from "./train-log.js";
 import { type TrainStepSetup, trainStep, trainStepSetup } from "./train-step.js";
+import type { FitOptions, TrainerEvents } from "./trainer-events.js";
 import { Validation } from "./validation.js";
-
-export interface TrainerEvents {
-  /** Called after every logged training interval and evaluation (progress bars, tests). */
-  onLog?: (rec: Record<string, number | string>) => void;
-  /** Progress: (step, maxSteps) after every optimizer step. Cheap; no GPU sync. */
-  onStep?: (step: number, maxSteps: number) => void;
-  /** Progress of an evaluation: (batches done, batches in the split) after every batch. */
-  onEvalBatch?: (done: number, total: number) => void;
-  log?: (msg: string) => void;
-  /**
-   * The process group of all ranks (one process or Device per rank); omitted for a single device. It is the
-   * data-parallel group, or with model.tensor_model_parallel_size > 1 the tensor-parallel group.
-   */
-  group?: ProcessGroup;
-  /** How the run is spread over the ranks; default: createStrategy(cfg, group). */
-  strategy?: Strategy;
-}
-
-/** What one fit() loop runs against (length, stop and schedule change once, when a time plan is measured). */
-interface LoopPlan {
-  train: DataLoader;
-  val: DataLoader;
-  maxSteps: number;
-  stopAt: number;
-  sched: ScheduleConfig;
-  budget: TimeBudget;
-  log: TrainLog;
-}
 
 export class Trainer {
   readonly strategy: Strategy;
@@ -158,33 +131,32 @@ export class Trainer {
    * `dryRun`: everything is built and loaded as for the real run, then one optimizer step and one test
    * batch run; no checkpoint, plot or result.json is written (`vit train --dry-run`).
    */
-  async fit(
-    opts: {
-      resumeFrom?: string | null;
-      stopAtStep?: number;
-      dryRun?: boolean;
-      /** The clock (ms) the time limit and its plan read; tests drive it (default performance.now). */
-      clock?: () => number;
-    } = {},
-  ): Promise<FitResult> {
+  async fit(opts: FitOptions = {}): Promise<FitResult> {
     const t0 = performance.now();
     const { train, val } = await this.setUp(opts.resumeFrom);
     const maxSteps = this.maxSteps(train);
     const evalEvery = plan.validationInterval(this.cfg, train);
-    const budget = this.timeBudget(train, val, evalEvery, opts.clock);
-    // A cached time plan shortens the run from the start; a plan still to be measured leaves the
-    // schedule's length provisional (warm-up does not depend on it) until budget.afterStep says.
-    const length = Math.min(maxSteps, budget.cachedSteps);
-    if (Number.isFinite(budget.cachedSteps) && this.rank === 0) this.log(budget.describe(length, maxSteps, "cached"));
-    const p: LoopPlan = {
+    const budget = runBudget(this.cfg, {
+      adapter: adapterKey(this.device.adapter),
+      firstStep: this.step,
+      evalEvery,
+      stepsPerEpoch: plan.stepsPerEpoch(this.cfg, train),
+      valImages: (val.length ?? 0) * val.batchSize,
+      imagesPerStep: this.cfg.model.micro_batch_size * this.accumulation,
+      ...(this.events.group ? { group: this.events.group } : {}),
+      rank: this.rank,
+      ...(opts.clock ? { clock: opts.clock } : {}),
+    });
+    const p = loopPlan(this.cfg, {
       train,
       val,
-      maxSteps: length,
-      stopAt: opts.dryRun ? this.step + 1 : Math.min(length, opts.stopAtStep ?? length),
-      sched: plan.lrSchedule(this.cfg, budget.measuring && !Number.isFinite(length) ? Number.MAX_SAFE_INTEGER : length),
+      maxSteps,
+      step: this.step,
+      ...opts,
       budget,
       log: new TrainLog(this.device, this.strategy, t0),
-    };
+      note: (m) => this.rank === 0 && this.log(m),
+    });
     plan.validationBatches(this.cfg, val); // a bad limit_val_batches fails now, not after training
     // NeMo's create_checkpoint_callback: false writes no checkpoint at all.
     const saving = this.cfg.exp_manager.create_checkpoint_callback;
@@ -278,46 +250,21 @@ export class Trainer {
     // Bound the work queued ahead of the GPU (the loop itself never reads back between logs).
     await this.device.throttle();
     const planned = await p.budget.afterStep(this.step);
-    if (planned) this.replan(p, planned.steps, planned.secondsPerStep);
-    this.events.onStep?.(this.step, p.maxSteps);
-    const timeUp = p.budget.spent();
-    if (timeUp && this.step < p.stopAt && Number.isFinite(p.budget.cachedSteps) && this.rank === 0) {
-      this.log(`warning: the time limit stopped training at step ${this.step} of the ${p.stopAt} planned: this run was slower than the one that planned it (trainer.time_plan=measure plans again)`);
+    if (planned && this.rank === 0) {
+      this.log(
+        p.budget.describe(planned.steps, p.maxSteps, `measured ${planned.secondsPerStep.toFixed(3)} s/step`),
+      );
     }
-    const atEnd = this.step >= p.stopAt || timeUp;
+    if (planned) replan(this.cfg, p, planned.steps);
+    this.events.onStep?.(this.step, p.maxSteps);
+    const cut = p.budget.cutShort(this.step, p.stopAt);
+    if (cut && this.rank === 0) this.log(cut);
+    const atEnd = this.step >= p.stopAt || p.budget.spent();
     if (this.step % every !== 0 && !atEnd) return atEnd;
     const at = { step: this.step, epoch: this.epoch, lr };
     this.emit(await p.log.write(at, this.optimizer, this.lossScaler, this.checkpoints.last));
     p.log.restart();
     return atEnd;
-  }
-
-  /** The run's time limit and its plan (time-budget.ts), with what the plan needs of this run. */
-  private timeBudget(train: DataLoader, val: DataLoader, evalEvery: number, clock?: () => number): TimeBudget {
-    const every = evalEvery > 0 ? evalEvery : plan.stepsPerEpoch(this.cfg, train);
-    const group = this.events.group;
-    return new TimeBudget(
-      this.cfg,
-      {
-        adapter: adapterKey(this.device.adapter),
-        firstStep: this.step,
-        validationsBetween: (from, to) => (every > 0 ? Math.floor((to - 1) / every) - Math.floor(from / every) : 0),
-        // Forward only: about a third of a training step per image, over this replica's validation share.
-        validationSteps: ((val.length ?? 0) * val.batchSize) / (this.cfg.model.micro_batch_size * this.accumulation) / 3,
-        agree: async (n) => (group && this.worldSize > 1 ? -(await group.allReduceValues([-n], "max"))[0]! : n),
-        records: this.rank === 0,
-      },
-      clock,
-    );
-  }
-
-  /** The measured plan: the schedule anneals over `steps` when fewer than the run's length fit the limit. */
-  private replan(p: LoopPlan, steps: number, secondsPerStep: number): void {
-    if (this.rank === 0) this.log(p.budget.describe(steps, p.maxSteps, `measured ${secondsPerStep.toFixed(3)} s/step`));
-    if (steps >= p.maxSteps) return;
-    p.maxSteps = steps;
-    p.sched = plan.lrSchedule(this.cfg, steps);
-    p.stopAt = Math.min(p.stopAt, steps);
   }
 
   /** The end of fit(): loaders closed, the result (written to result.json unless a dry run). */
