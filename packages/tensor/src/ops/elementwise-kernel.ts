@@ -5,7 +5,14 @@
  */
 import { ShapeError, fmtShape } from "../errors.js";
 import { requireFloat, sameDevice } from "../checks.js";
-import { type UniformType, declareBindings, grid1D, main1D, wgslType } from "../kernels/wgsl.js";
+import {
+  BF16_HELPERS,
+  type UniformType,
+  declareBindings,
+  grid1D,
+  main1D,
+  wgslType,
+} from "../kernels/wgsl.js";
 import { MAX_RANK, broadcastShapes, broadcastStrides, sameShape } from "../shape.js";
 import type { Tensor } from "../tensor.js";
 
@@ -41,7 +48,7 @@ export function elementwise(
   shape?: readonly number[],
 ): Tensor {
   const device = sameDevice(op, ...inputs);
-  for (const t of inputs) requireFloat(op, t);
+  for (const t of inputs) requireFloat(op, t, ["f32", "f16", "bf16"]);
   let outShape: number[] = [...inputs[0]!.shape];
   for (const t of inputs.slice(1)) outShape = broadcastShapes(op, outShape, t.shape);
   if (shape) outShape = broadcastShapes(op, outShape, shape);
@@ -78,21 +85,30 @@ export function elementwise(
   const names = ["a", "b", "c"];
   const dtypes = inputs.map((t) => t.dtype).join(",");
   const f16 = dtypes.includes("f16") || outDtype === "f16";
+  // bf16 is packed two per u32 word: an invocation then writes one whole word (two elements).
+  const bf16Out = outDtype === "bf16";
+  const load = (k: number, at: string) =>
+    inputs[k]!.dtype === "bf16" ? `bf16_load(in${k}[(${at}) >> 1u], ${at})` : `f32(in${k}[${at}])`;
   device.run({
     name: op,
     key: `ew|${op}|${expr}|${dtypes}|${outDtype}|${plain ? "plain" : `r${rank}`}`,
     code: () => {
-      const loads = inputs.map((t, k) => {
-        if (plain) return `let ${names[k]} = f32(in${k}[idx]);`;
-        return `let ${names[k]} = f32(in${k}[off${k}]);`;
-      });
+      const loads = inputs.map((_, k) => `let ${names[k]} = ${load(k, plain ? "i" : `off${k}`)};`);
       let index = "";
       if (!plain) {
-        index = inputs.map((_, k) => `var off${k} = 0u;`).join(" ") + "\n  var rem = idx;\n";
+        index = inputs.map((_, k) => `var off${k} = 0u;`).join(" ") + "\n  var rem = i;\n";
         for (let d = rank - 1; d >= 0; d--) {
           index += `  { let c = rem % P.o${d}; rem = rem / P.o${d}; ${inputs.map((_, k) => `off${k} += c * P.s${k}_${d};`).join(" ")} }\n`;
         }
       }
+      const store = bf16Out
+        ? `let i0 = idx * 2u;
+  if (i0 >= P.n) { return; }
+  var hi = 0u;
+  if (i0 + 1u < P.n) { hi = f32_to_bf16_bits(value(i0 + 1u)); }
+  out[idx] = f32_to_bf16_bits(value(i0)) | (hi << 16u);`
+        : `if (idx >= P.n) { return; }
+  out[idx] = ${wgslType(outDtype)}(value(idx));`;
       return `${f16 ? "enable f16;" : ""}
 ${declareBindings(
   [
@@ -102,17 +118,20 @@ ${declareBindings(
   fields,
 )}
 ${MATH_WGSL}
-${main1D()}
-  if (idx >= P.n) { return; }
+${BF16_HELPERS}
+fn value(i: u32) -> f32 {
   let s = P.s;
   ${index}
   ${loads.join("\n  ")}
-  out[idx] = ${wgslType(outDtype)}(${expr});
+  return ${expr};
+}
+${main1D()}
+  ${store}
 }`;
     },
     buffers: [...inputs.map((t) => t.buffer), out.buffer],
     uniforms: { fields, values },
-    workgroups: grid1D(out.numel),
+    workgroups: grid1D(bf16Out ? Math.ceil(out.numel / 2) : out.numel),
   });
   return out;
 }
