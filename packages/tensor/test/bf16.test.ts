@@ -7,7 +7,7 @@ import { matmul, randArr, relErr } from "./ref.js";
 const ctx = useDevice();
 const round = (v: Float64Array) => Float64Array.from(v, (x) => T.bf16BitsToF32(T.f32ToBf16Bits(x)));
 /** Largest |got − want| / |want| over elements: one rounding to bf16 (8 significant bits) is ≤ 2⁻⁸ + f32 noise. */
-const maxRel = (got: Float32Array, want: Float64Array) =>
+const maxRel = (got: ArrayLike<number>, want: Float64Array) =>
   Math.max(...Array.from(want, (w, i) => Math.abs(got[i]! - w) / Math.max(Math.abs(w), 1e-6)));
 
 describe("bf16 matmul", () => {
