@@ -6,9 +6,12 @@ import { matmul, randArr, relErr } from "./ref.js";
 
 const ctx = useDevice();
 const round = (v: Float64Array) => Float64Array.from(v, (x) => T.bf16BitsToF32(T.f32ToBf16Bits(x)));
+/** Largest |got − want| / |want| over elements: one rounding to bf16 (8 significant bits) is ≤ 2⁻⁸ + f32 noise. */
+const maxRel = (got: ArrayLike<number>, want: Float64Array) =>
+  Math.max(...Array.from(want, (w, i) => Math.abs(got[i]! - w) / Math.max(Math.abs(w), 1e-6)));
 
 describe("bf16 matmul", () => {
-  it("autocast rounds both operands to bf16 and accumulates in f32; gradients use the rounded operands", async () => {
+  it("autocast rounds both operands to bf16, accumulates in f32, stores the result in bf16; gradients use the rounded operands", async () => {
     const dev = ctx.dev;
     const A = randArr([37, 19], 1);
     const B = randArr([23, 19], 2);
@@ -20,10 +23,14 @@ describe("bf16 matmul", () => {
     c.backward(g);
     const Ar = { shape: A.shape, data: round(A.data) };
     const Br = { shape: B.shape, data: round(B.data) };
-    expect(relErr(await c.data(), matmul(Ar, Br, false, true).data)).toBeLessThan(1e-6);
-    // Unrounded operands would differ by ~1e-3: the test can tell.
-    expect(relErr(await c.data(), matmul(A, B, false, true).data)).toBeGreaterThan(1e-4);
+    // The result is stored in bf16 (torch.autocast's linear gives bf16): one rounding of the f32 product.
+    expect(c.dtype).toBe("bf16");
+    const cv = await c.data();
+    expect(Array.from(cv).every((x) => T.bf16BitsToF32(T.f32ToBf16Bits(x)) === x)).toBe(true);
+    expect(maxRel(cv, matmul(Ar, Br, false, true).data)).toBeLessThan(2 ** -8 + 1e-5);
     expect(relErr(await a.grad!.data(), matmul(G, Br).data)).toBeLessThan(1e-6);
+    // Unrounded operands would differ by ~1e-3: the test can tell.
+    expect(relErr(await a.grad!.data(), matmul(G, B).data)).toBeGreaterThan(1e-4);
     expect(relErr(await b.grad!.data(), matmul(G, Ar, true, false).data)).toBeLessThan(1e-6);
     expect(a.grad!.dtype).toBe("f32");
   });

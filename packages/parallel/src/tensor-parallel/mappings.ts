@@ -12,6 +12,7 @@
  */
 import {
   type Tensor,
+  cast,
   clone,
   keep,
   needsGrad,
@@ -48,8 +49,9 @@ export function copyToTensorParallelRegion(x: Tensor, group: ProcessGroup): Tens
 export async function reduceFromTensorParallelRegion(x: Tensor, group: ProcessGroup): Promise<Tensor> {
   if (group.worldSize === 1) return x;
   const grad = needsGrad(x);
-  // Created before the await, so the scope open now (the caller's) owns it like any op's output.
-  const y = noGrad(() => clone(x));
+  // Created before the await, so the scope open now (the caller's) owns it like any op's output. Half
+  // partial sums (autocast) are reduced in f32: the collectives move f32.
+  const y = noGrad(() => (x.dtype === "f32" ? clone(x) : cast(x, "f32")));
   await group.allReduce([y], "sum");
   if (grad) record(y, { name: "reduce_from_tensor_parallel_region", inputs: [x], backward: (g) => [g] });
   return y;
@@ -76,7 +78,10 @@ export async function gatherFromTensorParallelRegion(x: Tensor, group: ProcessGr
   if (group.worldSize === 1) return x;
   const grad = needsGrad(x);
   const c = x.shape[x.rank - 1]!;
-  const y = await allGatherLastDim(x, group);
+  // The collectives move 4-byte elements: a half activation (autocast) is gathered in f32.
+  const wide = x.dtype === "f32" ? x : noGrad(() => cast(x, "f32"));
+  const y = await allGatherLastDim(wide, group);
+  if (wide !== x) wide.dispose();
   if (grad) {
     record(y, {
       name: "gather_from_tensor_parallel_region",

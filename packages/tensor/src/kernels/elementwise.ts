@@ -3,11 +3,12 @@
  * scalar s), one element per invocation, or four vec4 per invocation (the vec4 form; see
  * ops/elementwise-kernel.ts for when it is taken). Shapes and broadcast strides are uniforms; `rank` is
  * null for the plain case (every input has the output's shape), where no index arithmetic is emitted.
+ * bf16 (u32 words of two) is read and written by the scalar form only, an invocation per output word.
  */
 import type { DType } from "../dtype.js";
 import { defineKernel } from "./kernel.js";
 import { MATH_WGSL } from "./math.js";
-import { type UniformType, declareBindings, main1D, wgslType } from "./wgsl.js";
+import { BF16_HELPERS, type UniformType, declareBindings, main1D, wgslType } from "./wgsl.js";
 
 const NAMES = ["a", "b", "c"];
 
@@ -58,9 +59,20 @@ export interface ElementwiseVariant {
 
 export const elementwiseKernel = defineKernel("elementwise", (v: ElementwiseVariant) => {
   const f16 = v.inputs.includes("f16") || v.out === "f16";
-  const loads = v.inputs.map(
-    (_, k) => `let ${NAMES[k]} = f32(in${k}[${v.rank === null ? "idx" : `off${k}`}]);`,
-  );
+  // bf16 is packed two per u32 word: each invocation then writes one whole word (two elements).
+  const load = (k: number, at: string) =>
+    v.inputs[k] === "bf16" ? `bf16_load(in${k}[(${at}) >> 1u], ${at})` : `f32(in${k}[${at}])`;
+  const loads = v.inputs.map((_, k) => `let ${NAMES[k]} = ${load(k, v.rank === null ? "i" : `off${k}`)};`);
+  const store =
+    v.out === "bf16"
+      ? `let i0 = idx * 2u;
+  if (i0 >= P.n) { return; }
+  var hi = 0u;
+  if (i0 + 1u < P.n) { hi = f32_to_bf16_bits(value(i0 + 1u)); }
+  out[idx] = f32_to_bf16_bits(value(i0)) | (hi << 16u);`
+      : `if (idx >= P.n) { return; }
+  out[idx] = ${wgslType(v.out)}(value(idx));`;
+  const bf16 = v.out === "bf16" || v.inputs.includes("bf16");
   return `${f16 ? "enable f16;" : ""}
 ${declareBindings(
   [
@@ -70,12 +82,15 @@ ${declareBindings(
   elementwiseFields(EW_HEAD, v.rank, v.inputs.length),
 )}
 ${MATH_WGSL}
-${main1D()}
-  if (idx >= P.n) { return; }
+${bf16 ? BF16_HELPERS : ""}
+fn value(i: u32) -> f32 {
   let s = P.s;
-  ${v.rank === null ? "" : decode(v.rank, v.inputs.length, "idx", "  ")}
+  ${v.rank === null ? "" : decode(v.rank, v.inputs.length, "i", "  ")}
   ${loads.join("\n  ")}
-  out[idx] = ${wgslType(v.out)}(${v.expr});
+  return ${v.expr};
+}
+${main1D()}
+  ${store}
 }`;
 });
 

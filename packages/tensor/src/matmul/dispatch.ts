@@ -16,10 +16,10 @@ import { matmulKernelWithPre } from "./run.js";
  */
 export function matmul(a: Tensor, b: Tensor, opts: MatmulOptions = {}): Tensor {
   // bf16 operands (O2 weights) or autocast take the half-precision path (half.ts); so do f16
-  // weights (fp16 O2) multiplying f32 activations.
+  // weights (fp16 O2) multiplying f32 activations, and half activations (attention) under autocast.
   const ac = autocastDtype();
   if (a.dtype === "bf16" || b.dtype === "bf16") return matmulHalf(a, b, "bf16", opts);
-  if (ac && (a.dtype === "f32" || b.dtype === "f32")) return matmulHalf(a, b, ac, opts);
+  if (ac) return matmulHalf(a, b, ac, opts);
   if (a.dtype !== b.dtype && (a.dtype === "f16" || b.dtype === "f16")) return matmulHalf(a, b, "f16", opts);
   const activation = opts.activation ?? "none";
   const grad = needsGrad(a, b, opts.bias, opts.residual);

@@ -7,10 +7,17 @@
  * every other case each call expands them to f32 temporaries freed right after. Gradients come out in f32,
  * as Megatron's fp32 main_grad.
  *
+ * Under autocast the result is stored in the half type too, as torch.autocast's linear gives it: the
+ * activations that later ops keep for backward (qkv, attention scores, GELU outputs) are then half-size.
+ * The epilogue still runs in f32 registers and rounds once. A fused f32 residual keeps the result f32
+ * (torch promotes f32 + half to f32): the residual stream stays f32, which keeps fp16 within 2e-5 of the
+ * fp32 loss curve where a half stream drifted 1e-2. Outside autocast (O2 weights alone) results are f32.
+ *
  * Under "f16" the incoming gradient is rounded to f16 as well before the backward products, as an fp16
  * GEMM takes it: that is where fp16 training under- and overflows, and why it needs the loss scaler
  * (@vit/optim LossScaler). bf16 has f32's range, so its backward keeps the f32 gradient.
  */
+import { autocastDtype } from "../autocast.js";
 import { needsGrad, noGrad, record } from "../autograd.js";
 import { cast } from "../ops/cast.js";
 import type { Tensor } from "../tensor.js";
@@ -26,7 +33,7 @@ function toHalf(t: Tensor, dtype: HalfDType): Tensor {
 }
 
 function toF32(t: Tensor): Tensor {
-  return noGrad(() => cast(t, "f32"));
+  return t.dtype === "f32" ? t : noGrad(() => cast(t, "f32"));
 }
 
 /** The product of two half operands (no autograd), f32 result; `pre` (if asked) in f32. */
@@ -46,10 +53,20 @@ export function matmulHalf(a: Tensor, b: Tensor, dtype: HalfDType, opts: MatmulO
   const grad = needsGrad(a, b, opts.bias, opts.residual);
   const a16 = toHalf(a, a.dtype === "bf16" || a.dtype === "f16" ? a.dtype : dtype);
   const b16 = toHalf(b, a16.dtype as HalfDType);
-  const { out, pre } = halfKernel(a16, b16, {
+  // The epilogue's operands in f32 (a half residual: the residual stream under autocast).
+  const bias = opts.bias ? toF32(opts.bias) : undefined;
+  const residual = opts.residual ? toF32(opts.residual) : undefined;
+  const { out: out32, pre } = halfKernel(a16, b16, {
     ...opts,
+    ...(bias ? { bias } : {}),
+    ...(residual ? { residual } : {}),
     savePre: grad && (opts.activation ?? "none") !== "none",
   });
+  if (bias && bias !== opts.bias) bias.dispose();
+  if (residual && residual !== opts.residual) residual.dispose();
+  const outDtype = autocastDtype() && opts.residual?.dtype !== "f32" ? dtype : "f32";
+  const out = outDtype === "f32" ? out32 : toHalf(out32, outDtype);
+  if (out !== out32) out32.dispose();
   const release = () => {
     if (a16 !== a) a16.dispose();
     if (b16 !== b) b16.dispose();
@@ -70,11 +87,12 @@ export function matmulHalf(a: Tensor, b: Tensor, dtype: HalfDType, opts: MatmulO
       const bx = toF32(b16);
       const px = pre16 ? toF32(pre16) : null;
       pre16?.dispose();
-      let gx = g;
+      let gx = toF32(g);
       if (dtype === "f16") {
-        const g16 = toHalf(g, "f16");
+        const g16 = toHalf(gx, "f16");
+        if (gx !== g) gx.dispose();
         gx = toF32(g16);
-        g16.dispose();
+        if (g16 !== g) g16.dispose();
       }
       const grads = matmulBackward(gx, ax, bx, px, opts, { a: a.requiresGrad, b: b.requiresGrad });
       // The residual's gradient is the incoming one itself (matmulBackward passes it through).

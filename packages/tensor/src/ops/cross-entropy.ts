@@ -9,6 +9,7 @@ import { DTypeError, ShapeError } from "../errors.js";
 import { CE_FIELDS, crossEntropyBackwardKernel, crossEntropyKernel } from "../kernels/cross-entropy.js";
 import { grid1D } from "../kernels/wgsl.js";
 import { Tensor } from "../tensor.js";
+import { cast } from "./cast.js";
 import { mean } from "./reduce.js";
 
 export interface CrossEntropyOptions {
@@ -20,6 +21,9 @@ export interface CrossEntropyOptions {
  */
 export function crossEntropy(logits: Tensor, target: Tensor, opts: CrossEntropyOptions = {}): Tensor {
   const device = sameDevice("cross_entropy", logits, target);
+  // The loss is f32 whatever the logits' storage (torch.autocast runs cross_entropy in f32).
+  if (logits.dtype === "bf16" || logits.dtype === "f16")
+    return crossEntropy(cast(logits, "f32"), target, opts);
   const eps = opts.labelSmoothing ?? 0;
   if (logits.rank !== 2 || logits.dtype !== "f32") {
     throw new ShapeError(`cross_entropy: logits ${logits.describe()} must be [batch, classes] f32.`);

@@ -29,7 +29,7 @@ export function elementwise(
   shape?: readonly number[],
 ): Tensor {
   const device = sameDevice(op, ...inputs);
-  for (const t of inputs) requireFloat(op, t);
+  for (const t of inputs) requireFloat(op, t, ["f32", "f16", "bf16"]);
   let outShape: number[] = [...inputs[0]!.shape];
   for (const t of inputs.slice(1)) outShape = broadcastShapes(op, outShape, t.shape);
   if (shape) outShape = broadcastShapes(op, outShape, shape);
@@ -62,7 +62,8 @@ export function elementwise(
     variant,
     buffers: [...inputs.map((t) => t.buffer), out.buffer],
     uniforms: { fields: elementwiseFields(EW_HEAD, variant.rank, inputs.length), values },
-    workgroups: grid1D(out.numel),
+    // bf16 is packed two per u32 word: an invocation then writes one whole word (two elements).
+    workgroups: grid1D(outDtype === "bf16" ? Math.ceil(out.numel / 2) : out.numel),
   });
   return out;
 }

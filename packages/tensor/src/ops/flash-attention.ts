@@ -4,7 +4,7 @@
  * drops exactly the entries the naive path drops for the same device RNG offset (see the kernel file).
  * Memory: forward keeps O and one f32 per query row (L); backward adds one more (Δ) and the gradients.
  */
-import { needsGrad, record } from "../autograd.js";
+import { needsGrad, noGrad, record } from "../autograd.js";
 import { requireFloat, sameDevice } from "../checks.js";
 import type { Device, ProgramDesc } from "../device.js";
 import { DTypeError, ShapeError } from "../errors.js";
@@ -22,6 +22,7 @@ import { grid1D } from "../kernels/wgsl.js";
 import { nextOffset } from "../rng.js";
 import { Tensor } from "../tensor.js";
 import { type AttentionOptions, checkAttentionShapes } from "./attention.js";
+import { cast } from "./cast.js";
 
 /** Per-adapter kernel shape; `flashTuningFor` picks one, tests may force another. */
 export interface FlashTuning {
@@ -119,6 +120,11 @@ export function flashAttentionWith(
 ): Tensor {
   checkAttentionShapes(q, k, v);
   const device = sameDevice("flash_attention", q, k, v);
+  if (q.dtype === "bf16" && k.dtype === "bf16" && v.dtype === "bf16") {
+    // bf16 activations (autocast): no bf16 arithmetic in WGSL, so the kernel runs on f32 copies (exact).
+    const o = flashAttentionWith(cast(q, "f32"), cast(k, "f32"), cast(v, "f32"), opts, tuning);
+    return cast(o, "bf16");
+  }
   for (const t of [q, k, v]) requireFloat("flash_attention", t);
   if (k.dtype !== q.dtype || v.dtype !== q.dtype) {
     throw new DTypeError(
@@ -171,7 +177,9 @@ export function flashAttentionWith(
   record(o, {
     name: "flash_attention",
     inputs: [q, k, v],
-    backward: (g) => {
+    backward: (gIn) => {
+      // The kernels read dO in the activations' type (an f32 gradient reaching f16 attention is rounded).
+      const g = gIn.dtype === dtype ? gIn : noGrad(() => cast(gIn, dtype));
       const dq = q.requiresGrad ? new Tensor(device, q.shape, dtype) : null;
       const dk = k.requiresGrad || v.requiresGrad ? new Tensor(device, k.shape, dtype) : null;
       const dv = k.requiresGrad || v.requiresGrad ? new Tensor(device, v.shape, dtype) : null;
@@ -213,6 +221,7 @@ export function flashAttentionWith(
       lse.dispose();
       oSaved.dispose();
       // dK and dV come from one pass; autograd frees whichever of them is not needed.
+      if (g !== gIn) g.dispose();
       return [dq, dk, dv];
     },
   });

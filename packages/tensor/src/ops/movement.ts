@@ -3,7 +3,7 @@
  * strided-copy kernel (output index → input offset through arbitrary strides); concat and the slice
  * backward are its mirror, a strided write into a region of a larger tensor.
  */
-import { needsGrad, record } from "../autograd.js";
+import { needsGrad, noGrad, record } from "../autograd.js";
 import { sameDevice } from "../checks.js";
 import { DTypeError, ShapeError, fmtShape } from "../errors.js";
 import { zeros } from "../io.js";
@@ -15,7 +15,38 @@ import {
 import { grid1D, wgslType } from "../kernels/wgsl.js";
 import { MAX_RANK, normAxis, numelOf, stridesOf } from "../shape.js";
 import { Tensor } from "../tensor.js";
-import { sliceGrad, stridedCopyInto, stridedWriteFrom } from "./strided-copy.js";
+import { cast } from "./cast.js";
+import { coalesce, sliceGrad, stridedCopyInto, stridedWriteFrom } from "./strided-copy.js";
+
+/**
+ * A 16-bit strided move as a move of u32 words (pairs of elements), when every pair stays together: the
+ * innermost run is contiguous and even, every other stride and the base are even. That covers the head
+ * split/merge and the token slices of a ViT with even head and hidden widths, so half-precision activations
+ * move without widening. null when the layout splits pairs.
+ */
+function wordLayout(
+  shape: readonly number[],
+  strides: readonly number[],
+  base: number,
+): { shape: number[]; strides: number[]; base: number } | null {
+  const c = coalesce(shape, strides);
+  const n = c.shape.length;
+  if (
+    c.strides[n - 1] !== 1 ||
+    c.shape[n - 1]! % 2 ||
+    base % 2 ||
+    c.strides.some((st, i) => i < n - 1 && st % 2)
+  ) {
+    return null;
+  }
+  return {
+    shape: c.shape.map((d, i) => (i === n - 1 ? d / 2 : d)),
+    strides: c.strides.map((st, i) => (i === n - 1 ? 1 : st / 2)),
+    base: base / 2,
+  };
+}
+
+const is16 = (t: Tensor) => t.dtype === "bf16" || t.dtype === "f16";
 
 /** out[i] = src[base + Σ coord_d(i)·strides_d], coords of i in `shape`. */
 function stridedCopy(
@@ -26,21 +57,35 @@ function stridedCopy(
   base: number,
 ): Tensor {
   if (shape.length > MAX_RANK) throw new ShapeError(`${op}: rank ${shape.length} exceeds ${MAX_RANK}.`);
+  const words = is16(src) && numelOf(shape) > 0 ? wordLayout(shape, strides, base) : null;
+  if (is16(src) && numelOf(shape) > 0 && !words) {
+    // Pairs split: move in f32 (exact both ways), then back to the 16-bit type; the temporaries go now.
+    const wide = noGrad(() => cast(src, "f32"));
+    const moved = stridedCopy(op, wide, shape, strides, base);
+    const out = noGrad(() => cast(moved, src.dtype));
+    wide.dispose();
+    moved.dispose();
+    return out;
+  }
   const out = new Tensor(src.device, shape, src.dtype);
   if (out.numel === 0) return out;
-  if (src.dtype === "bf16" || src.dtype === "f16") {
-    throw new DTypeError(`${op}: 16-bit tensors (${src.describe()}) are moved in f32: cast(t, 'f32') first.`);
+  if (words) {
+    stridedCopyInto(src.device, op, src.buffer, out.buffer, "u32", words.shape, words.strides, words.base);
+    return out;
   }
   // Merged dims, constant sizes, vec4 runs: see ops/strided-copy.ts.
   stridedCopyInto(src.device, op, src.buffer, out.buffer, wgslType(src.dtype), shape, strides, base);
   return out;
 }
 
-/** dst[base + Σ coord_d(i)·strides_d] = src[i] (in place on dst). */
+/** dst[base + Σ coord_d(i)·strides_d] = src[i] (in place on dst). 16-bit only where pairs stay together. */
 function stridedWrite(op: string, src: Tensor, dst: Tensor, strides: readonly number[], base: number): void {
   if (src.numel === 0) return;
-  if (src.dtype === "bf16" || src.dtype === "f16") {
-    throw new DTypeError(`${op}: 16-bit tensors are moved in f32: cast(t, 'f32') first.`);
+  if (is16(src)) {
+    const words = wordLayout(src.shape, strides, base);
+    if (!words) throw new DTypeError(`${op}: this 16-bit layout splits element pairs; cast(t, 'f32') first.`);
+    stridedWriteFrom(src.device, op, src.buffer, dst.buffer, "u32", words.shape, words.strides, words.base);
+    return;
   }
   stridedWriteFrom(src.device, op, src.buffer, dst.buffer, wgslType(src.dtype), src.shape, strides, base);
 }
@@ -113,13 +158,16 @@ export function slice(x: Tensor, axis: number, start: number, size: number): Ten
     record(y, {
       name: "slice",
       inputs: [x],
-      backward: (g) => {
+      backward: (g16) => {
+        // Gradients flow in f32 (a 16-bit one is widened: exact).
+        const g = is16(g16) ? cast(g16, "f32") : g16;
         if (g.dtype === "f32" || g.dtype === "i32" || g.dtype === "u32") {
           // One pass writing zeros outside the window, instead of a zero fill plus a scatter.
           const dx = new Tensor(x.device, x.shape, g.dtype);
           const outer = numelOf(x.shape.slice(0, ax));
           const inner = numelOf(x.shape.slice(ax + 1));
           sliceGrad(x.device, g.buffer, dx.buffer, wgslType(g.dtype), outer, dim, inner, start, size);
+          if (g !== g16) g.dispose();
           return [dx];
         }
         const dx = zeros(x.device, x.shape, { dtype: g.dtype });
@@ -135,6 +183,34 @@ export function slice(x: Tensor, axis: number, start: number, size: number): Ten
 export function concat(xs: Tensor[], axis: number): Tensor {
   if (!xs.length) throw new ShapeError("concat: needs at least one tensor.");
   const device = sameDevice("concat", ...xs);
+  const dtypes = new Set(xs.map((t) => t.dtype));
+  const floats = xs.every((t) => t.dtype === "f32" || is16(t));
+  // Mixed float dtypes concatenate in f32, as torch.cat promotes (a parameter beside autocast activations).
+  if (dtypes.size > 1 && floats)
+    return concat(
+      xs.map((t) => (t.dtype === "f32" ? t : cast(t, "f32"))),
+      axis,
+    );
+  if (is16(xs[0]!) && dtypes.size === 1) {
+    // Every piece must move as whole u32 words, else concatenate in f32 and narrow back (exact).
+    const ax0 = normAxis("concat", axis, xs[0]!.rank);
+    const shape0 = xs[0]!.shape.map((d, i) => (i === ax0 ? xs.reduce((a, t) => a + t.shape[ax0]!, 0) : d));
+    const st0 = stridesOf(shape0);
+    let at0 = 0;
+    const aligned = xs.every((t) => {
+      const ok = t.numel === 0 || wordLayout(t.shape, st0, at0 * st0[ax0]!) !== null;
+      at0 += t.shape[ax0]!;
+      return ok;
+    });
+    if (!aligned)
+      return cast(
+        concat(
+          xs.map((t) => cast(t, "f32")),
+          axis,
+        ),
+        xs[0]!.dtype,
+      );
+  }
   const first = xs[0]!;
   const ax = normAxis("concat", axis, first.rank);
   for (const t of xs) {
