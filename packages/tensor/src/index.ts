@@ -70,10 +70,11 @@ export { countNonFinite } from "./ops/finite.js";
 export { matmul } from "./matmul/dispatch.js";
 export type { MatmulOptions, MatmulActivation } from "./matmul/plan.js";
 export { matmulKernelFor, setMatmulKernelOverride, setMatmulAutocast } from "./matmul/select.js";
-export { autotuneMatmul, type AutotuneResult } from "./matmul/tune.js";
+export { autotuneMatmul, ensureMatmulTuning, type AutotuneResult } from "./matmul/tune.js";
 export { probeSubgroupMatrix, subgroupMatrixStatus } from "./matmul/subgroup.js";
 export {
   adapterKey,
+  tuningKey,
   matmulTuning,
   shapeClass,
   autotuneCachePath,

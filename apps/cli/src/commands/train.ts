@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { distributedEnv, initProcessGroup } from "@vit/parallel";
-import { Device } from "@vit/tensor";
+import { type AutotuneResult, Device, ensureMatmulTuning } from "@vit/tensor";
 import { DEFAULT_CONFIG_PATH, type FitResult, Trainer, configYaml, loadConfig } from "@vit/trainer";
 import { Progress } from "../progress.js";
 import { describeRun } from "../summary.js";
@@ -49,6 +49,15 @@ async function train(cfg: ReturnType<typeof loadConfig>, opts: TrainOptions): Pr
   const group = world > 1 ? await initProcessGroup() : undefined;
   const rank = group?.rank ?? 0;
   const progress = new Progress(!opts.json && rank === 0);
+  // The matmul tiles this host's adapter likes, timed once per host and cached (a few seconds). Only a
+  // single process tunes: ranks of one job must all run the same kernels, so they read what is cached.
+  if (world === 1) {
+    const tuned = await ensureMatmulTuning(device);
+    if (tuned)
+      progress.message(
+        `tuned matmul kernels for this host once (${tunedSummary(tuned)}); cached in ${tuned.path ?? "memory"}`,
+      );
+  }
   let lastTrain: Record<string, number | string> | null = null;
   const trainer = new Trainer(device, cfg, {
     ...(group ? { group } : {}),
@@ -106,4 +115,10 @@ async function train(cfg: ReturnType<typeof loadConfig>, opts: TrainOptions): Pr
   trainer.dispose();
   device.destroy();
   return result;
+}
+
+function tunedSummary(t: AutotuneResult): string {
+  return Object.entries(t.results)
+    .map(([cls, c]) => `${cls}: ${c.kind}${c.kind === "texture" ? ` ${c.rows} rows` : ""}`)
+    .join(", ");
 }

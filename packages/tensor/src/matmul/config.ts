@@ -9,6 +9,7 @@
  * VIT_MATMUL_ROWS=<rows per texture tile>, VIT_AUTOTUNE=0 (ignore the cache).
  */
 import type { AdapterSummary, Device } from "../device.js";
+import { hostCpuKey } from "../host-cpu.js";
 
 export type MatmulKernelKind = "texture" | "tiled" | "generic" | "subgroup-matrix";
 
@@ -50,6 +51,22 @@ export function fixedSubgroupSize(device: Device): number | undefined {
 /** Stable identity of an adapter for the autotune cache. */
 export function adapterKey(a: AdapterSummary): string {
   return [a.vendor, a.architecture, a.device, a.description, a.backend].join("|");
+}
+
+/**
+ * The autotune cache's key: the adapter, and for a CPU adapter also the host CPU — lavapipe's JIT follows
+ * the host's SIMD, so an AVX2 host and an AVX-512 host of one machine class want different tiles behind
+ * the same adapter string.
+ */
+export function tuningKey(device: Device): string {
+  const a = adapterKey(device.adapter);
+  const cpu = isCpuAdapter(device.adapter) ? hostCpuKey() : undefined;
+  return cpu ? `${a} || ${cpu}` : a;
+}
+
+/** Whether the autotune cache holds this device's tuning (false outside Node or with VIT_AUTOTUNE=0). */
+export function hasCachedTuning(device: Device): boolean {
+  return readCache()?.[tuningKey(device)] !== undefined;
 }
 
 /** The table: defaults by adapter class. */
@@ -114,7 +131,7 @@ export function saveTuning(
   results: Partial<Record<ShapeClass, Omit<MatmulTuning, "source">>>,
 ): string | undefined {
   const cache: CacheFile = { ...(readCache() ?? {}) };
-  cache[adapterKey(device.adapter)] = results;
+  cache[tuningKey(device)] = results;
   diskCache = cache;
   tuned.delete(device);
   const path = autotuneCachePath();
@@ -139,7 +156,7 @@ export function matmulTuning(device: Device, cls: ShapeClass): MatmulTuning {
   const hit = perDevice.get(cls);
   if (hit) return hit;
   let t = tableTuning(device);
-  const cached = readCache()?.[adapterKey(device.adapter)]?.[cls];
+  const cached = readCache()?.[tuningKey(device)]?.[cls];
   if (cached) t = { ...t, ...cached, source: "autotune" };
   const kind = env("VIT_MATMUL") as MatmulKernelKind | undefined;
   if (kind && ["texture", "tiled", "generic", "subgroup-matrix"].includes(kind))
