@@ -13,6 +13,9 @@ export function vitConfig(overrides = {}) {
       pool: "forks",
       poolOptions: { forks: { singleFork: true } },
       fileParallelism: false,
+      // No automatic matmul autotune in tests (vit train tunes once per host): a test launching ranks
+      // before and after a tuning run would compare different kernels. The autotune tests turn it on.
+      env: { VIT_AUTOTUNE: "0" },
       testTimeout: 120_000,
       hookTimeout: 120_000,
       reporters: reportDir ? ["default", "json"] : ["default"],

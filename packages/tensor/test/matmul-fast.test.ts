@@ -253,8 +253,35 @@ describe("matmul autocast and autotune", () => {
       expect(Object.values(cached)[0]).toHaveProperty("large");
       expect(T.matmulTuning(ctx.dev, "large").source).toBe("autotune");
     } finally {
-      if (saved === undefined) process.env.VIT_AUTOTUNE_CACHE = undefined;
+      if (saved === undefined) Reflect.deleteProperty(process.env, "VIT_AUTOTUNE_CACHE");
       else process.env.VIT_AUTOTUNE_CACHE = saved;
+      rmSync(dir, { recursive: true, force: true });
+      resetTuning(ctx.dev, true);
+    }
+  }, 120_000);
+  it("ensureMatmulTuning tunes once per adapter and host CPU, then reads the cache", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "vit-autotune-"));
+    const saved = { cache: process.env.VIT_AUTOTUNE_CACHE, off: process.env.VIT_AUTOTUNE };
+    process.env.VIT_AUTOTUNE_CACHE = join(dir, "autotune.json");
+    Reflect.deleteProperty(process.env, "VIT_AUTOTUNE"); // the shared test config turns it off
+    resetTuning(ctx.dev, true);
+    try {
+      const first = await T.ensureMatmulTuning(ctx.dev);
+      expect(first?.path).toBe(join(dir, "autotune.json"));
+      const key = T.tuningKey(ctx.dev);
+      // A CPU adapter's tuning belongs to this host's CPU (its SIMD), not only to the adapter string.
+      if (/llvmpipe|lavapipe|swiftshader/i.test(`${ctx.dev.adapter.device} ${ctx.dev.adapter.description}`)) {
+        expect(key).toContain(T.hostCpuKey()!);
+      }
+      expect(Object.keys(JSON.parse(readFileSync(first!.path!, "utf8")))).toEqual([key]);
+      resetTuning(ctx.dev, true);
+      expect(await T.ensureMatmulTuning(ctx.dev)).toBeNull();
+      expect(T.matmulTuning(ctx.dev, "large").source).toBe("autotune");
+    } finally {
+      for (const [k, v] of [["VIT_AUTOTUNE_CACHE", saved.cache], ["VIT_AUTOTUNE", saved.off]] as const) {
+        if (v === undefined) Reflect.deleteProperty(process.env, k);
+        else process.env[k] = v;
+      }
       rmSync(dir, { recursive: true, force: true });
       resetTuning(ctx.dev, true);
     }
