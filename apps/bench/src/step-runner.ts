@@ -7,6 +7,7 @@
  * up. The batch is a fixed one already on the device (no upload per step).
  */
 import type { VisionTransformer } from "@vit/model";
+import type { DataParallel } from "@vit/parallel";
 import { type Device, randn, tensor } from "@vit/tensor";
 import {
   type TrainStepSetup,
@@ -50,8 +51,11 @@ export function stepConfig(preset: string) {
   return vitConfigOf(trainConfig({ preset, batch: 1, steps: 1, repeats: 1, warmup: 0 }).model);
 }
 
-/** The benchmarked training step: model, AdamW, a fixed batch, and one fwd+bwd+update closure. */
-function buildStep(device: Device, spec: StepSpec) {
+/**
+ * The benchmarked training step: model, AdamW, a fixed batch, and one fwd+bwd+update closure. With `dp`,
+ * the step is a data-parallel replica's (the gradient all-reduce inside trainStep, as Trainer.fit runs it).
+ */
+function buildStep(device: Device, spec: StepSpec, dp?: DataParallel) {
   const tc = trainConfig(spec);
   const cfg = vitConfigOf(tc.model);
   // tensor_model_parallel_size is 1: the single-device VisionTransformer.
@@ -74,6 +78,7 @@ function buildStep(device: Device, spec: StepSpec) {
     scaler,
     gradientClipVal: tc.trainer.gradient_clip_val,
     labelSmoothing: tc.model.label_smoothing,
+    dp: dp ?? null,
   };
   const step = async () => {
     for (const l of (await trainStep(setup, [{ x, y }], { lr: 1e-3 })).losses) l.dispose();
@@ -81,8 +86,12 @@ function buildStep(device: Device, spec: StepSpec) {
   return { cfg, model, named, opt, scaler, x, y, step };
 }
 
-export async function measureSteps(device: Device, spec: StepSpec): Promise<StepFigures> {
-  return measureBuilt(device, spec, buildStep(device, spec));
+/** Times `spec`'s step on `device`; with `dp`, one data-parallel rank's step (its parameters are first
+ * broadcast from rank 0, so every replica starts equal). */
+export async function measureSteps(device: Device, spec: StepSpec, dp?: DataParallel): Promise<StepFigures> {
+  const built = buildStep(device, spec, dp);
+  if (dp) await dp.broadcastParameters(built.model);
+  return measureBuilt(device, spec, built);
 }
 
 /** GPU time per op over one step (timestamp queries), largest first. */
