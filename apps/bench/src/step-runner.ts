@@ -7,7 +7,7 @@
  * up. The batch is a fixed one already on the device (no upload per step).
  */
 import type { VisionTransformer } from "@vit/model";
-import type { DataParallel } from "@vit/parallel";
+import { DataParallel, type ProcessGroup } from "@vit/parallel";
 import { type Device, randn, tensor } from "@vit/tensor";
 import {
   type TrainStepSetup,
@@ -55,7 +55,7 @@ export function stepConfig(preset: string) {
  * The benchmarked training step: model, AdamW, a fixed batch, and one fwd+bwd+update closure. With `dp`,
  * the step is a data-parallel replica's (the gradient all-reduce inside trainStep, as Trainer.fit runs it).
  */
-function buildStep(device: Device, spec: StepSpec, dp?: DataParallel) {
+function buildStep(device: Device, spec: StepSpec, dp?: DataParallel | null) {
   const tc = trainConfig(spec);
   const cfg = vitConfigOf(tc.model);
   // tensor_model_parallel_size is 1: the single-device VisionTransformer.
@@ -86,12 +86,23 @@ function buildStep(device: Device, spec: StepSpec, dp?: DataParallel) {
   return { cfg, model, named, opt, scaler, x, y, step };
 }
 
-/** Times `spec`'s step on `device`; with `dp`, one data-parallel rank's step (its parameters are first
- * broadcast from rank 0, so every replica starts equal). */
-export async function measureSteps(device: Device, spec: StepSpec, dp?: DataParallel): Promise<StepFigures> {
+/**
+ * Times `spec`'s step on `device`; with `group`, one data-parallel rank's step in that group (parameters
+ * first broadcast from rank 0, so every replica starts equal; the comm suite's DP rows).
+ */
+export async function measureSteps(
+  device: Device,
+  spec: StepSpec,
+  group?: ProcessGroup,
+): Promise<StepFigures> {
+  const dp = group ? new DataParallel(group) : null;
   const built = buildStep(device, spec, dp);
-  if (dp) await dp.broadcastParameters(built.model);
-  return measureBuilt(device, spec, built);
+  await dp?.broadcastParameters(built.model);
+  try {
+    return await measureBuilt(device, spec, built);
+  } finally {
+    dp?.dispose();
+  }
 }
 
 /** GPU time per op over one step (timestamp queries), largest first. */

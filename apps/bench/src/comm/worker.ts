@@ -8,7 +8,7 @@
  *   dp  the tiny ViT's data-parallel training step: @vit/trainer's trainStep with a DataParallel (the
  *       gradient all-reduce inside it), timed by step-core's measureBuilt on this rank's own Device.
  */
-import { DataParallel, HostStagedGroup, type ProcessGroup, initProcessGroup } from "@vit/parallel";
+import { HostStagedGroup, type ProcessGroup, initProcessGroup } from "@vit/parallel";
 import { Device, VitError } from "@vit/tensor";
 import { measureSteps } from "../step-runner.js";
 import type { BusOp } from "./busbw.js";
@@ -86,7 +86,6 @@ async function bandwidth(g: ProcessGroup): Promise<void> {
 async function dataParallel(g: ProcessGroup): Promise<void> {
   const batch = Number(process.env.VIT_BENCH_COMM_BATCH ?? 32);
   const device = await Device.create({ seed: 1 });
-  const dp = new DataParallel(g);
   const f = await measureSteps(
     device,
     {
@@ -96,7 +95,7 @@ async function dataParallel(g: ProcessGroup): Promise<void> {
       repeats: Number(process.env.VIT_BENCH_COMM_REPEATS ?? 3),
       warmup: 2,
     },
-    dp,
+    g,
   );
   if (g.rank === 0) {
     const rec: DpRecord = {
@@ -108,7 +107,6 @@ async function dataParallel(g: ProcessGroup): Promise<void> {
     };
     console.log(`DP ${JSON.stringify(rec)}`);
   }
-  dp.dispose();
   device.destroy();
 }
 

@@ -2,8 +2,10 @@
  * `scaling` suite: what the parallel strategies cost and save, in one process.
  *   - collective bandwidth: all-reduce of 1 / 16 MiB over 2 ranks, in-process and TCP over loopback
  *     (algorithmic bandwidth: bytes reduced per second per rank);
- *   - data parallel: images/s of @vit/trainer's trainStep (forward + backward + gradient all-reduce +
- *     AdamW) on 1 rank and on 2 in-process ranks with the same per-rank batch (weak scaling);
+ *   - data parallel: images/s of a training step (forward + backward + gradient all-reduce + AdamW) on
+ *     1 rank and on 2 in-process ranks with the same per-rank batch (weak scaling), and the share of the
+ *     step spent waiting in the all-reduce (its first readback also waits for the GPU to finish the
+ *     backward that was recorded before it, so this is an upper bound on communication);
  *   - tensor parallel: images/s of forward + backward at TP 1 and 2, and parameter bytes per rank;
  *   - distributed optimizer: AdamW state bytes per rank, replicated vs ZeRO-1.
  * Several Devices in one process share one adapter: on a CPU adapter (lavapipe) or a single GPU the
@@ -29,7 +31,6 @@ import {
   splitTensorParallelStateDict,
 } from "@vit/parallel";
 import { Device, crossEntropy, randn, scope, tensor } from "@vit/tensor";
-import { measureSteps } from "../step-runner.js";
 
 /** apps/bench/src/types.ts's shapes (structural copies; import them from there once moved). */
 import type { BenchCase, BenchContext } from "../types.js";
@@ -111,26 +112,52 @@ export async function scalingSuite(ctx: BenchContext): Promise<BenchCase[]> {
     const shape = [batch, cfg.num_channels, cfg.img_h, cfg.img_w];
     const labels = Int32Array.from({ length: batch }, (_, i) => i % cfg.num_classes);
 
-    // Data parallel, weak scaling: same per-rank batch on 1 and 2 ranks; each rank times @vit/trainer's
-    // trainStep (the gradient all-reduce inside it) with step-core's loop. The comm suite runs the same
-    // step as separate processes over mpi and tcp.
+    // Data parallel, weak scaling: same per-rank batch on 1 and 2 ranks.
     for (const world of [1, 2]) {
       ctx.log(`data parallel ${preset} b${batch}/rank, ${world} rank(s)`);
       const groups = createInProcessGroups(world);
-      const figures = await runRanks(groups, async (g) => {
+      const ips: number[] = [];
+      const reduceShare: number[] = [];
+      await runRanks(groups, async (g) => {
+        const dev = devs[g.rank]!;
+        const model = new VisionTransformer(dev, cfg);
+        const opt = new AdamW(paramGroupsWeightDecay(model.namedParameters(), 0.05));
         const dp = new DataParallel(g);
-        const f = await measureSteps(devs[g.rank]!, { preset, batch, steps, repeats, warmup: 1 }, dp);
+        await dp.broadcastParameters(model);
+        const x = randn(dev, shape);
+        const y = tensor(dev, labels, [batch]);
+        for (let r = 0; r < repeats + 1; r++) {
+          await dev.sync();
+          const t0 = performance.now();
+          let reduceMs = 0;
+          for (let s = 0; s < steps; s++) {
+            scope(() => crossEntropy(model.forward(x), y).backward());
+            const t1 = performance.now();
+            await dp.allReduceGradients(model);
+            reduceMs += performance.now() - t1;
+            opt.step({ lr: 1e-3, maxGradNorm: 1 });
+            opt.zeroGrad();
+            await dev.throttle();
+          }
+          await g.barrier();
+          await dev.sync();
+          const ms = performance.now() - t0;
+          if (r > 0 && g.rank === 0) {
+            ips.push((world * batch * steps) / (ms / 1000));
+            reduceShare.push(reduceMs / ms);
+          }
+        }
+        model.dispose();
+        opt.dispose();
         dp.dispose();
-        return f;
       });
-      // Every rank waits for the slowest in each all-reduce: rank 0's blocks are the job's.
-      const ips = figures[0]!.imagesPerSecond.map((v) => v * world);
       cases.push({
         suite: "scaling",
-        name: `data parallel ${preset} b${batch}/rank trainStep, ${world} in-process rank(s)`,
+        name: `data parallel ${preset} b${batch}/rank, ${world} in-process rank(s)`,
         unit: "images/s",
         ...stats(ips),
         repeats,
+        extra: { allreduce_wait_share: Number(stats(reduceShare).median.toFixed(3)) },
       });
     }
 
