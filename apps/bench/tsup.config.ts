@@ -1,10 +1,9 @@
 import { defineConfig } from "tsup";
 
-
 // Neither build cleans dist: they run concurrently.
 export default defineConfig([
   {
-    entry: ["src/main.ts"],
+    entry: ["src/main.ts", "src/comm-estimate.ts"],
     format: ["esm"],
     dts: false,
     sourcemap: true,

@@ -10,7 +10,7 @@ import { dirname, join } from "node:path";
 import { Command } from "commander";
 import { DEFAULT_SUITES, SUITES } from "./registry.js";
 import { renderTable } from "./report.js";
-import { commWorker, isCommWorker } from "./suites/comm.js";
+import { COMM_COLUMNS, commWorker, isCommWorker } from "./suites/comm.js";
 import type { BenchCase } from "./types.js";
 
 function versions(): Record<string, string> {
@@ -94,7 +94,7 @@ program
     mkdirSync(dirname(opts.out), { recursive: true });
     writeFileSync(opts.out, JSON.stringify(report, null, 2));
     if (opts.json) console.log(JSON.stringify(report));
-    else console.log(renderTable(cases));
+    else console.log(renderTable(cases, chosen.includes("comm") ? COMM_COLUMNS : []));
     process.exit(0);
   });
 

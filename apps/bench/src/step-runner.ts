@@ -7,8 +7,10 @@
  * up. The batch is a fixed one already on the device (no upload per step).
  */
 import type { VisionTransformer } from "@vit/model";
+import type { ProcessGroup } from "@vit/parallel";
 import { type Device, randn, tensor } from "@vit/tensor";
 import {
+  DataParallelStrategy,
   buildLossScaler,
   buildModel,
   buildOptimizer,
@@ -50,7 +52,7 @@ export function stepConfig(preset: string) {
 }
 
 /** The benchmarked training step: model, AdamW, a fixed batch, and one fwd+bwd+update closure. */
-function buildStep(device: Device, spec: StepSpec) {
+function buildStep(device: Device, spec: StepSpec, strategy?: DataParallelStrategy) {
   const tc = trainConfig(spec);
   const cfg = vitConfigOf(tc.model);
   // tensor_model_parallel_size is 1: the single-device VisionTransformer.
@@ -65,15 +67,36 @@ function buildStep(device: Device, spec: StepSpec) {
     Int32Array.from({ length: spec.batch }, (_, i) => i % cfg.num_classes),
     [spec.batch],
   );
-  const setup = trainStepSetup(device, tc, { model, optimizer: opt, scaler });
+  const setup = trainStepSetup(device, tc, {
+    model,
+    optimizer: opt,
+    scaler,
+    ...(strategy ? { strategy } : {}),
+  });
   const step = async () => {
     for (const l of (await trainStep(setup, [{ x, y }], { lr: 1e-3 })).losses) l.dispose();
   };
   return { cfg, model, named, opt, scaler, x, y, step };
 }
 
-export async function measureSteps(device: Device, spec: StepSpec): Promise<StepFigures> {
-  return measureBuilt(device, spec, buildStep(device, spec));
+/**
+ * Times `spec`'s step on `device`; with `group`, one data-parallel rank's step in that group through the
+ * trainer's DataParallelStrategy (parameters first broadcast from rank 0, the gradient all-reduce inside
+ * trainStep, as Trainer.fit runs it; the comm suite's DP rows).
+ */
+export async function measureSteps(
+  device: Device,
+  spec: StepSpec,
+  group?: ProcessGroup,
+): Promise<StepFigures> {
+  const strategy = group ? new DataParallelStrategy(group, trainConfig(spec)) : undefined;
+  const built = buildStep(device, spec, strategy);
+  await strategy?.syncWeights(built.model);
+  try {
+    return await measureBuilt(device, spec, built);
+  } finally {
+    strategy?.dispose();
+  }
 }
 
 /** GPU time per op over one step (timestamp queries), largest first. */

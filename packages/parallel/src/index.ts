@@ -23,7 +23,13 @@ export {
   type InProcessOptions,
 } from "./backends/in-process.js";
 export { TcpProcessGroup, type TcpOptions } from "./backends/tcp.js";
-export { MPI_REDUCE_ENV, MpiProcessGroup, mpiUnavailableReason, type MpiOptions } from "./backends/mpi.js";
+export {
+  MPI_CHECK_ENV,
+  MPI_REDUCE_ENV,
+  MpiProcessGroup,
+  mpiUnavailableReason,
+  type MpiOptions,
+} from "./backends/mpi.js";
 export {
   COLLECTIVE_TIMEOUT_ENV,
   DIST_BACKEND_ENV,

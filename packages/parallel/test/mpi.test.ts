@@ -174,6 +174,48 @@ describe.skipIf(skipReason !== null)("mpi backend under mpirun", () => {
     for (const r of [r0!, r1!]) expect(Math.abs(r.zeroState / r.repState - 0.5)).toBeLessThan(0.02);
   }, 200_000);
 
+  it("-np 2: mismatched collectives (kind, size, sequence number) reject on every rank with a CollectiveMismatchError naming each rank's call, and never run", async () => {
+    const job = await mpirun(2, "mismatch", 60_000);
+    expect(job.code, job.output).toBe(0);
+    type Out = { name: string; message: string } | null;
+    const rs = job.results as Array<{ kind: Out; size: Out; after: number[]; local: Out; seq: Out }>;
+    expect(rs).toHaveLength(2);
+    for (const [rank, r] of rs.entries()) {
+      for (const o of [r.kind, r.size, r.seq])
+        expect(o?.name, JSON.stringify(o)).toBe("CollectiveMismatchError");
+      expect(r.kind!.message).toContain(
+        `rank ${rank}: collectives do not match across the ranks: rank 0 called allReduce(sum, f64, 16 B) #0; rank 1 called barrier(bytes, 0 B) #0.`,
+      );
+      expect(r.size!.message).toContain(
+        "rank 0 called allReduce(sum, f64, 8 B) #1; rank 1 called allReduce(sum, f64, 24 B) #1.",
+      );
+      // Neither mismatched call ran, so the next matching one pairs correctly: 1 + 2.
+      expect(r.after).toEqual([3]);
+      expect(r.seq!.message).toContain(
+        "rank 0 called allReduce(sum, f64, 8 B) #3; rank 1 called allReduce(sum, f64, 8 B) #4.",
+      );
+    }
+    expect(rs[1]!.local!.message).toContain("root 7 is not a rank of a group of 2");
+  });
+
+  it("-np 2: destroying a sub-group frees its communicator (1100 split/destroy cycles, over the 1023 that fit open at once), and the destroyed group refuses collectives", async () => {
+    const job = await mpirun(2, "subgroups", 60_000);
+    expect(job.code, job.output).toBe(0);
+    const rs = job.results as Array<{
+      before: number;
+      after: number;
+      sums: number;
+      destroyed: { name: string; message: string } | null;
+    }>;
+    expect(rs).toHaveLength(2);
+    for (const r of rs) {
+      expect(r.before).toBe(1); // MPI_COMM_WORLD
+      expect(r.after).toBe(1);
+      expect(r.sums).toBe(11 * 3); // every 100th cycle's all-reduce of rank + 1 in the sub-group
+      expect(r.destroyed?.message).toMatch(/barrier\(bytes, 0 B\) #\d+: the group was destroyed/);
+    }
+  });
+
   it("-np 2: a rank that stays alive but skips a collective ends the job via VIT_COLLECTIVE_TIMEOUT, naming the collective", async () => {
     const job = await mpirun(2, "stall", 60_000, { VIT_COLLECTIVE_TIMEOUT: "2" });
     expect(job.signal, `mpirun was still running after 60 s:\n${job.output}`).toBeNull();

@@ -1,147 +1,217 @@
 /**
- * `comm` suite: all-reduce bus bandwidth of the multi-process backends, MPI vs TCP, at 2 ranks for
- * 1–64 MB (NCCL-tests' convention: algorithm bandwidth = bytes / time; bus bandwidth = algbw × 2(N−1)/N, the
- * per-link rate a ring would need). Each backend runs as a real job: `mpirun -np 2` for mpi, two processes
- * with torchrun's variables for tcp, both re-running this CLI as a worker (VIT_BENCH_COMM_WORKER). The
- * payload is host float64 (`allReduceValues`), so the figures are the transports' and reductions', without
- * GPU readbacks. Options: --set sizes=1,4,16,64 (MB) --set ranks=2.
+ * `comm` suite: the multi-process backends, MPI vs our TCP star, in one run, each as a real job (`mpirun -np
+ * N` for mpi; N processes with torchrun's variables and a job token for tcp), on this host's loopback.
+ *   bandwidth  all-reduce and reduce-scatter bus bandwidth (nccl-tests' definition, comm/busbw.ts) of host f32
+ *              payloads at 2 and 4 ranks, 1…256 MB; the mpi backend as shipped (f32 widened to f64 for exact
+ *              sums, sequence check on), with VIT_MPI_REDUCE=f32 (MPI reduces f32: half the bytes), and with
+ *              VIT_MPI_CHECK=0 (no per-collective sequence check); each mpi row's peer is tcp. Plus the
+ *              latency of an 8-byte all-reduce, where the sequence check's cost shows.
+ *   dp         the tiny ViT's data-parallel training step (@vit/trainer's trainStep with DataParallel) at 1, 2
+ *              and 4 ranks per backend: images/s per rank and weak-scaling efficiency vs 1 rank.
+ * Options: --set sizes=1,4,16,64,256 (MB) ranks=2,4 ops=allReduce,reduceScatter
+ *          variants=mpi,mpi-f32,mpi-nocheck,tcp dp_ranks=1,2,4 preset=tiny batch=32 steps=3 parts=bandwidth,dp
  */
-import { VitError } from "@vit/tensor";
-import { spawn, spawnSync } from "node:child_process";
-import { createServer } from "node:net";
-import { initProcessGroup, mpiUnavailableReason, newJobToken } from "@vit/parallel";
+import { spawnSync } from "node:child_process";
+import { mpiUnavailableReason } from "@vit/parallel";
+import { type BusOp, busBandwidth } from "../comm/busbw.js";
+import { WORKER_ENV, job, records, workerEnv } from "../comm/jobs.js";
+import type { BwRecord, DpRecord, LatencyRecord } from "../comm/worker.js";
+import type { ExtraColumn } from "../report.js";
 import { type BenchCase, type BenchContext, stats, unmeasuredCase } from "../types.js";
 
-const WORKER_ENV = "VIT_BENCH_COMM_WORKER";
+export { commWorker } from "../comm/worker.js";
 
-/** Runs in each rank of the job: prints one `COMM <json>` line per size from rank 0. */
-export async function commWorker(): Promise<void> {
-  const sizes = (process.env.VIT_BENCH_COMM_SIZES ?? "1,4,16,64").split(",").map(Number);
-  const repeats = Number(process.env.VIT_BENCH_COMM_REPEATS ?? 5);
-  const g = await initProcessGroup();
-  for (const mb of sizes) {
-    const v = new Float64Array((mb * 1e6) / 8).fill(g.rank + 1);
-    const secs: number[] = [];
-    for (let r = 0; r < repeats + 1; r++) {
-      await g.barrier();
-      const t0 = performance.now();
-      await g.allReduceValues(v, "sum");
-      if (r > 0) secs.push((performance.now() - t0) / 1000);
-    }
-    if (g.rank === 0)
-      console.log(`COMM ${JSON.stringify({ backend: g.backend, mb, world: g.worldSize, secs })}`);
-  }
-  await g.destroy();
-}
+/** True when this process is a rank of a comm job (main.ts then runs commWorker instead of the CLI). */
+export const isCommWorker = () => process.env[WORKER_ENV] === "1";
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+/** The table's extra columns for this suite's figures. */
+export const COMM_COLUMNS: ExtraColumn[] = [
+  { key: "median_ms", label: "ms (median)" },
+  { key: "algbw_GBps", label: "algbw GB/s" },
+  { key: "images_per_s_total", label: "images/s total" },
+  { key: "scaling_efficiency", label: "efficiency vs 1 rank", format: (v) => v.toFixed(2) },
+];
 
-function run(
-  cmd: string,
-  args: string[],
-  env: NodeJS.ProcessEnv,
-): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(cmd, args, { env, stdio: ["ignore", "pipe", "pipe"] });
-    let out = "";
-    c.stdout.on("data", (d) => {
-      out += String(d);
-    });
-    c.stderr.on("data", (d) => {
-      out += String(d);
-    });
-    c.on("error", (e) => resolve({ code: 1, out: e.message }));
-    c.on("close", (code) => resolve({ code, out }));
-  });
-}
+/** A backend as the bandwidth part runs it: the launcher, and the environment that sets it up. */
+const VARIANTS: Record<string, { backend: "mpi" | "tcp"; env: Record<string, string>; label: string }> = {
+  mpi: { backend: "mpi", env: {}, label: "mpi" },
+  "mpi-f32": { backend: "mpi", env: { VIT_MPI_REDUCE: "f32" }, label: "mpi, VIT_MPI_REDUCE=f32" },
+  "mpi-nocheck": { backend: "mpi", env: { VIT_MPI_CHECK: "0" }, label: "mpi, VIT_MPI_CHECK=0" },
+  tcp: { backend: "tcp", env: {}, label: "tcp" },
+};
 
-async function job(backend: "mpi" | "tcp", n: number, env: NodeJS.ProcessEnv): Promise<string> {
-  const self = [process.execPath, process.argv[1]!];
-  if (backend === "mpi") {
-    const flags = ["--oversubscribe", ...(process.getuid?.() === 0 ? ["--allow-run-as-root"] : [])];
-    const r = await run("mpirun", [...flags, "-np", String(n), ...self], { ...env, VIT_DIST_BACKEND: "mpi" });
-    if (r.code !== 0) throw new VitError(`mpirun exited with ${r.code}: ${r.out.trim().slice(-500)}`);
-    return r.out;
-  }
-  const port = String(await freePort());
-  const token = newJobToken();
-  const ranks = await Promise.all(
-    Array.from({ length: n }, (_, rank) =>
-      run(self[0]!, self.slice(1), {
-        ...env,
-        VIT_DIST_BACKEND: "tcp",
-        RANK: String(rank),
-        WORLD_SIZE: String(n),
-        LOCAL_RANK: String(rank),
-        MASTER_ADDR: "127.0.0.1",
-        MASTER_PORT: port,
-        VIT_JOB_TOKEN: token,
-      }),
-    ),
-  );
-  const bad = ranks.findIndex((r) => r.code !== 0);
-  if (bad >= 0)
-    throw new VitError(`tcp rank ${bad} exited with ${ranks[bad]!.code}: ${ranks[bad]!.out.trim().slice(-500)}`);
-  return ranks.map((r) => r.out).join("\n");
-}
+const OP_NAME: Record<BusOp, string> = {
+  allReduce: "all-reduce",
+  reduceScatter: "reduce-scatter",
+  allGather: "all-gather",
+};
 
-export async function commSuite(ctx: BenchContext): Promise<BenchCase[]> {
-  const sizes = ctx.options?.sizes ?? (ctx.quick ? "1,4" : "1,4,16,64");
-  const n = Number(ctx.options?.ranks ?? 2);
-  const repeats = ctx.quick ? 2 : 5;
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    [WORKER_ENV]: "1",
-    VIT_BENCH_COMM_SIZES: sizes,
-    VIT_BENCH_COMM_REPEATS: String(repeats),
-  };
-  for (const k of ["RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"]) delete env[k];
-  const cases: BenchCase[] = [];
-  const mpiMissing =
+const list = (v: string | undefined, dflt: string) => (v || dflt).split(",").filter(Boolean);
+
+function mpiMissing(): string | null {
+  return (
     mpiUnavailableReason() ??
-    (spawnSync("mpirun", ["--version"]).status === 0 ? null : "mpirun is not installed");
-  for (const backend of ["mpi", "tcp"] as const) {
-    const name = (mb: number) => `all-reduce ${mb} MB f64, ${n} ranks, ${backend}`;
-    const all = sizes.split(",").map(Number);
-    if (backend === "mpi" && mpiMissing) {
-      for (const mb of all)
-        cases.push(unmeasuredCase({ suite: "comm", name: name(mb), unit: "GB/s" }, { skipped: mpiMissing }));
-      continue;
-    }
-    ctx.log(`all-reduce ${sizes} MB, ${n} ranks, ${backend}`);
-    try {
-      const out = await job(backend, n, env);
-      for (const line of out.split("\n").filter((l) => l.startsWith("COMM "))) {
-        const r = JSON.parse(line.slice(5)) as { mb: number; world: number; secs: number[] };
-        const bus = r.secs.map((s) => ((r.mb * 1e6) / s / 1e9) * ((2 * (r.world - 1)) / r.world));
-        const t = stats(r.secs);
-        cases.push({
-          suite: "comm",
-          name: name(r.mb),
-          unit: "GB/s",
-          ...stats(bus),
-          repeats: r.secs.length,
-          extra: { median_ms: Number((t.median * 1000).toFixed(2)), measure: "bus bandwidth" },
-        });
+    (spawnSync("mpirun", ["--version"]).status === 0 ? null : "mpirun is not installed")
+  );
+}
+
+async function bandwidthPart(ctx: BenchContext, missing: string | null): Promise<BenchCase[]> {
+  const o = ctx.options ?? {};
+  const sizes = list(o.sizes, ctx.quick ? "1,4" : "1,4,16,64,256").map(Number);
+  const ops = list(o.ops, "allReduce,reduceScatter") as BusOp[];
+  const variants = list(o.variants, "mpi,mpi-f32,mpi-nocheck,tcp");
+  for (const v of variants)
+    if (!VARIANTS[v]) throw new Error(`comm: unknown variant ${v} (${Object.keys(VARIANTS).join(", ")})`);
+  const repeats = ctx.quick ? 2 : 5;
+  const cases: BenchCase[] = [];
+  for (const n of list(o.ranks, "2,4").map(Number)) {
+    const got = new Map<string, { bw?: BwRecord[]; lat?: LatencyRecord; error?: string }>();
+    for (const v of variants) {
+      const { backend, env, label } = VARIANTS[v]!;
+      if (backend === "mpi" && missing) {
+        got.set(v, { error: `skipped: ${missing}` });
+        continue;
       }
-    } catch (e) {
-      for (const mb of all)
-        cases.push(
-          unmeasuredCase({ suite: "comm", name: name(mb), unit: "GB/s" }, { failed: (e as Error).message }),
+      ctx.log(`comm bandwidth, ${n} ranks, ${label}: ${ops.join("+")} ${sizes.join(",")} MB`);
+      try {
+        const out = await job(
+          backend,
+          n,
+          workerEnv({
+            ...env,
+            VIT_BENCH_COMM_MODE: "bw",
+            VIT_BENCH_COMM_SIZES: sizes.join(","),
+            VIT_BENCH_COMM_OPS: ops.join(","),
+            VIT_BENCH_COMM_REPEATS: String(repeats),
+          }),
         );
+        got.set(v, { bw: records<BwRecord>(out, "COMM"), lat: records<LatencyRecord>(out, "LAT")[0] });
+      } catch (e) {
+        got.set(v, { error: (e as Error).message });
+      }
+    }
+    const tcp = got.get("tcp");
+    for (const op of ops) {
+      for (const mb of sizes) {
+        for (const v of variants) {
+          const name = `${OP_NAME[op]} ${mb} MB f32, ${n} ranks, ${VARIANTS[v]!.label}`;
+          const r = got.get(v)!;
+          const rec = r.bw?.find((b) => b.op === op && Math.abs(b.bytes - mb * 1e6) < 64 * n);
+          if (!rec) {
+            const why = r.error ?? "no figure";
+            cases.push(
+              unmeasuredCase(
+                { suite: "comm", name, unit: "GB/s" },
+                why.startsWith("skipped: ") ? { skipped: why.slice(9) } : { failed: why },
+              ),
+            );
+            continue;
+          }
+          const bus = rec.secs.map((s) => busBandwidth(op, rec.bytes, s, n));
+          const c: BenchCase = {
+            suite: "comm",
+            name,
+            unit: "GB/s",
+            ...stats(bus),
+            repeats: rec.secs.length,
+            extra: {
+              measure: "bus bandwidth",
+              median_ms: Number((stats(rec.secs).median * 1000).toFixed(2)),
+              algbw_GBps: Number((rec.bytes / stats(rec.secs).median / 1e9).toFixed(3)),
+            },
+          };
+          const peer = v !== "tcp" ? tcp?.bw?.find((b) => b.op === op && b.bytes === rec.bytes) : undefined;
+          if (peer) {
+            const pm = stats(peer.secs.map((s) => busBandwidth(op, peer.bytes, s, n))).median;
+            c.peer = { name: "tcp", median: pm };
+            c.ratio = c.median / pm;
+          }
+          cases.push(c);
+        }
+      }
+    }
+    for (const v of variants) {
+      const r = got.get(v)!;
+      const name = `all-reduce 8 B latency, ${n} ranks, ${VARIANTS[v]!.label}`;
+      if (!r.lat) {
+        const why = r.error ?? "no figure";
+        cases.push(
+          unmeasuredCase(
+            { suite: "comm", name, unit: "µs" },
+            why.startsWith("skipped: ") ? { skipped: why.slice(9) } : { failed: why },
+          ),
+        );
+        continue;
+      }
+      cases.push({
+        suite: "comm",
+        name,
+        unit: "µs",
+        ...stats(r.lat.us),
+        repeats: r.lat.us.length,
+        extra: { measure: "µs per call (lower is better)" },
+      });
     }
   }
   return cases;
 }
 
-/** True when this process is a rank of a comm job (main.ts then runs commWorker instead of the CLI). */
-export const isCommWorker = () => process.env[WORKER_ENV] === "1";
+async function dpPart(ctx: BenchContext, missing: string | null): Promise<BenchCase[]> {
+  const o = ctx.options ?? {};
+  const preset = o.preset ?? "tiny";
+  const batch = Number(o.batch ?? (ctx.quick ? 8 : 32));
+  const cases: BenchCase[] = [];
+  for (const backend of ["mpi", "tcp"] as const) {
+    let base: number | undefined;
+    for (const n of list(o.dp_ranks, "1,2,4").map(Number)) {
+      const name = `data parallel ${preset} b${batch}/rank trainStep, ${n} rank(s), ${backend}`;
+      if (backend === "mpi" && missing) {
+        cases.push(unmeasuredCase({ suite: "comm", name, unit: "images/s/rank" }, { skipped: missing }));
+        continue;
+      }
+      ctx.log(`comm ${name}`);
+      try {
+        const out = await job(
+          backend,
+          n,
+          workerEnv({
+            VIT_BENCH_COMM_MODE: "dp",
+            VIT_BENCH_COMM_PRESET: preset,
+            VIT_BENCH_COMM_BATCH: String(batch),
+            VIT_BENCH_COMM_STEPS: o.steps ?? (ctx.quick ? "1" : "3"),
+            VIT_BENCH_COMM_REPEATS: ctx.quick ? "1" : "3",
+          }),
+        );
+        const rec = records<DpRecord>(out, "DP")[0];
+        if (!rec) throw new Error(`no DP line in the job's output: ${out.trim().slice(-300)}`);
+        const s = stats(rec.ips);
+        if (n === 1) base = s.median;
+        cases.push({
+          suite: "comm",
+          name,
+          unit: "images/s/rank",
+          ...s,
+          repeats: rec.ips.length,
+          extra: {
+            images_per_s_total: Number((s.median * n).toFixed(1)),
+            ...(base !== undefined ? { scaling_efficiency: Number((s.median / base).toFixed(3)) } : {}),
+          },
+        });
+      } catch (e) {
+        cases.push(
+          unmeasuredCase({ suite: "comm", name, unit: "images/s/rank" }, { failed: (e as Error).message }),
+        );
+      }
+    }
+  }
+  return cases;
+}
+
+export async function commSuite(ctx: BenchContext): Promise<BenchCase[]> {
+  const parts = list(ctx.options?.parts, "bandwidth,dp");
+  const missing = mpiMissing();
+  const cases: BenchCase[] = [];
+  if (parts.includes("bandwidth")) cases.push(...(await bandwidthPart(ctx, missing)));
+  if (parts.includes("dp")) cases.push(...(await dpPart(ctx, missing)));
+  return cases;
+}

@@ -9,7 +9,11 @@ import { fileURLToPath } from "node:url";
 export interface MpiBinding {
   /** Starts the MPI thread and runs MPI_Init_thread (once per process). */
   init(): { rank: number; size: number; threadLevel: string; library: string };
-  /** Runs one collective on the MPI thread, after every one submitted before it. */
+  /**
+   * Runs one collective on the MPI thread, after every one submitted before it. With a signature (SIG_N = 6
+   * numbers: seq, kind, op, dtype, root, out bytes) the ranks first check that theirs are equal; when they are
+   * not, no rank runs the collective and each rejects with an error whose `signatures` holds every rank's.
+   */
   collective(
     comm: number,
     kind: number,
@@ -18,9 +22,14 @@ export interface MpiBinding {
     root: number,
     input: Uint8Array,
     outBytes: number,
+    signature?: number[],
   ): Promise<Uint8Array | undefined>;
   /** MPI_Comm_split; the new communicator's handle is usable at once (calls run in submission order). */
-  split(comm: number, color: number, key: number): [number, Promise<number>];
+  split(comm: number, color: number, key: number, signature?: number[]): [number, Promise<number>];
+  /** MPI_Comm_free of a split's communicator (every member calls it); the handle is then reused. */
+  free(comm: number, signature?: number[]): Promise<void>;
+  /** Communicators open or being opened in this process, MPI_COMM_WORLD included. */
+  openComms(): number;
   finalize(): Promise<void>;
   finalizeSync(): void;
   /** MPI_Abort(MPI_COMM_WORLD, code): the launcher ends every rank. */
