@@ -102,9 +102,10 @@ export function runBudget(
   run: {
     adapter: string;
     firstStep: number;
-    /** Steps between validations (0: at each epoch's end, `stepsPerEpoch` apart). */
+    /** Steps between validations (0: at epoch ends, `epochValidationSteps` apart). */
     evalEvery: number;
-    stepsPerEpoch: number;
+    /** Steps between epoch-end validations: steps per epoch × check_val_every_n_epoch. */
+    epochValidationSteps: number;
     /** This replica's validation images and training images per optimizer step. */
     valImages: number;
     imagesPerStep: number;
@@ -113,7 +114,7 @@ export function runBudget(
     clock?: () => number;
   },
 ): TimeBudget {
-  const every = run.evalEvery > 0 ? run.evalEvery : run.stepsPerEpoch;
+  const every = run.evalEvery > 0 ? run.evalEvery : run.epochValidationSteps;
   const group = run.group && run.group.worldSize > 1 ? run.group : null;
   return new TimeBudget(
     cfg,

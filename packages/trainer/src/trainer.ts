@@ -140,7 +140,7 @@ export class Trainer {
       adapter: adapterKey(this.device.adapter),
       firstStep: this.step,
       evalEvery,
-      stepsPerEpoch: plan.stepsPerEpoch(this.cfg, train),
+      epochValidationSteps: plan.stepsPerEpoch(this.cfg, train) * this.cfg.trainer.check_val_every_n_epoch,
       valImages: (val.length ?? 0) * val.batchSize,
       imagesPerStep: this.cfg.model.micro_batch_size * this.accumulation,
       ...(this.events.group ? { group: this.events.group } : {}),
@@ -193,7 +193,7 @@ export class Trainer {
       }
       // An epoch without a single batch would loop forever (validating each time): refuse instead.
       if (!batches) throw this.tooFewSamples(train);
-      if (!done && evalEvery === 0) {
+      if (!done && evalEvery === 0 && (this.epoch + 1) % this.cfg.trainer.check_val_every_n_epoch === 0) {
         await this.validate(val, t0);
         p.log.restart();
       }

@@ -112,6 +112,24 @@ describe("trainer", () => {
     expect(() => tinyConfig({}, { limit_val_batches: 0 })).toThrow(/trainer\.limit_val_batches/);
   });
 
+  it("trainer.check_val_every_n_epoch validates after every Nth epoch only, and always at the end", async () => {
+    // 256 synthetic images / 16 per step = 16 steps per epoch; 5 epochs.
+    const valSteps = async (n: number) => {
+      const t = new Trainer(dev, tinyConfig({}, { max_steps: 80, check_val_every_n_epoch: n }));
+      await t.fit();
+      t.dispose();
+      return readFileSync(join(t.runDir, "metrics.jsonl"), "utf8")
+        .trim()
+        .split("\n")
+        .map((l) => JSON.parse(l))
+        .filter((r) => r.kind === "val")
+        .map((r) => r.step);
+    };
+    expect(await valSteps(1)).toEqual([16, 32, 48, 64, 80]);
+    expect(await valSteps(2)).toEqual([32, 64, 80]);
+    expect(await valSteps(10)).toEqual([80]);
+  });
+
   it("a non-finite loss stops the run with a clear message and keeps the last good checkpoint", async () => {
     const cfg = tinyConfig(
       {},

@@ -293,6 +293,11 @@ export const trainerSchema = z
     /** -1 (Lightning) or null: no bound; then max_epochs or the time limit bounds the run. */
     max_steps: bound,
     max_epochs: bound,
+    /**
+     * Lightning: with epoch-end validation (val_check_interval 0), validate after every Nth epoch only; the
+     * run's final evaluation happens regardless.
+     */
+    check_val_every_n_epoch: positiveInt.default(1),
     /** Lightning's max_time ("DD:HH:MM:SS"): as max_time_seconds (the smaller one wins when both are set). */
     max_time: maxTimeSchema.optional(),
     /**
