@@ -86,10 +86,10 @@ describe("stepsWithinBudget", () => {
 });
 
 describe("time-capped runs anneal (trainer.time_plan)", () => {
-  // A clock that advances 200 ms per optimizer step: steps 10..50 measure 0.2 s/step, 10 s of the 16 s
-  // budget are spent by then, so (16 − 10) × 0.96 / 0.2 = 28.8 → 28 more steps: 78 in all.
-  const budget = 16;
-  const expected = 50 + Math.floor(((budget - 10) * 0.96) / 0.2);
+  // A clock that advances 200 ms per optimizer step: steps 20..90 measure 0.2 s/step, 18 s of the 24 s
+  // budget are spent by then, so (24 − 18) × 0.96 / 0.2 = 28.8 → 28 more steps: 118 in all.
+  const budget = 24;
+  const expected = 90 + Math.floor(((budget - 18) * 0.96) / 0.2);
   const common = (plan: string, maxSteps: number) =>
     tinyConfig(
       { hidden_dropout: 0, attention_dropout: 0 },
@@ -100,7 +100,7 @@ describe("time-capped runs anneal (trainer.time_plan)", () => {
         val_check_interval: 1000,
         log_every_n_steps: 1,
       },
-      { sched: { name: "CosineAnnealing", warmup_steps: 60, min_lr: 1e-4 } },
+      { sched: { name: "CosineAnnealing", warmup_steps: 100, min_lr: 1e-4 } },
     );
 
   it("measures, plans the cosine over the steps that fit, caches the plan, and the cached plan repeats the run exactly", async () => {
@@ -130,7 +130,7 @@ describe("time-capped runs anneal (trainer.time_plan)", () => {
     const got = trainRecords(measured.runDir);
     expect(got.map((r) => r.loss)).toEqual(ref.map((r) => r.loss));
     // The schedule ran to its end: the last step's learning rate is the cosine's last value over `expected`.
-    const sched = { name: "CosineAnnealing" as const, warmup_steps: 60, min_lr: 1e-4, max_steps: expected };
+    const sched = { name: "CosineAnnealing" as const, warmup_steps: 100, min_lr: 1e-4, max_steps: expected };
     expect(got.map((r) => r.lr)).toEqual(got.map((r) => lrAt(r.step - 1, 1e-2, sched)));
     expect(got.at(-1)!.lr).toBeLessThan(1e-4 + 0.02 * (1e-2 - 1e-4));
 
@@ -149,8 +149,8 @@ describe("time-capped runs anneal (trainer.time_plan)", () => {
     const t = new Trainer(dev, common("off", 300));
     const res = await t.fit({ clock: () => 200 * t.step });
     t.dispose();
-    // 16 s at 0.2 s per step: the step that crosses 16 s is the last one.
-    expect(res.steps).toBe(81);
+    // 24 s at 0.2 s per step: the step that crosses 24 s is the last one.
+    expect(res.steps).toBe(121);
     const recs = trainRecords(t.runDir);
     expect(recs.at(-1)!.lr).toBeGreaterThan(5e-3);
   });
