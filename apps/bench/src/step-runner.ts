@@ -10,10 +10,15 @@ import type { VisionTransformer } from "@vit/model";
 import type { ProcessGroup } from "@vit/parallel";
 import { type Device, randn, tensor } from "@vit/tensor";
 import {
-  DataParallelStrategy,
+  type LossScaler,
+  type Strategy,
+  type TrainConfig,
+  type TrainModel,
+  type TrainOptimizer,
   buildLossScaler,
   buildModel,
   buildOptimizer,
+  createStrategy,
   parseConfig,
   trainStep,
   trainStepSetup,
@@ -24,12 +29,13 @@ import { type StepFigures, type StepSpec, measureBuilt } from "./step-core.js";
 export type { StepSpec, StepFigures } from "./step-core.js";
 
 /** The training config of a benchmarked step: torchvision-like ViT (timm style, one class token, no dropout). */
-function trainConfig(spec: StepSpec) {
+function trainConfig(spec: StepSpec, world = 1, tensorParallel = 1) {
   return parseConfig(
     {
       // max_steps only bounds the config (a config must have one); the suites count their own steps.
-      trainer: { precision: spec.precision ?? 32, max_steps: 1 },
+      trainer: { precision: spec.precision ?? 32, max_steps: 1, devices: world },
       model: {
+        tensor_model_parallel_size: tensorParallel,
         preset: spec.preset,
         style: "timm",
         class_token_length: 1,
@@ -52,15 +58,42 @@ export function stepConfig(preset: string) {
 }
 
 /** The benchmarked training step: model, AdamW, a fixed batch, and one fwd+bwd+update closure. */
-function buildStep(device: Device, spec: StepSpec, strategy?: DataParallelStrategy) {
+function buildStep(device: Device, spec: StepSpec) {
   const tc = trainConfig(spec);
-  const cfg = vitConfigOf(tc.model);
   // tensor_model_parallel_size is 1: the single-device VisionTransformer.
   const model = buildModel(device, tc) as VisionTransformer;
+  const scaler = buildLossScaler(device, tc);
+  return withBatch(device, spec, tc, model, buildOptimizer(model, tc, undefined, scaler), scaler);
+}
+
+/**
+ * This rank's step of a job in `group`, set up by the trainer's strategy for the layout (data parallel, or
+ * with `tensorParallel` > 1 Megatron's tensor parallel ± data parallel): the strategy builds the model and
+ * optimizer, loads the starting weights and syncs them over the replicas, as Trainer.fit does.
+ */
+async function buildRankStep(device: Device, spec: StepSpec, group: ProcessGroup, tensorParallel: number) {
+  const tc = trainConfig(spec, group.worldSize, tensorParallel);
+  const strategy = createStrategy(tc, group);
+  const model = strategy.buildModel(device, tc);
+  const scaler = buildLossScaler(device, tc);
+  const opt = strategy.buildOptimizer(model, tc, scaler);
+  await strategy.initWeights(model, tc, () => {});
+  await strategy.syncWeights(model);
+  return { strategy, built: withBatch(device, spec, tc, model, opt, scaler, strategy) };
+}
+
+function withBatch(
+  device: Device,
+  spec: StepSpec,
+  tc: TrainConfig,
+  model: TrainModel,
+  opt: TrainOptimizer,
+  scaler: LossScaler | null,
+  strategy?: Strategy,
+) {
+  const cfg = vitConfigOf(tc.model);
   model.train();
   const named = model.namedParameters();
-  const scaler = buildLossScaler(device, tc);
-  const opt = buildOptimizer(model, tc, undefined, scaler);
   const x = randn(device, [spec.batch, cfg.num_channels, cfg.img_h, cfg.img_w]);
   const y = tensor(
     device,
@@ -80,22 +113,21 @@ function buildStep(device: Device, spec: StepSpec, strategy?: DataParallelStrate
 }
 
 /**
- * Times `spec`'s step on `device`; with `group`, one data-parallel rank's step in that group through the
- * trainer's DataParallelStrategy (parameters first broadcast from rank 0, the gradient all-reduce inside
- * trainStep, as Trainer.fit runs it; the comm suite's DP rows).
+ * Times `spec`'s step on `device`; with `group`, this rank's step of a job in that group (the comm suite's
+ * rows): data parallel, or tensor parallel over `tensorParallel` ranks (× data parallel over the rest).
  */
 export async function measureSteps(
   device: Device,
   spec: StepSpec,
   group?: ProcessGroup,
+  tensorParallel = 1,
 ): Promise<StepFigures> {
-  const strategy = group ? new DataParallelStrategy(group, trainConfig(spec)) : undefined;
-  const built = buildStep(device, spec, strategy);
-  await strategy?.syncWeights(built.model);
+  if (!group) return measureBuilt(device, spec, buildStep(device, spec));
+  const { strategy, built } = await buildRankStep(device, spec, group, tensorParallel);
   try {
     return await measureBuilt(device, spec, built);
   } finally {
-    strategy?.dispose();
+    strategy.dispose();
   }
 }
 

@@ -81,10 +81,13 @@ export class TimeBudget {
     return { steps, secondsPerStep };
   }
 
-  /** A warning when the limit ends a planned run early (the planning run was faster than this one). */
+  /** A warning when the limit ends a planned run before its last planned step. */
   cutShort(step: number, stopAt: number): string | null {
-    if (!(step < stopAt) || !Number.isFinite(this.cachedSteps) || !this.spent()) return null;
-    return `warning: the time limit stopped training at step ${step} of the ${stopAt} planned: this run was slower than the one that planned it (trainer.time_plan=measure plans again)`;
+    if (!this.plan || !(step < stopAt) || !this.spent()) return null;
+    const why = this.plan.measuring
+      ? "the run slowed down after its plan was measured"
+      : "this run was slower than the one that planned it (trainer.time_plan=measure plans again)";
+    return `warning: the time limit stopped training at step ${step} of the ${stopAt} planned: ${why}`;
   }
 
   /** The log line that says how the limit shaped the run. */

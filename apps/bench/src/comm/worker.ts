@@ -5,8 +5,9 @@
  *       bytes a fused gradient bucket becomes after its readback), per op and size, each result checked;
  *       then the latency of an 8-byte all-reduce (allReduceValues), where a per-collective overhead such as
  *       the mpi backend's sequence check shows;
- *   dp  the tiny ViT's data-parallel training step: @vit/trainer's trainStep with a DataParallel (the
- *       gradient all-reduce inside it), timed by step-core's measureBuilt on this rank's own Device.
+ *   dp  the tiny ViT's training step of a parallel layout: @vit/trainer's trainStep with the strategy the
+ *       trainer picks (data parallel: the gradient all-reduce inside it; VIT_BENCH_COMM_TP > 1: Megatron's
+ *       tensor parallel ± data parallel), timed by step-core's measureBuilt on this rank's own Device.
  */
 import { HostStagedGroup, type ProcessGroup, initProcessGroup } from "@vit/parallel";
 import { Device, VitError } from "@vit/tensor";
@@ -30,6 +31,8 @@ export interface LatencyRecord {
 export interface DpRecord {
   backend: string;
   world: number;
+  /** Tensor-parallel size (1: pure data parallel). */
+  tp: number;
   batch: number;
   /** Images/s of this rank (its own batch), per timed block. */
   ips: number[];
@@ -85,6 +88,7 @@ async function bandwidth(g: ProcessGroup): Promise<void> {
 
 async function dataParallel(g: ProcessGroup): Promise<void> {
   const batch = Number(process.env.VIT_BENCH_COMM_BATCH ?? 32);
+  const tp = Number(process.env.VIT_BENCH_COMM_TP ?? 1);
   const device = await Device.create({ seed: 1 });
   const f = await measureSteps(
     device,
@@ -96,11 +100,13 @@ async function dataParallel(g: ProcessGroup): Promise<void> {
       warmup: 2,
     },
     g,
+    tp,
   );
   if (g.rank === 0) {
     const rec: DpRecord = {
       backend: g.backend,
       world: g.worldSize,
+      tp,
       batch,
       ips: f.imagesPerSecond,
       stepsPerBlock: f.stepsPerBlock,

@@ -6,10 +6,11 @@
  *              sums, sequence check on), with VIT_MPI_REDUCE=f32 (MPI reduces f32: half the bytes), and with
  *              VIT_MPI_CHECK=0 (no per-collective sequence check); each mpi row's peer is tcp. Plus the
  *              latency of an 8-byte all-reduce, where the sequence check's cost shows.
- *   dp         the tiny ViT's data-parallel training step (@vit/trainer's trainStep with DataParallel) at 1, 2
- *              and 4 ranks per backend: images/s per rank and weak-scaling efficiency vs 1 rank.
+ *   dp         the tiny ViT's training step (@vit/trainer's trainStep with the trainer's strategy) per backend:
+ *              data parallel at 1, 2 and 4 ranks, tensor parallel TP 2 (× DP 2 at 4 ranks); images/s of one
+ *              replica's batch, the job's total, and the efficiency vs 1 rank.
  * Options: --set sizes=1,4,16,64,256 (MB) ranks=2,4 ops=allReduce,reduceScatter
- *          variants=mpi,mpi-f32,mpi-nocheck,tcp dp_ranks=1,2,4 preset=tiny batch=32 steps=3 parts=bandwidth,dp
+ *          variants=mpi,mpi-f32,mpi-nocheck,tcp dp_ranks=1,2,4,2:2,4:2 preset=tiny batch=32 steps=3 parts=bandwidth,dp
  */
 import { spawnSync } from "node:child_process";
 import { mpiUnavailableReason } from "@vit/parallel";
@@ -161,12 +162,15 @@ async function dpPart(ctx: BenchContext, missing: string | null): Promise<BenchC
   const preset = o.preset ?? "tiny";
   const batch = Number(o.batch ?? (ctx.quick ? 8 : 32));
   const cases: BenchCase[] = [];
+  // Layouts "ranks" (data parallel) and "ranks:tp" (tensor parallel over tp ranks × data parallel).
+  const layouts = list(o.dp_ranks, "1,2,4,2:2,4:2").map((l) => l.split(":").map(Number) as [number, number?]);
   for (const backend of ["mpi", "tcp"] as const) {
     let base: number | undefined;
-    for (const n of list(o.dp_ranks, "1,2,4").map(Number)) {
-      const name = `data parallel ${preset} b${batch}/rank trainStep, ${n} rank(s), ${backend}`;
+    for (const [n, tp = 1] of layouts) {
+      const layout = tp > 1 ? `TP ${tp} × DP ${n / tp}` : `${n} rank(s)`;
+      const name = `${tp > 1 ? "tensor" : "data"} parallel ${preset} b${batch}/replica trainStep, ${layout}, ${backend}`;
       if (backend === "mpi" && missing) {
-        cases.push(unmeasuredCase({ suite: "comm", name, unit: "images/s/rank" }, { skipped: missing }));
+        cases.push(unmeasuredCase({ suite: "comm", name, unit: "images/s/replica" }, { skipped: missing }));
         continue;
       }
       ctx.log(`comm ${name}`);
@@ -176,6 +180,7 @@ async function dpPart(ctx: BenchContext, missing: string | null): Promise<BenchC
           n,
           workerEnv({
             VIT_BENCH_COMM_MODE: "dp",
+            VIT_BENCH_COMM_TP: String(tp),
             VIT_BENCH_COMM_PRESET: preset,
             VIT_BENCH_COMM_BATCH: String(batch),
             VIT_BENCH_COMM_STEPS: o.steps ?? (ctx.quick ? "1" : "3"),
@@ -186,20 +191,21 @@ async function dpPart(ctx: BenchContext, missing: string | null): Promise<BenchC
         if (!rec) throw new Error(`no DP line in the job's output: ${out.trim().slice(-300)}`);
         const s = stats(rec.ips);
         if (n === 1) base = s.median;
+        // Tensor-parallel ranks share one batch: the job's throughput counts each replica once.
         cases.push({
           suite: "comm",
           name,
-          unit: "images/s/rank",
+          unit: "images/s/replica",
           ...s,
           repeats: rec.ips.length,
           extra: {
-            images_per_s_total: Number((s.median * n).toFixed(1)),
+            images_per_s_total: Number(((s.median * n) / tp).toFixed(1)),
             ...(base !== undefined ? { scaling_efficiency: Number((s.median / base).toFixed(3)) } : {}),
           },
         });
       } catch (e) {
         cases.push(
-          unmeasuredCase({ suite: "comm", name, unit: "images/s/rank" }, { failed: (e as Error).message }),
+          unmeasuredCase({ suite: "comm", name, unit: "images/s/replica" }, { failed: (e as Error).message }),
         );
       }
     }

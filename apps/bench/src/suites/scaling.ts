@@ -7,9 +7,9 @@
  *     in-process ranks with the same per-rank batch (weak scaling), and the share of the step spent waiting
  *     in the all-reduce (its first readback also waits for the GPU to finish the backward that was recorded
  *     before it, so this is an upper bound on communication);
- *   - tensor parallel: images/s of forward + backward at TP 1 and 2, and parameter bytes per rank. Not the
- *     trainer's step: its TensorParallelStrategy needs one process per rank (in-process ranks would
- *     interleave their tensor scopes across the collectives' awaits), so the ranks here share one scope;
+ *   - tensor parallel is the comm suite's (`vit-bench comm --set parts=dp`): the trainer's
+ *     TensorParallelStrategy needs one process per rank (in-process ranks would interleave their tensor
+ *     scopes across the collectives' awaits), and that suite launches one per rank;
  *   - distributed optimizer: AdamW state bytes per rank, replicated vs ZeRO-1 (the trainer's
  *     distributed_fused_adam).
  * Several Devices in one process share one adapter: on a CPU adapter (lavapipe) or a single GPU the
@@ -20,17 +20,15 @@
  * Options: --set preset=tiny --set batch=32 --set steps=5
  */
 import { createServer } from "node:net";
-import { TensorParallelViT, VisionTransformer, getPreset } from "@vit/model";
+import { VisionTransformer, getPreset } from "@vit/model";
 import {
   type ProcessGroup,
   TcpProcessGroup,
-  backwardAsync,
   createInProcessGroups,
   newJobToken,
   runRanks,
-  splitTensorParallelStateDict,
 } from "@vit/parallel";
-import { Device, crossEntropy, randn, scope, tensor } from "@vit/tensor";
+import { Device, randn, tensor } from "@vit/tensor";
 import {
   DataParallelStrategy,
   SingleDeviceStrategy,
@@ -218,62 +216,6 @@ export async function scalingSuite(ctx: BenchContext): Promise<BenchCase[]> {
       });
     }
 
-    // Tensor parallel: forward + backward of the same batch at TP 1 and 2.
-    const full = new VisionTransformer(devs[0]!, cfg);
-    const sd = await full.stateDictHost();
-    const fullBytes = full.parameters().reduce((a, p) => a + p.numel * 4, 0);
-    full.dispose();
-    for (const tp of [1, 2]) {
-      if (cfg.num_attention_heads % tp) continue;
-      ctx.log(`tensor parallel ${preset} b${batch}, TP ${tp}`);
-      const groups = createInProcessGroups(tp);
-      const ranks = groups.map((g) => {
-        const dev = devs[g.rank]!;
-        const model = new TensorParallelViT(dev, cfg, g);
-        model.loadStateDict(splitTensorParallelStateDict(sd, model, tp)[g.rank]!);
-        return { model, x: randn(dev, shape), y: tensor(dev, labels, [batch]) };
-      });
-      const bytes = ranks[0]!.model.parameters().reduce((a, p) => a + p.numel * 4, 0);
-      const ips: number[] = [];
-      for (let r = 0; r < repeats + 1; r++) {
-        await Promise.all(devs.map((d) => d.sync()));
-        const t0 = performance.now();
-        for (let s = 0; s < steps; s++) {
-          // The ranks interleave at every await: one scope wraps the whole lockstep step.
-          await scope(() =>
-            runRanks(groups, async (g) => {
-              const k = ranks[g.rank]!;
-              await backwardAsync(crossEntropy(await k.model.forward(k.x), k.y));
-            }),
-          );
-          for (const k of ranks) {
-            for (const p of k.model.parameters()) {
-              p.grad?.dispose();
-              p.grad = null;
-            }
-          }
-        }
-        await Promise.all(devs.map((d) => d.sync()));
-        if (r > 0) ips.push((batch * steps) / ((performance.now() - t0) / 1000));
-      }
-      for (const k of ranks) {
-        k.model.dispose();
-        k.x.dispose();
-        k.y.dispose();
-      }
-      cases.push({
-        suite: "scaling",
-        name: `tensor parallel ${preset} b${batch} fwd+bwd, TP ${tp}`,
-        unit: "images/s",
-        ...stats(ips),
-        repeats,
-        extra: {
-          param_MiB_per_rank: Number((bytes / 2 ** 20).toFixed(2)),
-          param_share: Number((bytes / fullBytes).toFixed(3)),
-        },
-      });
-    }
-
     // Distributed optimizer: AdamW state per rank.
     {
       ctx.log("distributed optimizer state, 2 ranks");
@@ -290,7 +232,10 @@ export async function scalingSuite(ctx: BenchContext): Promise<BenchCase[]> {
         model.dispose();
         return bytes;
       });
-      const replicated = 2 * fullBytes;
+      // AdamW keeps two f32 moments per parameter: the replicated state is 2 × the parameter bytes.
+      const full = new VisionTransformer(devs[0]!, cfg);
+      const replicated = 2 * full.parameters().reduce((a, p) => a + p.numel * 4, 0);
+      full.dispose();
       cases.push({
         suite: "scaling",
         name: `ZeRO-1 AdamW state per rank, ${preset}, 2 ranks`,
