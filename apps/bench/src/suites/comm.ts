@@ -14,6 +14,7 @@
  */
 import { spawnSync } from "node:child_process";
 import { mpiUnavailableReason } from "@vit/parallel";
+import { VitError } from "@vit/tensor";
 import { type BusOp, busBandwidth } from "../comm/busbw.js";
 import { WORKER_ENV, job, records, workerEnv } from "../comm/jobs.js";
 import type { BwRecord, DpRecord, LatencyRecord } from "../comm/worker.js";
@@ -62,7 +63,10 @@ async function bandwidthPart(ctx: BenchContext, missing: string | null): Promise
   const ops = list(o.ops, "allReduce,reduceScatter") as BusOp[];
   const variants = list(o.variants, "mpi,mpi-f32,mpi-nocheck,tcp");
   for (const v of variants)
-    if (!VARIANTS[v]) throw new Error(`comm: unknown variant ${v} (${Object.keys(VARIANTS).join(", ")})`);
+    if (!VARIANTS[v])
+      throw new VitError(`comm: unknown variant ${v}`, {
+        hint: `--set variants= takes ${Object.keys(VARIANTS).join(", ")}`,
+      });
   const repeats = ctx.quick ? 2 : 5;
   const cases: BenchCase[] = [];
   for (const n of list(o.ranks, "2,4").map(Number)) {
@@ -188,7 +192,8 @@ async function dpPart(ctx: BenchContext, missing: string | null): Promise<BenchC
           }),
         );
         const rec = records<DpRecord>(out, "DP")[0];
-        if (!rec) throw new Error(`no DP line in the job's output: ${out.trim().slice(-300)}`);
+        // A job that printed no figure failed; its output's tail becomes the row's `failed` reason below.
+        if (!rec) throw new VitError(`no DP line in the job's output: ${out.trim().slice(-300)}`);
         const s = stats(rec.ips);
         if (n === 1) base = s.median;
         // Tensor-parallel ranks share one batch: the job's throughput counts each replica once.

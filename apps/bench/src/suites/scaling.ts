@@ -1,3 +1,19 @@
+import { VisionTransformer, getPreset } from "@vit/model";
+import {
+  type ProcessGroup,
+  TcpProcessGroup,
+  createInProcessGroups,
+  newJobToken,
+  runRanks,
+} from "@vit/parallel";
+import { Device, randn, tensor } from "@vit/tensor";
+import {
+  DataParallelStrategy,
+  SingleDeviceStrategy,
+  parseConfig,
+  trainStep,
+  trainStepSetup,
+} from "@vit/trainer";
 /**
  * `scaling` suite: what the parallel strategies cost and save, in one process.
  *   - collective bandwidth: all-reduce of 1 / 16 MiB over 2 ranks, in-process and TCP over loopback
@@ -15,27 +31,10 @@
  * Several Devices in one process share one adapter: on a CPU adapter (lavapipe) or a single GPU the
  * ranks compete for the same cores, so these figures measure overheads, not speed-ups.
  *
- * Written against public entry points only, with the BenchCase/BenchContext shapes of apps/bench, so it
- * can move to apps/bench/src/suites/scaling.ts unchanged apart from the two type imports.
  * Options: --set preset=tiny --set batch=32 --set steps=5
  */
-import { createServer } from "node:net";
-import { VisionTransformer, getPreset } from "@vit/model";
-import {
-  type ProcessGroup,
-  TcpProcessGroup,
-  createInProcessGroups,
-  newJobToken,
-  runRanks,
-} from "@vit/parallel";
-import { Device, randn, tensor } from "@vit/tensor";
-import {
-  DataParallelStrategy,
-  SingleDeviceStrategy,
-  parseConfig,
-  trainStep,
-  trainStepSetup,
-} from "@vit/trainer";
+import { freePort } from "../comm/jobs.js";
+import { type BenchCase, type BenchContext, stats } from "../types.js";
 
 /**
  * The run config of the data-parallel and ZeRO cases: the preset without dropout, AdamW (wd 0.05, timm's
@@ -75,26 +74,6 @@ function timedAllReduce(g: ProcessGroup, onWait: (ms: number) => void): ProcessG
         }
       };
     },
-  });
-}
-
-/** apps/bench/src/types.ts's shapes (structural copies; import them from there once moved). */
-import type { BenchCase, BenchContext } from "../types.js";
-
-function stats(v: number[]): { median: number; min: number; max: number } {
-  const s = [...v].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return { median: s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2, min: s[0]!, max: s[s.length - 1]! };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.on("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
   });
 }
 
