@@ -302,9 +302,18 @@ describe("Lightning's bounds and validation limits", () => {
     expect(() => loadConfig(yaml, [...data(), "trainer.max_steps=-1"])).toThrow(
       "trainer.max_steps: the run has no bound (max_steps and max_epochs are -1/unset, no time limit): set trainer.max_steps=N",
     );
-    // A time limit bounds it; the cosine schedule then needs its own length.
+    // A time limit bounds it; the cosine schedule's length then comes from the time plan (time-plan.ts),
+    // or, with the plan off (Lightning's behaviour), must be given.
     expect(() =>
       loadConfig(yaml, [...data(), "trainer.max_steps=-1", "trainer.max_time=00:00:01:00"]),
+    ).not.toThrow();
+    expect(() =>
+      loadConfig(yaml, [
+        ...data(),
+        "trainer.max_steps=-1",
+        "trainer.max_time=00:00:01:00",
+        "trainer.time_plan=off",
+      ]),
     ).toThrow("model.optim.sched.max_steps: CosineAnnealing needs a length");
     const c = loadConfig(yaml, [
       ...data(),
