@@ -11,15 +11,7 @@
  * Every rank runs forward on the same images and gets the same logits. forward is async (the
  * row-parallel reductions wait for the other ranks); backward goes through backwardAsync.
  */
-import {
-  DropPath,
-  Dropout,
-  GELU,
-  LayerNorm,
-  Module,
-  type TransformerLayerOptions,
-  attendHeads,
-} from "@vit/nn";
+import { DropPath, Dropout, GELU, LayerNorm, Module, type TransformerLayerOptions } from "@vit/nn";
 import {
   ColumnParallelLinear,
   ModelParallelRng,
@@ -29,7 +21,7 @@ import {
   checkpointAsync,
   divide,
 } from "@vit/parallel";
-import { type Device, type Tensor, add, attentionNaive } from "@vit/tensor";
+import { type Device, type Tensor, add, attentionNaive, packedAttention } from "@vit/tensor";
 import type { ViTConfig } from "./config.js";
 import { ViTBase, type ViTOptions } from "./vit.js";
 
@@ -74,7 +66,7 @@ export class ParallelAttention extends Module {
     const qkv = await this.qkv.forward(x);
     const opts = { dropout: this.o.attentionDropout ?? 0, training: this.training };
     const merged = this.o.rng.fork(this.device, () =>
-      attendHeads(qkv, this.localHeads, this.o.headDim, this.attentionFn, opts),
+      packedAttention(qkv, this.localHeads, this.o.headDim, this.attentionFn, opts),
     );
     return this.proj.forward(merged);
   }

@@ -71,11 +71,11 @@ describe("activation memory under mixed precision", () => {
   const F = cfg.ffn_hidden_size;
   const H = cfg.num_attention_heads;
   const P = cfg.patch_dim * cfg.patch_dim * cfg.num_channels;
-  // Elements each block keeps in f32 that autocast keeps in half: LN1 out, qkv, the head split, q/k/v,
-  // scores, probabilities, attention out, merged heads, LN2 out, fc1 out (GELU), its pre-activation.
-  // (proj and fc2 add the f32 residual: their outputs are the f32 stream in both runs.)
-  const perBlock =
-    T * D + 3 * T * D + 3 * T * D + 3 * T * D + 2 * B * H * S * S + 2 * T * D + T * D + 2 * T * F;
+  // Elements each block keeps in f32 that autocast keeps in half: LN1 out, qkv, q/k/v (packedAttention
+  // splits qkv straight into the heads), scores, probabilities, attention out, merged heads, LN2 out,
+  // fc1 out (GELU), its pre-activation. (proj and fc2 add the f32 residual: their outputs are the f32
+  // stream in both runs.)
+  const perBlock = T * D + 3 * T * D + 3 * T * D + 2 * B * H * S * S + 2 * T * D + T * D + 2 * T * F;
   const A = cfg.num_layers * perBlock;
   // What autocast adds: a half copy of each matmul weight (patch embedding, qkv, proj, fc1, fc2, head).
   const W = P * D + cfg.num_layers * (3 * D * D + D * D + 2 * D * F) + D * cfg.num_classes;

@@ -87,7 +87,7 @@ export { softmax } from "./ops/softmax.js";
 export { layerNorm } from "./ops/layernorm.js";
 export { dropout } from "./ops/dropout.js";
 export { crossEntropy, type CrossEntropyOptions } from "./ops/cross-entropy.js";
-export { attentionNaive, type AttentionOptions } from "./ops/attention.js";
+export { attentionNaive, packedAttention, type AttentionFn, type AttentionOptions } from "./ops/attention.js";
 export { flashAttention } from "./ops/flash-attention.js";
 export { patchify } from "./ops/patchify.js";
 // Kernel-authoring helpers for packages that add fused GPU ops of their own (optimizers, collectives).

@@ -436,3 +436,107 @@ describe("flashAttention: dtypes and errors", () => {
     for (const t of [a, b, c]) t.dispose();
   });
 });
+
+/** Float64 packedAttention: split qkv [B, S, 3·H·hd] into heads, attend, merge back to [B, S, H·hd]. */
+function packedRef(qkv: Arr, H: number, hd: number, scale: number, drop?: Drop): Arr {
+  const [B, S] = qkv.shape as [number, number, number];
+  const heads = [0, 1, 2].map((c) => {
+    const t = arr([B, H, S, hd]);
+    for (let b = 0; b < B; b++)
+      for (let h = 0; h < H; h++)
+        for (let s = 0; s < S; s++)
+          for (let d = 0; d < hd; d++)
+            t.data[((b * H + h) * S + s) * hd + d] =
+              qkv.data[(b * S + s) * 3 * H * hd + c * H * hd + h * hd + d]!;
+    return t;
+  });
+  const o = attentionRef(heads[0]!, heads[1]!, heads[2]!, scale, drop);
+  const out = arr([B, S, H * hd]);
+  for (let b = 0; b < B; b++)
+    for (let h = 0; h < H; h++)
+      for (let s = 0; s < S; s++)
+        for (let d = 0; d < hd; d++)
+          out.data[(b * S + s) * H * hd + h * hd + d] = o.data[((b * H + h) * S + s) * hd + d]!;
+  return out;
+}
+
+describe("packedAttention: fused qkv → merged heads, one autograd node", () => {
+  it("forward and dqkv against float64 and finite differences (naive attention)", async () => {
+    await check(
+      ctx.dev,
+      ([qkv]) => T.packedAttention(qkv!, 3, 4, T.attentionNaive, { scale: 0.41 }),
+      ([qkv]) => packedRef(qkv!, 3, 4, 0.41),
+      inputs([[2, 5, 36]], 71),
+    );
+  });
+
+  it("with flash attention and dropout: the mask replays in backward", async () => {
+    const dev = ctx.dev;
+    const drop = { p: 0.25, seed: dev.rng.seed, offset: dev.rng.offset };
+    await check(
+      dev,
+      ([qkv]) => T.packedAttention(qkv!, 2, 6, T.flashAttention, { dropout: 0.25, scale: 0.5 }),
+      ([qkv]) => packedRef(qkv!, 2, 6, 0.5, drop),
+      inputs([[2, 7, 36]], 72),
+    );
+  });
+
+  it("equals permute + slices + attention + permute (the composition it replaces), values and gradients", async () => {
+    const dev = ctx.dev;
+    const [B, S, H, hd] = [3, 17, 4, 8];
+    const x = rand(dev, [B, S, 3 * H * hd], 73);
+    const R = rand(dev, [B, S, H * hd], 74, false);
+    const composed = (qkv: T.Tensor) => {
+      const heads = T.permute(T.reshape(qkv, [B, S, 3, H, hd]), [2, 0, 3, 1, 4]);
+      const [q, k, v] = [0, 1, 2].map((c) => T.reshape(T.slice(heads, 0, c, 1), [B, H, S, hd]));
+      return T.reshape(T.permute(T.attentionNaive(q!, k!, v!), [0, 2, 1, 3]), [B, S, H * hd]);
+    };
+    const run = async (f: (t: T.Tensor) => T.Tensor): Promise<Float32Array[]> => {
+      const o = T.scope(() => {
+        const o = f(x);
+        T.sum(T.mul(o, R)).backward();
+        return o;
+      });
+      const got = [await o.data(), await x.grad!.data()];
+      x.grad!.dispose();
+      x.grad = null;
+      o.dispose();
+      return got;
+    };
+    const want = await run(composed);
+    const got = await run((t) => T.packedAttention(t, H, hd));
+    expect(relErr(got[0]!, want[0]!)).toBeLessThan(1e-6);
+    expect(relErr(got[1]!, want[1]!)).toBeLessThan(1e-6);
+    // Without grad: no graph, and the heads' temporaries are freed (only the output stays alive).
+    const live = dev.liveTensors;
+    const o = T.noGrad(() => T.packedAttention(x, H, hd));
+    expect(o.requiresGrad).toBe(false);
+    expect(dev.liveTensors).toBe(live + 1);
+    expect(relErr(await o.data(), want[0]!)).toBeLessThan(1e-6);
+    for (const t of [x, R, o]) t.dispose();
+  });
+
+  it("bf16 activations: forward and dqkv within bf16 rounding of f32", async () => {
+    const dev = ctx.dev;
+    const [B, S, H, hd] = [2, 9, 2, 8];
+    const x32 = rand(dev, [B, S, 3 * H * hd], 75);
+    const x16 = T.tensor(dev, await x32.data(), x32.shape, { requiresGrad: true, dtype: "bf16" });
+    const outs: Float32Array[][] = [];
+    for (const x of [x32, x16]) {
+      const o = T.scope(() => {
+        const o = T.packedAttention(x, H, hd);
+        T.sum(T.mul(o, o)).backward();
+        return o;
+      });
+      const f32 = (t: T.Tensor) => (t.dtype === "f32" ? t : T.cast(t, "f32")).data();
+      outs.push([await f32(o), await f32(x.grad!)]);
+      o.dispose();
+    }
+    expect(relErr(outs[1]![0]!, outs[0]![0]!)).toBeLessThan(3e-2);
+    expect(relErr(outs[1]![1]!, outs[0]![1]!)).toBeLessThan(6e-2);
+    expect(() => T.packedAttention(x32, 3, 8)).toThrow(
+      /splitQKV: \[2, 9, 48\] is not \[batch, seq, 3 × 3 heads × 8\]/,
+    );
+    for (const t of [x32, x16]) t.dispose();
+  });
+});

@@ -4,20 +4,16 @@
  * naive one without touching the module (and tensor-parallel variants can reuse the module).
  */
 import {
-  type AttentionOptions,
+  type AttentionFn,
   type Device,
   ShapeError,
   type Tensor,
   attentionNaive,
-  permute,
-  reshape,
-  slice,
+  packedAttention,
 } from "@vit/tensor";
 import type { Init } from "../init.js";
 import { Module } from "../module.js";
 import { Linear } from "./linear.js";
-
-export type AttentionFn = (q: Tensor, k: Tensor, v: Tensor, opts: AttentionOptions) => Tensor;
 
 export interface AttentionModuleOptions {
   /**
@@ -30,26 +26,6 @@ export interface AttentionModuleOptions {
   init?: Init;
   outInit?: Init;
   attentionFn?: AttentionFn;
-}
-
-/**
- * The attention core over a fused projection's output: qkv [B, S, 3·H·hd] in timm's q|k|v layout →
- * the heads' outputs merged back to [B, S, H·hd]. Shared by MultiHeadAttention and the tensor-parallel
- * attention of @vit/model (which runs it on its local heads).
- */
-export function attendHeads(
-  qkv: Tensor,
-  H: number,
-  hd: number,
-  fn: AttentionFn,
-  opts: AttentionOptions,
-): Tensor {
-  const [B, S] = qkv.shape as [number, number, number];
-  const heads = permute(reshape(qkv, [B, S, 3, H, hd]), [2, 0, 3, 1, 4]); // [3, B, H, S, hd]
-  const q = reshape(slice(heads, 0, 0, 1), [B, H, S, hd]);
-  const k = reshape(slice(heads, 0, 1, 1), [B, H, S, hd]);
-  const v = reshape(slice(heads, 0, 2, 1), [B, H, S, hd]);
-  return reshape(permute(fn(q, k, v, opts), [0, 2, 1, 3]), [B, S, H * hd]);
 }
 
 export class MultiHeadAttention extends Module {
@@ -93,7 +69,7 @@ export class MultiHeadAttention extends Module {
   /** x: [B, S, D] → [B, S, D] (+ residual, fused into the output projection). */
   forward(x: Tensor, residual?: Tensor): Tensor {
     const opts = { dropout: this.attentionDropout, training: this.training };
-    const merged = attendHeads(this.qkv.forward(x), this.numHeads, this.headDim, this.attentionFn, opts);
+    const merged = packedAttention(this.qkv.forward(x), this.numHeads, this.headDim, this.attentionFn, opts);
     return this.proj.forward(merged, residual ? { residual } : {});
   }
 

@@ -3,11 +3,11 @@
  * x + dropPath(drop(attn(ln1(x)))), then h + dropPath(drop(mlp(ln2(h)))). Each branch draws its own
  * dropout and stochastic-depth masks, as in Megatron (two DropPath calls per layer) and timm.
  */
-import { type Device, type Tensor, add } from "@vit/tensor";
+import { type AttentionFn, type Device, type Tensor, add } from "@vit/tensor";
 import type { Init } from "../init.js";
 import { Module } from "../module.js";
 import { Dropout, type GELUApproximate } from "./activation.js";
-import { type AttentionFn, MultiHeadAttention } from "./attention.js";
+import { MultiHeadAttention } from "./attention.js";
 import { DropPath } from "./drop-path.js";
 import { MLP } from "./mlp.js";
 import { LayerNorm } from "./norm.js";

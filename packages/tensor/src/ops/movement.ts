@@ -285,3 +285,48 @@ export function indexSelect(x: Tensor, axis: number, index: Tensor): Tensor {
   }
   return out;
 }
+
+/** Element strides of head h, token s, channel d of one third (q, k or v) inside qkv [B, S, 3·H·hd]. */
+function qkvStrides(S: number, H: number, hd: number): number[] {
+  return [S * 3 * H * hd, hd, 3 * H * hd, 1];
+}
+
+/**
+ * The heads of a fused q|k|v projection, qkv [B, S, 3·H·hd] (q, k, v side by side, each H heads of hd
+ * channels, as timm's and Megatron's fused qkv Linear lay them out) → q, k, v [B, H, S, hd]: one strided
+ * copy each, not recorded (ops/attention.ts's packedAttention owns their gradient).
+ */
+export function splitQKV(qkv: Tensor, heads: number, headDim: number): [Tensor, Tensor, Tensor] {
+  const [B, S, W] = qkv.shape as [number, number, number];
+  if (qkv.rank !== 3 || W !== 3 * heads * headDim) {
+    throw new ShapeError(
+      `splitQKV: ${fmtShape(qkv.shape)} is not [batch, seq, 3 × ${heads} heads × ${headDim}] (q, k, v side by side).`,
+    );
+  }
+  const st = qkvStrides(S, heads, headDim);
+  return noGrad(() =>
+    [0, 1, 2].map((c) => stridedCopy("split_qkv", qkv, [B, heads, S, headDim], st, c * heads * headDim)),
+  ) as [Tensor, Tensor, Tensor];
+}
+
+/** The inverse of splitQKV for gradients: dq, dk, dv [B, H, S, hd] → dqkv [B, S, 3·H·hd], three strided writes. */
+export function mergeQKV(dq: Tensor, dk: Tensor, dv: Tensor): Tensor {
+  const [B, H, S, hd] = dq.shape as [number, number, number, number];
+  if (dq.rank !== 4 || [dk, dv].some((t) => t.shape.join() !== dq.shape.join())) {
+    throw new ShapeError(
+      `mergeQKV: q, k, v must share one [batch, heads, seq, head_dim] shape; got ${[dq, dk, dv].map((t) => fmtShape(t.shape)).join(", ")}.`,
+    );
+  }
+  // One dtype for the three (mixed or pair-splitting 16-bit layouts move in f32, exact).
+  const wide = new Set([dq.dtype, dk.dtype, dv.dtype]).size > 1 || (is16(dq) && hd % 2 !== 0);
+  const parts = wide
+    ? noGrad(() => [dq, dk, dv].map((t) => (t.dtype === "f32" ? t : cast(t, "f32"))))
+    : [dq, dk, dv];
+  const out = new Tensor(dq.device, [B, S, 3 * H * hd], parts[0]!.dtype);
+  // The three thirds tile the output exactly, so no zero fill.
+  parts.forEach((t, c) => stridedWrite("merge_qkv", t, out, qkvStrides(S, H, hd), c * H * hd));
+  parts.forEach((t, i) => {
+    if (t !== [dq, dk, dv][i]) t.dispose();
+  });
+  return out;
+}
