@@ -75,6 +75,7 @@ export { probeSubgroupMatrix, subgroupMatrixStatus } from "./matmul/subgroup.js"
 export {
   adapterKey,
   tuningKey,
+  KERNELS_VERSION,
   matmulTuning,
   shapeClass,
   autotuneCachePath,

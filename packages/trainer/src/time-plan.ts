@@ -17,7 +17,7 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { cacheDir, writeFileAtomic } from "@vit/data";
-import { hostCpuKey } from "@vit/tensor";
+import { KERNELS_VERSION, hostCpuKey } from "@vit/tensor";
 import type { TrainConfig } from "./config/schema.js";
 
 export type TimePlanMode = "auto" | "measure" | "off";
@@ -150,10 +150,11 @@ export function openTimePlan(cfg: TrainConfig, adapter: string): TimePlan | null
   if (s.name !== "CosineAnnealing" || s.max_steps !== undefined) return null;
   const hostCpu = hostCpuKey();
   if (!hostCpu) return null;
-  // The run's length does not change a step's cost, so the plan outlives edits of max_steps/max_epochs.
+  // The run's length does not change a step's cost, so the plan outlives edits of max_steps/max_epochs;
+  // new kernels do, so a plan measured with older ones is measured again.
   const { max_steps: _s, max_epochs: _e, time_plan: _p, ...trainer } = t;
   return new TimePlan(
-    planKey({ hostCpu, adapter, config: { model: cfg.model, trainer } }),
+    planKey({ hostCpu, adapter, config: { model: cfg.model, trainer, kernels: KERNELS_VERSION } }),
     t.max_time_seconds,
     t.time_plan,
   );

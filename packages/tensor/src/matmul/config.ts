@@ -61,8 +61,15 @@ export function adapterKey(a: AdapterSummary): string {
 export function tuningKey(device: Device): string {
   const a = adapterKey(device.adapter);
   const cpu = isCpuAdapter(device.adapter) ? hostCpuKey() : undefined;
-  return cpu ? `${a} || ${cpu}` : a;
+  return `${cpu ? `${a} || ${cpu}` : a} || kernels v${KERNELS_VERSION}`;
 }
+
+/**
+ * The matmul kernels' generation, part of the cache key: bump it when a kernel's code changes what its
+ * tiles cost, so a host's cached choice made for older kernels is measured again (v2: the texture
+ * kernel's row-ordered multiply-adds, which moved its best tile height on AVX2 hosts).
+ */
+export const KERNELS_VERSION = 2;
 
 /** Whether the autotune cache holds this device's tuning (false outside Node or with VIT_AUTOTUNE=0). */
 export function hasCachedTuning(device: Device): boolean {
