@@ -1,13 +1,13 @@
 import { defineKernel } from "../../kernels/kernel.js";
 /**
  * Matmul for CPU adapters (Mesa lavapipe/llvmpipe): operands read through textures, A shared across the
- * subgroup with subgroupBroadcast, register-blocked R×4 outputs per lane, f32 accumulation.
+ * subgroup with constant-lane shuffles, register-blocked R×4 outputs per lane, f32 accumulation.
  *
  * Why this shape (measured, PERF-NOTES.md): llvmpipe runs 8 invocations as one SIMD vector and turns a
  * divergent storage-buffer load into a per-lane loop with a bounds-check branch per component, so a
  * storage-buffer matmul is load-bound at ~10-20 GFLOP/s whatever the tiling; workgroup memory is
- * slower still. `textureLoad` compiles to a vectorised fetch, and `subgroupBroadcast` of a register is
- * one shuffle. So each lane fetches a few texels of A (rows of the tile) and the subgroup shares them,
+ * slower still. `textureLoad` compiles to a vectorised fetch, and a constant-lane `subgroupShuffle` of a
+ * register is one vpermps. So each lane fetches a few texels of A (rows of the tile) and the subgroup shares them,
  * while each lane fetches its own 4 columns of B; every fetched texel then feeds R (up to 32) vec4
  * multiply-adds. Texture fetches are function calls that spill live registers, which is why a tall
  * tile (32 rows: 128 accumulators, some spilled) still beats a register-resident 8-row one.
@@ -62,19 +62,19 @@ export const textureMatmulKernel = defineKernel("matmul_texture", (v: TextureMat
   const lines: string[] = [];
   const L = (s: string) => lines.push(s);
 
-  // a[r][i]: WGSL expression of A[m0 + r, 4k4 + i] (uniform across lanes after the broadcast).
-  const a: string[][] = Array.from({ length: R }, () => new Array<string>(4));
+  // a[r][i]: where A[m0 + r, 4k4 + i] is after the shuffles: component c of the texel that lane l fetched
+  // in round q, shared as x{q}_{l} (uniform across lanes).
+  const a: Array<Array<{ q: number; l: number; c: number }>> = Array.from({ length: R }, () => []);
   for (let q = 0; q < rounds; q++) {
     for (let l = 0; l < SG; l++) {
-      const x = `x${q}_${l}`;
       if (v.aMode === "row") {
         // lane l, round q fetched row q·SG + l: 4 consecutive k.
-        for (let i = 0; i < 4; i++) a[q * SG + l]![i] = `${x}[${i}]`;
+        for (let i = 0; i < 4; i++) a[q * SG + l]![i] = { q, l, c: i };
       } else {
         // lane l, round q fetched k-offset (l & 3) of rows 4·j..4·j+3, j = (l >> 2) + q·SG/4.
         const i = l & 3;
         const j = (l >> 2) + q * (SG / 4);
-        for (let c = 0; c < 4; c++) a[4 * j + c]![i] = `${x}[${c}]`;
+        for (let c = 0; c < 4; c++) a[4 * j + c]![i] = { q, l, c };
       }
     }
   }
@@ -134,24 +134,24 @@ export const textureMatmulKernel = defineKernel("matmul_texture", (v: TextureMat
     for (let j = 0; j < 4; j++) L(`    let t${j} = ldB(bOff${j} + k4);`);
     for (let i = 0; i < 4; i++) L(`    let b${i} = vec4f(t0[${i}], t1[${i}], t2[${i}], t3[${i}]);`);
   }
-  // Row by row: each accumulator is loaded, takes its four products and is stored once per k step. On a
-  // CPU adapter the R×4 accumulators do not fit the vector registers (16 on AVX2), so k-outer order
-  // spilled and reloaded every accumulator four times per step; row order cut the loop's instructions
-  // by 18% and ran the tiny ViT's products 1.15-1.3x faster (PERF-NOTES.md).
-  const shared = new Set<string>();
+  // Row by row, each shared texel made just before its first use: an accumulator is loaded, takes its four
+  // products and is stored once per k step. On a CPU adapter the R×4 accumulators do not fit the vector
+  // registers (16 on AVX2), and k-outer order spilled and reloaded each of them four times per step; row
+  // order has 18% fewer instructions in the loop (GALLIVM_DEBUG=asm, Mesa 25.0.7, AVX2 host) and ran the
+  // tiny ViT's products 1.15-1.3x faster. A constant-lane subgroupShuffle, not subgroupBroadcast: the same
+  // value, but llvmpipe lowers the shuffle to one vpermps and the broadcast to three instructions with an
+  // exec-mask AND (another 10% fewer instructions per k step).
+  const made = new Set<string>();
   for (let r = 0; r < R; r++) {
-    for (let i = 0; i < 4; i++) {
-      const x = a[r]![i]!.split("[")[0]!;
-      if (!shared.has(x)) {
-        shared.add(x);
-        const [q, l] = x.slice(1).split("_").map(Number);
-        // subgroupShuffle with a constant lane, not subgroupBroadcast: same value, but llvmpipe lowers
-        // the shuffle to one vpermps and the broadcast to three instructions with an exec-mask AND
-        // (measured: 10% fewer instructions per k step, 1.1x on the tiny ViT's products).
-        L(`    let ${x} = subgroupShuffle(av${q}, ${l}u);`);
-      }
+    for (const { q, l } of a[r]!) {
+      if (made.has(`${q}_${l}`)) continue;
+      made.add(`${q}_${l}`);
+      L(`    let x${q}_${l} = subgroupShuffle(av${q}, ${l}u);`);
     }
-    for (let i = 0; i < 4; i++) L(`    acc${r} += ${a[r]![i]} * b${i};`);
+    for (let i = 0; i < 4; i++) {
+      const { q, l, c } = a[r]![i]!;
+      L(`    acc${r} += x${q}_${l}[${c}] * b${i};`);
+    }
   }
   L("  }");
   L("  let cBase = batch * P.cBatch;");
