@@ -47,6 +47,8 @@ export interface AdapterSummary {
   subgroupMatrixConfigs?: SubgroupMatrixConfig[];
   features: string[];
   limits: Record<string, number>;
+  /** WGSL language extensions of the GPU object (navigator.gpu.wgslLanguageFeatures). */
+  wgslLanguageFeatures?: string[];
 }
 
 export interface SubgroupMatrixConfig {
@@ -225,6 +227,9 @@ export class Device {
       subgroupMatrixConfigs: readSubgroupMatrixConfigs(info),
       features: [...device.features].map(String).sort(),
       limits,
+      wgslLanguageFeatures: [
+        ...((gpu as { wgslLanguageFeatures?: Iterable<string> }).wgslLanguageFeatures ?? []),
+      ].sort(),
     };
     const isCpu =
       summary.architecture === "software" ||

@@ -10,13 +10,18 @@
 import type { Device } from "../device.js";
 import { grid1D } from "../kernels/wgsl.js";
 import { PACK_FIELDS, packOperandKernel } from "./kernels/pack.js";
-import { TEX_WIDTH } from "./kernels/texture.js";
+import { type OperandFormat, TEX_WIDTH } from "./kernels/texture.js";
 
 export type OperandRole = "A" | "B";
-export type OperandFormat = "rgba32float" | "rgba16float";
+
+export interface OperandTexture {
+  texture: GPUTexture;
+  view: GPUTextureView;
+  format: OperandFormat;
+}
 
 interface Pool {
-  textures: Map<string, { texture: GPUTexture; view: GPUTextureView }>;
+  textures: Map<string, OperandTexture>;
   retired: GPUTexture[];
 }
 
@@ -33,7 +38,7 @@ export function operandTexture(
   role: OperandRole,
   format: OperandFormat,
   texels: number,
-): { texture: GPUTexture; view: GPUTextureView } {
+): OperandTexture {
   let pool = pools.get(device);
   if (!pool) {
     pool = { textures: new Map(), retired: [] };
@@ -45,17 +50,16 @@ export function operandTexture(
   if (have && have.texture.height >= rows) return have;
   if (have) pool.retired.push(have.texture);
   const height = Math.min(device.limits.maxTextureDimension2D, Math.max(16, 2 ** Math.ceil(Math.log2(rows))));
-  const usage =
-    GPUTextureUsage.TEXTURE_BINDING |
-    GPUTextureUsage.COPY_DST |
-    (format === "rgba32float" ? GPUTextureUsage.STORAGE_BINDING : 0);
+  // Storage binding for both formats: the pack kernel writes rgba32float ones, and the matmul reads either
+  // as a read-only storage texture where the WGSL extension exists (kernels/texture.ts).
+  const usage = GPUTextureUsage.TEXTURE_BINDING | GPUTextureUsage.COPY_DST | GPUTextureUsage.STORAGE_BINDING;
   const texture = device.gpu.createTexture({
     size: [TEX_WIDTH, height, 1],
     format,
     usage,
     label: `matmul-${key}`,
   });
-  const entry = { texture, view: texture.createView() };
+  const entry = { texture, view: texture.createView(), format };
   pool.textures.set(key, entry);
   return entry;
 }

@@ -97,7 +97,11 @@ export function runTexture(
       batchStride: p.K * p.N,
     });
   }
-  const v = { aMode: pa.mode, bMode: pb.mode, rows, sg, epilogue };
+  const storageRead = device.adapter.wgslLanguageFeatures?.includes(
+    "readonly_and_readwrite_storage_textures",
+  );
+  const read = storageRead ? { a: texA.format, b: texB.format } : ("sampled" as const);
+  const v = { aMode: pa.mode, bMode: pb.mode, rows, sg, epilogue, read };
   device.run({
     name: "matmul",
     tag: () =>
