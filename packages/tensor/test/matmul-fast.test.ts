@@ -156,6 +156,32 @@ function addBias(a: Arr, b: Arr): Arr {
   return map2(a, b, (x, y) => x + y);
 }
 
+describe("texture kernel: both ways of reading its operand textures", () => {
+  // Read-only storage textures where the WGSL extension exists (the fast path on lavapipe), sampled
+  // textures elsewhere (older browsers): the same products either way.
+  const EXT = "readonly_and_readwrite_storage_textures";
+  for (const read of ["storage", "sampled"] as const) {
+    it(`${read} reads, every case above`, async () => {
+      const a = ctx.dev.adapter;
+      if (!fixedSubgroupSize(ctx.dev) || (read === "storage" && !a.wgslLanguageFeatures?.includes(EXT))) return;
+      const saved = a.wgslLanguageFeatures;
+      if (read === "sampled") a.wgslLanguageFeatures = (saved ?? []).filter((f) => f !== EXT);
+      setMatmulKernelOverride("texture");
+      try {
+        for (const c of CASES) {
+          const [sa, sb, ta, tb] = c;
+          const [x, y] = inputs([sa, sb], sa.length * 13 + sb[0]!);
+          const got = await forward(x!, y!, ta, tb);
+          expect(relErr(got, refMatmul(x!, y!, ta, tb).data), fmt(c)).toBeLessThan(1e-5);
+        }
+      } finally {
+        setMatmulKernelOverride(null);
+        a.wgslLanguageFeatures = saved;
+      }
+    });
+  }
+});
+
 describe("matmul epilogue gradients (per-adapter kernel)", () => {
   it("Linear + GELU: d/dx, d/dW, d/dbias through the saved pre-activation", async () => {
     await check(
