@@ -8,13 +8,16 @@
  * the Device falls back to the auto layout.
  */
 
+type StorageTextureFormat = "rgba32float" | "rgba16float";
+type StorageTextureAccess = "read" | "write";
+
 export type BindingKind =
   | "storage-read"
   | "storage"
   | "uniform"
   | "texture-float"
   | "texture-unfilterable"
-  | "storage-texture-rgba32float";
+  | `storage-texture-${StorageTextureAccess}-${StorageTextureFormat}`;
 
 const DECL = /@group\(0\)\s*@binding\((\d+)\)\s*var(?:<([^>]*)>)?\s+\w+\s*:\s*([^;]+);/g;
 
@@ -32,7 +35,11 @@ export function parseBindings(wgsl: string): BindingKind[] | null {
     if (space === "uniform") kind = "uniform";
     if (!space) {
       if (/^texture_2d<f32>$/.test(type)) kind = "texture-unfilterable";
-      else if (/^texture_storage_2d<rgba32float,write>$/.test(type)) kind = "storage-texture-rgba32float";
+      else {
+        // Write-only (the pack kernel) or read-only (the texture matmul's operands) storage textures.
+        const st = /^texture_storage_2d<(rgba32float|rgba16float),(read|write)>$/.exec(type);
+        if (st) kind = `storage-texture-${st[2] as StorageTextureAccess}-${st[1] as StorageTextureFormat}`;
+      }
     }
     if (!kind || out[index] !== undefined) return null;
     out[index] = kind;
@@ -55,8 +62,19 @@ export function layoutEntries(kinds: readonly BindingKind[]): GPUBindGroupLayout
         return { binding, visibility, texture: { sampleType: "float" } };
       case "texture-unfilterable":
         return { binding, visibility, texture: { sampleType: "unfilterable-float" } };
-      case "storage-texture-rgba32float":
-        return { binding, visibility, storageTexture: { access: "write-only", format: "rgba32float" } };
+      default: {
+        const [, , access, format] = k.split("-") as [
+          string,
+          string,
+          StorageTextureAccess,
+          StorageTextureFormat,
+        ];
+        return {
+          binding,
+          visibility,
+          storageTexture: { access: access === "read" ? "read-only" : "write-only", format },
+        };
+      }
     }
   });
 }

@@ -163,7 +163,8 @@ describe("texture kernel: both ways of reading its operand textures", () => {
   for (const read of ["storage", "sampled"] as const) {
     it(`${read} reads, every case above`, async () => {
       const a = ctx.dev.adapter;
-      if (!fixedSubgroupSize(ctx.dev) || (read === "storage" && !a.wgslLanguageFeatures?.includes(EXT))) return;
+      if (!fixedSubgroupSize(ctx.dev) || (read === "storage" && !a.wgslLanguageFeatures?.includes(EXT)))
+        return;
       const saved = a.wgslLanguageFeatures;
       if (read === "sampled") a.wgslLanguageFeatures = (saved ?? []).filter((f) => f !== EXT);
       setMatmulKernelOverride("texture");
@@ -306,7 +307,10 @@ describe("matmul autocast and autotune", () => {
       expect(await T.ensureMatmulTuning(ctx.dev)).toBeNull();
       expect(T.matmulTuning(ctx.dev, "large").source).toBe("autotune");
     } finally {
-      for (const [k, v] of [["VIT_AUTOTUNE_CACHE", saved.cache], ["VIT_AUTOTUNE", saved.off]] as const) {
+      for (const [k, v] of [
+        ["VIT_AUTOTUNE_CACHE", saved.cache],
+        ["VIT_AUTOTUNE", saved.off],
+      ] as const) {
         if (v === undefined) Reflect.deleteProperty(process.env, k);
         else process.env[k] = v;
       }

@@ -165,3 +165,28 @@ describe("kernels/ holds only WGSL generators", () => {
     expect(code).not.toMatch(/\bGPU[A-Za-z]*\b|\bDevice\b|\bnavigator\b/);
   });
 });
+
+describe("bind groups are cached for every kernel's bindings", () => {
+  it("a repeated matmul (texture operands, packed or copied) creates no new bind group", async () => {
+    const dev = ctx.dev;
+    // Every binding kind the generators write must get an explicit layout (bind-layout.ts): an unparsed
+    // declaration falls back to the auto layout, whose bind groups cannot be cached (one per dispatch).
+    const a = T.randn(dev, [33, 17]);
+    const b = T.randn(dev, [17, 20]);
+    const w = T.randn(dev, [12, 20]);
+    const once = () => {
+      const c = T.matmul(a, b); // K = 17: A goes through the pack kernel
+      const d = T.matmul(c, w, { transB: true }); // aligned: plain copies
+      c.dispose();
+      d.dispose();
+    };
+    once();
+    await dev.sync();
+    const before = dev.bindGroupsCreated;
+    once();
+    once();
+    await dev.sync();
+    expect(dev.bindGroupsCreated).toBe(before);
+    for (const t of [a, b, w]) t.dispose();
+  });
+});
