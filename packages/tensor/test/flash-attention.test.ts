@@ -497,7 +497,7 @@ describe("packedAttention: fused qkv → merged heads, one autograd node", () =>
         T.sum(T.mul(o, R)).backward();
         return o;
       });
-      const got = [await o.data(), await x.grad!.data()];
+      const got = [(await o.data()) as Float32Array, (await x.grad!.data()) as Float32Array];
       x.grad!.dispose();
       x.grad = null;
       o.dispose();
@@ -528,7 +528,8 @@ describe("packedAttention: fused qkv → merged heads, one autograd node", () =>
         T.sum(T.mul(o, o)).backward();
         return o;
       });
-      const f32 = (t: T.Tensor) => (t.dtype === "f32" ? t : T.cast(t, "f32")).data();
+      const f32 = async (t: T.Tensor) =>
+        (await (t.dtype === "f32" ? t : T.cast(t, "f32")).data()) as Float32Array;
       outs.push([await f32(o), await f32(x.grad!)]);
       o.dispose();
     }
