@@ -65,11 +65,12 @@ export function tuningKey(device: Device): string {
 }
 
 /**
- * The matmul kernels' generation, part of the cache key: bump it when a kernel's code changes what its
- * tiles cost, so a host's cached choice made for older kernels is measured again (v2: the texture
- * kernel's row-ordered multiply-adds; v3: its operands read as read-only storage textures).
+ * The matmul kernels' generation, part of the cache key: bump it when a kernel's code (or the autotune)
+ * changes what its tiles cost, so a host's cached choice made for older kernels is measured again (v2: the texture
+ * kernel's row-ordered multiply-adds; v3: its operands read as read-only storage textures; v4: the
+ * autotune times its candidates in turns, tune.ts).
  */
-export const KERNELS_VERSION = 3;
+export const KERNELS_VERSION = 4;
 
 /** Whether the autotune cache holds this device's tuning (false outside Node or with VIT_AUTOTUNE=0). */
 export function hasCachedTuning(device: Device): boolean {

@@ -56,7 +56,8 @@ function candidates(device: Device): Candidate[] {
   return out;
 }
 
-async function timeOne(
+/** Seconds per FLOP of candidate `c` over `shapes`: one timed block of four products per shape. */
+async function timeOnce(
   device: Device,
   c: Candidate,
   shapes: Array<[number, number, number, boolean, boolean]>,
@@ -71,17 +72,12 @@ async function timeOne(
       const run = (n: number) => {
         for (let i = 0; i < n; i++) matmulKernel(a, b, { transA: ta, transB: tb }).dispose();
       };
-      run(2); // compile + warm
+      run(1); // compiled on the first round, warm after
       await device.sync();
-      // The fastest of three rounds: a busy host slows some rounds, never speeds one up.
-      let best = Number.POSITIVE_INFINITY;
-      for (let round = 0; round < 3; round++) {
-        const t0 = performance.now();
-        run(4);
-        await device.sync();
-        best = Math.min(best, (performance.now() - t0) / 4000);
-      }
-      total += best / (2 * M * N * K); // seconds per FLOP
+      const t0 = performance.now();
+      run(4);
+      await device.sync();
+      total += (performance.now() - t0) / 4000 / (2 * M * N * K);
       a.dispose();
       b.dispose();
     }
@@ -90,6 +86,27 @@ async function timeOne(
     setMatmulTuningOverride(null);
   }
   return total;
+}
+
+/**
+ * The fastest round of each candidate, the candidates taking turns within every round: a host whose speed
+ * drifts (noisy neighbours on a shared machine) then slows every candidate alike, where timing one
+ * candidate's rounds back to back let a slow minute decide: that picked 16-row tiles on an AVX2 host where
+ * 32 rows ran the tiny ViT's step 1.03-1.3x faster in three paired runs; in turns it picked 48 rows, which
+ * ran the step as fast as 32 (0.95-1.17x in three paired runs).
+ */
+async function timeInTurns(
+  device: Device,
+  cands: Candidate[],
+  shapes: Array<[number, number, number, boolean, boolean]>,
+  rounds = 5,
+): Promise<number[]> {
+  const best = cands.map(() => Number.POSITIVE_INFINITY);
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < cands.length; i++)
+      best[i] = Math.min(best[i]!, await timeOnce(device, cands[i]!, shapes));
+  }
+  return best;
 }
 
 export interface AutotuneResult {
@@ -105,16 +122,18 @@ export async function autotuneMatmul(device: Device): Promise<AutotuneResult> {
   const results: Partial<Record<ShapeClass, Candidate>> = {};
   const log: string[] = [];
   for (const cls of ["large", "small"] as ShapeClass[]) {
+    const cands = candidates(device);
+    const times = await timeInTurns(device, cands, PROBES[cls]);
     let best: { c: Candidate; t: number } | null = null;
-    for (const c of candidates(device)) {
+    cands.forEach((c, i) => {
       // Mean seconds per FLOP over the probes → GFLOP/s for the log.
-      const t = (await timeOne(device, c, PROBES[cls])) / PROBES[cls].length;
+      const t = times[i]! / PROBES[cls].length;
       log.push(
         `${cls}: ${c.kind}${c.kind === "texture" ? ` rows=${c.rows}` : c.kind === "tiled" ? ` tk=${c.tk}` : c.kind === "subgroup-matrix" ? ` ${c.tm}x${c.tn}` : ""} ${(1e-9 / t).toFixed(1)} GFLOP/s`,
       );
       if (!best || t < best.t) best = { c, t };
-    }
-    if (best) results[cls] = best.c;
+    });
+    if (best) results[cls] = (best as { c: Candidate }).c;
   }
   const path = saveTuning(device, results);
   resetTuning(device);
