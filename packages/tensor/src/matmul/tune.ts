@@ -124,16 +124,17 @@ export async function autotuneMatmul(device: Device): Promise<AutotuneResult> {
   for (const cls of ["large", "small"] as ShapeClass[]) {
     const cands = candidates(device);
     const times = await timeInTurns(device, cands, PROBES[cls]);
-    let best: { c: Candidate; t: number } | null = null;
-    cands.forEach((c, i) => {
+    let best = 0;
+    for (let i = 0; i < cands.length; i++) {
+      const c = cands[i]!;
       // Mean seconds per FLOP over the probes → GFLOP/s for the log.
       const t = times[i]! / PROBES[cls].length;
       log.push(
         `${cls}: ${c.kind}${c.kind === "texture" ? ` rows=${c.rows}` : c.kind === "tiled" ? ` tk=${c.tk}` : c.kind === "subgroup-matrix" ? ` ${c.tm}x${c.tn}` : ""} ${(1e-9 / t).toFixed(1)} GFLOP/s`,
       );
-      if (!best || t < best.t) best = { c, t };
-    });
-    if (best) results[cls] = (best as { c: Candidate }).c;
+      if (times[i]! < times[best]!) best = i;
+    }
+    if (cands.length) results[cls] = cands[best]!;
   }
   const path = saveTuning(device, results);
   resetTuning(device);
